@@ -1,0 +1,13 @@
+/** Billing action group configuration, read once per cold start. */
+import { requiredEnv } from '../../../shared/env';
+
+export { createDocumentClient } from '../../../shared/clients/dynamodb';
+
+export interface BillingConfig {
+  /** The single table that holds sessions and, here, stored reports. */
+  tableName: string;
+}
+
+export const readBillingConfig = (env: NodeJS.ProcessEnv = process.env): BillingConfig => ({
+  tableName: requiredEnv('TABLE_NAME', env),
+});

@@ -1,0 +1,13 @@
+/** Lambda entry of the billing action group: configuration, logger and DynamoDB client, created once. */
+import { documentClient } from '../../../shared/clients/dynamodb';
+import { logger } from '../../../shared/powertools';
+import { createBillingHandler } from './action-group';
+import { readBillingConfig } from './config';
+
+const config = readBillingConfig();
+
+export const handler = createBillingHandler({
+  documentClient: documentClient(),
+  tableName: config.tableName,
+  logger,
+});

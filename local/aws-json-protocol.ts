@@ -1,0 +1,210 @@
+/** The AWS JSON 1.0/1.1 wire protocol for the local Step Functions and EventBridge stand-ins: routing, errors, timestamps. */
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { z } from 'zod';
+
+/** Base error of the local AWS stand-ins. */
+export class LocalServiceError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'LocalServiceError';
+  }
+}
+
+/**
+ * An error the stand-in answers with, as AWS does: status (400 unless said), `x-amzn-errortype: <code>` and
+ * `{"__type": "<code>", "message": "..."}`. The SDK maps `code` to its exception class of the same name.
+ */
+export class AwsApiError extends LocalServiceError {
+  readonly code: string;
+  readonly statusCode: number;
+  constructor(code: string, message: string, options?: { cause?: unknown; statusCode?: number }) {
+    super(message, options);
+    this.name = 'AwsApiError';
+    this.code = code;
+    this.statusCode = options?.statusCode ?? 400;
+  }
+}
+
+export type OperationHandler = (input: Record<string, unknown>) => unknown;
+
+/** A plain HTTP route beside the JSON protocol (e.g. `GET /_local/events`); returns undefined when it does not apply. */
+export type ExtraRoute = (
+  method: string,
+  url: URL,
+) => Promise<{ status: number; body: unknown } | undefined> | { status: number; body: unknown } | undefined;
+
+export interface AwsJsonServerOptions {
+  /** `AWSStepFunctions` or `AWSEvents`: the part of `X-Amz-Target` before the dot. */
+  targetPrefix: string;
+  /** `1.0` for Step Functions, `1.1` for EventBridge (the Content-Type the SDK sends and expects). */
+  jsonVersion: '1.0' | '1.1';
+  operations: Record<string, OperationHandler>;
+  extraRoutes?: ExtraRoute;
+  /** Defaults to 0 (a free port). Always bound to 127.0.0.1. */
+  port?: number;
+}
+
+export interface AwsJsonServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Requests larger than this are refused before parsing; AWS's own payload limits are far below it. */
+const MAX_BODY_BYTES = 10 * 1024 * 1024;
+
+const readBody = (req: IncomingMessage): Promise<string> =>
+  new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) {
+        reject(
+          new AwsApiError('RequestEntityTooLargeException', 'Request body too large', { statusCode: 413 }),
+        );
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+
+const send = (
+  res: ServerResponse,
+  status: number,
+  contentType: string,
+  body: unknown,
+  errorType?: string,
+) => {
+  const text = JSON.stringify(body ?? {});
+  res.statusCode = status;
+  res.setHeader('content-type', contentType);
+  res.setHeader('content-length', Buffer.byteLength(text));
+  res.setHeader('x-amzn-requestid', randomUUID());
+  if (errorType) res.setHeader('x-amzn-errortype', errorType);
+  res.end(text);
+};
+
+/** Starts an HTTP server on 127.0.0.1 speaking the AWS JSON protocol (`POST /` + `X-Amz-Target: <prefix>.<Operation>`). */
+export const startAwsJsonServer = async (o: AwsJsonServerOptions): Promise<AwsJsonServer> => {
+  const contentType = `application/x-amz-json-${o.jsonVersion}`;
+  const sendError = (res: ServerResponse, err: AwsApiError) =>
+    send(res, err.statusCode, contentType, { __type: err.code, message: err.message }, err.code);
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const method = req.method ?? 'GET';
+    if (o.extraRoutes) {
+      const routed = await o.extraRoutes(method, url);
+      if (routed) {
+        send(res, routed.status, 'application/json', routed.body);
+        return;
+      }
+    }
+    if (method !== 'POST' || url.pathname !== '/') {
+      throw new AwsApiError('UnknownOperationException', `No route for ${method} ${url.pathname}`, {
+        statusCode: 404,
+      });
+    }
+    const target = req.headers['x-amz-target'];
+    const [prefix, operation] = typeof target === 'string' ? target.split('.', 2) : [];
+    if (prefix !== o.targetPrefix || !operation) {
+      throw new AwsApiError(
+        'UnknownOperationException',
+        `X-Amz-Target must be ${o.targetPrefix}.<Operation>, got ${String(target)}`,
+      );
+    }
+    const handler = Object.hasOwn(o.operations, operation) ? o.operations[operation] : undefined;
+    if (!handler) {
+      throw new AwsApiError('UnknownOperationException', `Operation ${operation} is not supported locally`);
+    }
+    const raw = await readBody(req);
+    let input: unknown;
+    try {
+      input = raw.trim() === '' ? {} : JSON.parse(raw);
+    } catch (err) {
+      throw new AwsApiError('SerializationException', 'Request body is not valid JSON', { cause: err });
+    }
+    if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+      throw new AwsApiError('SerializationException', 'Request body must be a JSON object');
+    }
+    const output = await handler(input as Record<string, unknown>);
+    send(res, 200, contentType, output ?? {});
+  };
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      if (err instanceof AwsApiError) {
+        sendError(res, err);
+        return;
+      }
+      // A bug in the stand-in, not a modelled AWS error: say so loudly, answer as AWS does for internal failures.
+      console.error(`[local ${o.targetPrefix}] internal error`, err);
+      sendError(
+        res,
+        new AwsApiError('InternalFailure', err instanceof Error ? err.message : String(err), {
+          statusCode: 500,
+        }),
+      );
+    });
+  });
+  // The SDK keeps connections alive; without this, close() would wait for them to time out.
+  server.keepAliveTimeout = 5_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port ?? 0, '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((err) => (err ? reject(err) : resolve()));
+        server.closeAllConnections();
+      }),
+  };
+};
+
+/** Validates an operation's input; zod issues become the ValidationException AWS answers for malformed requests. */
+export const parseInput = <T>(schema: z.ZodType<T>, input: unknown, operation: string): T => {
+  const parsed = schema.safeParse(input);
+  if (parsed.success) return parsed.data;
+  const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(input)'}: ${i.message}`);
+  throw new AwsApiError(
+    'ValidationException',
+    `${issues.length} validation error${issues.length === 1 ? '' : 's'} detected in ${operation}: ${issues.join('; ')}`,
+  );
+};
+
+/** AWS JSON protocols carry timestamps as epoch seconds (fractions allowed). */
+export const epochSeconds = (iso: string): number => Date.parse(iso) / 1000;
+
+export const utf8Length = (s: string): number => Buffer.byteLength(s, 'utf8');
+
+/** An opaque pagination token holding an offset, as AWS's nextToken is opaque to callers. */
+export const encodeToken = (offset: number, scope: string): string =>
+  Buffer.from(JSON.stringify({ o: offset, s: scope })).toString('base64url');
+
+export const decodeToken = (token: string | undefined, scope: string, invalidCode: string): number => {
+  if (token === undefined || token === '') return 0;
+  try {
+    const parsed: unknown = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
+    if (
+      typeof parsed === 'object' &&
+      parsed !== null &&
+      'o' in parsed &&
+      's' in parsed &&
+      typeof parsed.o === 'number' &&
+      parsed.s === scope
+    ) {
+      return parsed.o;
+    }
+  } catch {
+    // Falls through to the error below: a token we did not issue.
+  }
+  throw new AwsApiError(invalidCode, `Invalid Token: '${token}'`);
+};

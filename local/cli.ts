@@ -1,0 +1,288 @@
+/** The sovereign-agent CLI: run goals on the local stack and inspect sessions (`npx sovereign-agent --help`). */
+import { readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { parseModelScript } from './bedrock/script';
+import { buildTrace, findSession, formatSummary, formatTrace, listSessions } from './inspect';
+import { toolFaultsSchema } from './lambda-service';
+import { localClients, RunGoalError, type RunSummary, runGoal } from './run-goal';
+import { findRunningStack, startLocalStack } from './stack';
+
+export const EXIT = { ok: 0, usage: 1, rejected: 2, failed: 3, stopped: 4 } as const;
+
+const HELP = `sovereign-agent: run agent goals on the local AWS stack
+
+Usage:
+  sovereign-agent run <event.json> [--model-script F] [--tool-faults F] [--fresh] [--json] [--trace] [--timeout S]
+  sovereign-agent status <sessionId> [--tenant T] [--json]
+  sovereign-agent trace <sessionId> [--tenant T] [--json]
+  sovereign-agent sessions [--tenant T] [--json]
+  sovereign-agent serve
+
+run       puts the event on the local bus (starting the local stack unless \`serve\` is running), waits for
+          the session to end, shows progress on stderr and prints a summary (one JSON object with --json).
+          --model-script F  scripted model answers for this session (see README)
+          --tool-faults F   faults to inject into tools: {"<tool>":{"failTimes","error","delayMs","crashAfterSideEffect"}}
+          --fresh           wipe local data (.local/) first
+          --trace           print the turn-by-turn trace after the summary
+status    one session's summary.          trace     turn by turn: model, tokens, cost, tool calls.
+sessions  sessions, oldest first.          serve     keep the stack up and print its endpoint variables.
+
+Exit codes: 0 completed, 1 usage error, 2 event rejected, 3 failed (resumable), 4 stopped by a budget or limit.
+Local data lives in .local/ (override with SOVEREIGN_AGENT_DATA_DIR).`;
+
+class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+const out = (text: string) => process.stdout.write(`${text}\n`);
+const err = (text: string) => process.stderr.write(`${text}\n`);
+
+const dataDir = () => resolve(process.env.SOVEREIGN_AGENT_DATA_DIR ?? join(__dirname, '..', '.local'));
+
+const readJson = (file: string, what: string): unknown => {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new UsageError(`Cannot read ${what} ${file}: ${(error as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new UsageError(`${what} ${file} is not valid JSON: ${(error as Error).message}`);
+  }
+};
+
+interface AcquiredStack {
+  env: Record<string, string>;
+  stop: () => Promise<void>;
+}
+
+const acquireStack = async (options: { fresh?: boolean; quiet?: boolean }): Promise<AcquiredStack> => {
+  const dir = dataDir();
+  const running = await findRunningStack(dir);
+  if (running) {
+    if (options.fresh)
+      throw new UsageError('--fresh cannot wipe data while `sovereign-agent serve` is running');
+    if (!options.quiet) err(`using the local stack served by pid ${running.pid}`);
+    // SDK clients in this process (region, credentials, endpoints) read the served stack's variables.
+    Object.assign(process.env, running.env);
+    return { env: running.env, stop: async () => undefined };
+  }
+  if (options.fresh) {
+    for (const part of ['dynamodb', 'executions', 'events.jsonl', 'logs']) {
+      await rm(join(dir, part), { recursive: true, force: true });
+    }
+  }
+  const stack = await startLocalStack({
+    dataDir: dir,
+    ...(options.quiet ? {} : { log: (line: string) => err(line) }),
+  });
+  return { env: stack.env, stop: () => stack.stop() };
+};
+
+const exitCodeFor = (summary: RunSummary): number => {
+  switch (summary.status) {
+    case 'completed':
+      return EXIT.ok;
+    case 'rejected':
+      return EXIT.rejected;
+    case 'stopped':
+      return EXIT.stopped;
+    default:
+      return EXIT.failed;
+  }
+};
+
+const run = async (
+  positionals: string[],
+  values: Record<string, string | boolean | undefined>,
+): Promise<number> => {
+  const file = positionals[0];
+  if (!file)
+    throw new UsageError(
+      'run needs an event file, e.g. `sovereign-agent run events/goal-billing-audit.json`',
+    );
+  const event = readJson(file, 'event file');
+  const modelScript =
+    typeof values['model-script'] === 'string'
+      ? (() => {
+          try {
+            return parseModelScript(readJson(values['model-script'] as string, 'model script'));
+          } catch (error) {
+            if (error instanceof UsageError) throw error;
+            throw new UsageError(`Invalid model script: ${(error as Error).message}`);
+          }
+        })()
+      : undefined;
+  let toolFaults: ReturnType<typeof toolFaultsSchema.parse> | undefined;
+  if (typeof values['tool-faults'] === 'string') {
+    const parsed = toolFaultsSchema.safeParse(readJson(values['tool-faults'], 'tool faults file'));
+    if (!parsed.success) {
+      throw new UsageError(
+        `Invalid tool faults: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+      );
+    }
+    toolFaults = parsed.data;
+  }
+  const timeoutSeconds = values.timeout === undefined ? 300 : Number(values.timeout);
+  if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0)
+    throw new UsageError('--timeout takes seconds > 0');
+
+  const stack = await acquireStack({ fresh: values.fresh === true });
+  try {
+    const summary = await runGoal({
+      stack,
+      event,
+      ...(modelScript ? { modelScript } : {}),
+      ...(toolFaults ? { toolFaults } : {}),
+      timeoutMs: timeoutSeconds * 1000,
+      onProgress: (line) => err(line),
+    });
+    if (values.json) out(JSON.stringify(summary));
+    else out(formatSummary(summary));
+    if (values.trace && summary.sessionId && summary.tenantId && summary.status !== 'rejected') {
+      const conversation = await localClients(stack.env).store.loadConversation(
+        summary.tenantId,
+        summary.sessionId,
+      );
+      out('');
+      out(formatTrace(buildTrace(conversation)));
+    }
+    if (summary.status === 'rejected') err(`rejected: ${summary.error ?? ''}`);
+    return exitCodeFor(summary);
+  } finally {
+    await stack.stop();
+  }
+};
+
+const inspectSession = async (
+  command: 'status' | 'trace',
+  positionals: string[],
+  values: Record<string, string | boolean | undefined>,
+): Promise<number> => {
+  const sessionId = positionals[0];
+  if (!sessionId) throw new UsageError(`${command} needs a session id (see \`sovereign-agent sessions\`)`);
+  const stack = await acquireStack({ quiet: true });
+  try {
+    const clients = localClients(stack.env);
+    const tenant = typeof values.tenant === 'string' ? values.tenant : undefined;
+    const session = await findSession(clients, sessionId, tenant);
+    if (!session) {
+      err(`No session ${sessionId}${tenant ? ` for tenant ${tenant}` : ''} in ${dataDir()}`);
+      return EXIT.usage;
+    }
+    const trace = buildTrace(await clients.store.loadConversation(session.tenantId, session.sessionId));
+    if (command === 'status') out(values.json ? JSON.stringify(trace.session) : formatSummary(trace.session));
+    else out(values.json ? JSON.stringify(trace) : formatTrace(trace));
+    return EXIT.ok;
+  } finally {
+    await stack.stop();
+  }
+};
+
+const sessions = async (values: Record<string, string | boolean | undefined>): Promise<number> => {
+  const stack = await acquireStack({ quiet: true });
+  try {
+    const tenant = typeof values.tenant === 'string' ? values.tenant : undefined;
+    const items = await listSessions(localClients(stack.env), tenant);
+    if (values.json) {
+      out(
+        JSON.stringify(
+          items.map((s) => ({
+            sessionId: s.sessionId,
+            tenantId: s.tenantId,
+            agent: s.agent,
+            status: s.status,
+            turns: s.turn,
+            costUsd: s.costUsd,
+            createdAt: s.createdAt,
+          })),
+        ),
+      );
+    } else if (items.length === 0) {
+      out('no sessions');
+    } else {
+      for (const s of items) {
+        out(
+          `${s.createdAt}  ${s.tenantId.padEnd(10)} ${s.sessionId.padEnd(38)} ${s.status.padEnd(9)} turns ${s.turn}  $${s.costUsd.toFixed(6)}`,
+        );
+      }
+    }
+    return EXIT.ok;
+  } finally {
+    await stack.stop();
+  }
+};
+
+const serve = async (): Promise<number> => {
+  if (await findRunningStack(dataDir()))
+    throw new UsageError('A local stack is already being served for this data folder');
+  const stack = await startLocalStack({ dataDir: dataDir(), log: (line: string) => err(line) });
+  out('# local stack up; for sls invoke local and SDK clients:');
+  for (const [name, value] of Object.entries(stack.env)) out(`export ${name}=${value}`);
+  err('serving; Ctrl-C stops');
+  await new Promise<void>((done) => {
+    const stop = () => {
+      void stack.stop().then(done);
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  return EXIT.ok;
+};
+
+export const main = async (argv: string[]): Promise<number> => {
+  try {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        'model-script': { type: 'string' },
+        'tool-faults': { type: 'string' },
+        fresh: { type: 'boolean' },
+        json: { type: 'boolean' },
+        trace: { type: 'boolean' },
+        timeout: { type: 'string' },
+        tenant: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+    const [command, ...rest] = positionals;
+    if (values.help || !command) {
+      out(HELP);
+      return command || values.help ? EXIT.ok : EXIT.usage;
+    }
+    switch (command) {
+      case 'run':
+        return await run(rest, values);
+      case 'status':
+      case 'trace':
+        return await inspectSession(command, rest, values);
+      case 'sessions':
+        return await sessions(values);
+      case 'serve':
+        return await serve();
+      default:
+        throw new UsageError(`Unknown command "${command}"; see --help`);
+    }
+  } catch (error) {
+    if (
+      error instanceof UsageError ||
+      error instanceof RunGoalError ||
+      (error as Error).name === 'ParseArgsError' ||
+      (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
+    ) {
+      err(`error: ${(error as Error).message}`);
+      return EXIT.usage;
+    }
+    err(`error: ${(error as Error).stack ?? String(error)}`);
+    return EXIT.failed;
+  }
+};

@@ -1,0 +1,157 @@
+/** Read-side views for the CLI: a session's status, its turn-by-turn trace, and session lists. */
+import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { textOf, toolUsesOf } from '../shared/conversation';
+import type { Conversation, SessionItem } from '../shared/session-store';
+import { type LocalClients, type RunSummary, summarize } from './run-goal';
+
+export interface TraceToolCall {
+  toolUseId: string;
+  name: string;
+  input: unknown;
+  status: string;
+  errorKind: string | null;
+  latencyMs: number | null;
+  attempts: number;
+  result: string | null;
+}
+
+export interface TraceTurn {
+  turn: number;
+  modelId: string | null;
+  tier: string | null;
+  routeReason: string | null;
+  tokens: { input: number; output: number; cacheRead: number; cacheWrite: number };
+  costUsd: number;
+  latencyMs: number | null;
+  stopReason: string | null;
+  text: string;
+  toolCalls: TraceToolCall[];
+}
+
+export interface Trace {
+  session: RunSummary & { agent: string; goal: string; createdAt: string; updatedAt: string };
+  turns: TraceTurn[];
+}
+
+export const buildTrace = (conversation: Conversation): Trace => {
+  const { session } = conversation;
+  const turns = conversation.messages
+    .filter((m) => m.role === 'assistant')
+    .map((m): TraceTurn => {
+      const calls = conversation.toolCalls.filter((c) => c.turn === m.turn);
+      return {
+        turn: m.turn,
+        modelId: m.modelId ?? null,
+        tier: m.tier ?? null,
+        routeReason: m.routeReason ?? null,
+        tokens: m.usage ?? { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 },
+        costUsd: m.costUsd ?? 0,
+        latencyMs: m.latencyMs ?? null,
+        stopReason: m.stopReason ?? null,
+        text: textOf(m),
+        toolCalls: toolUsesOf(m).map((use) => {
+          const call = calls.find((c) => c.toolUseId === use.toolUseId);
+          return {
+            toolUseId: use.toolUseId ?? '',
+            name: use.name ?? '',
+            input: use.input ?? null,
+            status: call?.status ?? 'not run',
+            errorKind: call?.errorKind ?? null,
+            latencyMs: call?.latencyMs ?? null,
+            attempts: call?.attempts ?? 0,
+            result: call?.result ?? null,
+          };
+        }),
+      };
+    });
+  return {
+    session: {
+      ...summarize(session),
+      agent: session.agent,
+      goal: session.goal,
+      createdAt: session.createdAt,
+      updatedAt: session.updatedAt,
+    },
+    turns,
+  };
+};
+
+const usd = (n: number) => `$${n.toFixed(6)}`;
+const tokens = (t: TraceTurn['tokens']) =>
+  `${t.input} in / ${t.output} out${t.cacheRead || t.cacheWrite ? ` / ${t.cacheRead} cache read / ${t.cacheWrite} cache write` : ''}`;
+
+export const formatSummary = (s: RunSummary): string => {
+  const lines = [
+    `session   ${s.sessionId ?? '-'} (tenant ${s.tenantId ?? '-'})`,
+    `status    ${s.status}`,
+    `turns     ${s.turns}, tool calls ${s.toolCalls}`,
+    `tokens    ${s.tokens.input} input, ${s.tokens.output} output, ${s.tokens.cacheRead} cache read, ${s.tokens.cacheWrite} cache write`,
+    `cost      ${usd(s.costUsd)}`,
+    `models    ${
+      Object.entries(s.models)
+        .map(([m, n]) => `${m} x${n}`)
+        .join(', ') || '-'
+    }`,
+  ];
+  if (s.error) lines.push(`error     ${s.error}`);
+  if (s.output) lines.push('', s.output);
+  return lines.join('\n');
+};
+
+export const formatTrace = (trace: Trace): string => {
+  const out = [`${trace.session.agent}: ${trace.session.goal}`, ''];
+  for (const t of trace.turns) {
+    out.push(
+      `turn ${t.turn}  ${t.modelId ?? '-'} [${t.tier ?? '-'}: ${t.routeReason ?? '-'}]  ${tokens(t.tokens)}  ${usd(t.costUsd)}  ${t.latencyMs ?? '-'} ms`,
+    );
+    for (const c of t.toolCalls) {
+      out.push(
+        `  - ${c.name} ${JSON.stringify(c.input)} -> ${c.status}${c.errorKind ? ` (${c.errorKind})` : ''}, ${c.latencyMs ?? '-'} ms, ${c.attempts} attempt(s)`,
+      );
+    }
+    if (t.toolCalls.length === 0 && t.text)
+      out.push(`  answer: ${t.text.slice(0, 400)}${t.text.length > 400 ? '...' : ''}`);
+  }
+  out.push('', formatSummary(trace.session));
+  return out.join('\n');
+};
+
+/** Finds a session by id across tenants (local use only: a Scan is fine on a developer's table). */
+export const findSession = async (
+  { store, doc, tableName }: LocalClients,
+  sessionId: string,
+  tenantId?: string,
+): Promise<SessionItem | undefined> => {
+  if (tenantId) return store.getSession(tenantId, sessionId);
+  const out = await doc.send(
+    new ScanCommand({
+      TableName: tableName,
+      FilterExpression: 'entity = :session AND sessionId = :id',
+      ExpressionAttributeValues: { ':session': 'session', ':id': sessionId },
+    }),
+  );
+  return out.Items?.[0] as SessionItem | undefined;
+};
+
+/** Sessions of one tenant (GSI1), or of every tenant (Scan; local use only), oldest first. */
+export const listSessions = async (
+  { store, doc, tableName }: LocalClients,
+  tenantId?: string,
+): Promise<SessionItem[]> => {
+  if (tenantId) return store.listTenantSessions(tenantId, 200);
+  const items: SessionItem[] = [];
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const out = await doc.send(
+      new ScanCommand({
+        TableName: tableName,
+        FilterExpression: 'entity = :session',
+        ExpressionAttributeValues: { ':session': 'session' },
+        ExclusiveStartKey: startKey,
+      }),
+    );
+    items.push(...((out.Items ?? []) as SessionItem[]));
+    startKey = out.LastEvaluatedKey;
+  } while (startKey);
+  return items.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+};

@@ -1,0 +1,220 @@
+/**
+ * Runs one goal on a local stack through the real entry point: PutEvents on the bus, then watches the session
+ * in DynamoDB (and the bus for a rejection) until it ends. Used by the CLI's `run` and by integration tests.
+ */
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { createDocumentClient } from '../shared/clients/dynamodb';
+import { GOAL_REJECTED } from '../shared/events';
+import { busEnvelopeSchema, sessionIdForEvent } from '../shared/goal-event';
+import { type SessionItem, SessionStore, TERMINAL_STATUSES } from '../shared/session-store';
+import { putModelScript } from './bedrock/control-client';
+import type { ModelScript } from './bedrock/script';
+import { localDynamoDbClient } from './dynamodb-local';
+import { fetchBusEvents } from './eventbridge-service';
+import { putToolFaults, type ToolFaults } from './lambda-service';
+
+export interface StackEndpoints {
+  env: Record<string, string>;
+}
+
+export type RunStatus = 'completed' | 'failed' | 'stopped' | 'rejected';
+
+export interface RunSummary {
+  sessionId: string | null;
+  tenantId: string | null;
+  status: RunStatus | 'timeout';
+  turns: number;
+  toolCalls: number;
+  tokens: { input: number; output: number; cacheRead: number; cacheWrite: number };
+  costUsd: number;
+  models: Record<string, number>;
+  output: string | null;
+  error: string | null;
+}
+
+export class RunGoalError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'RunGoalError';
+  }
+}
+
+export interface RunGoalOptions {
+  stack: StackEndpoints;
+  /** The event as EventBridge delivers it to targets (envelope with detail), e.g. a file from events/. */
+  event: unknown;
+  modelScript?: ModelScript;
+  toolFaults?: ToolFaults;
+  timeoutMs?: number;
+  pollMs?: number;
+  onProgress?: (line: string) => void;
+}
+
+const endpoint = (env: Record<string, string>, name: string): string => {
+  const value = env[name];
+  if (!value) throw new RunGoalError(`The local stack does not expose ${name}`);
+  return value;
+};
+
+export interface LocalClients {
+  doc: DynamoDBDocumentClient;
+  store: SessionStore;
+  tableName: string;
+}
+
+export const localClients = (env: Record<string, string>): LocalClients => {
+  const doc = createDocumentClient(localDynamoDbClient(endpoint(env, 'AWS_ENDPOINT_URL_DYNAMODB')));
+  const tableName = endpoint(env, 'TABLE_NAME');
+  return { doc, tableName, store: new SessionStore(doc, tableName, 90) };
+};
+
+const emptySummary = (sessionId: string | null, tenantId: string | null): RunSummary => ({
+  sessionId,
+  tenantId,
+  status: 'rejected',
+  turns: 0,
+  toolCalls: 0,
+  tokens: { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 },
+  costUsd: 0,
+  models: {},
+  output: null,
+  error: null,
+});
+
+export const summarize = (session: SessionItem): RunSummary => ({
+  sessionId: session.sessionId,
+  tenantId: session.tenantId,
+  status: session.status === 'pending' || session.status === 'running' ? 'timeout' : session.status,
+  turns: session.turn,
+  toolCalls: session.toolCalls,
+  tokens: {
+    input: session.tokensInput,
+    output: session.tokensOutput,
+    cacheRead: session.tokensCacheRead,
+    cacheWrite: session.tokensCacheWrite,
+  },
+  costUsd: session.costUsd,
+  models: session.models,
+  output: session.output ?? null,
+  error: session.error ? `${session.error.type}: ${session.error.message}` : null,
+});
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+const str = (value: unknown): string | null => (typeof value === 'string' ? value : null);
+
+export const runGoal = async (options: RunGoalOptions): Promise<RunSummary> => {
+  const { env } = options.stack;
+  const progress = options.onProgress ?? (() => undefined);
+  const envelope = busEnvelopeSchema.partial().safeParse(options.event);
+  if (!envelope.success || typeof options.event !== 'object' || options.event === null) {
+    throw new RunGoalError(
+      'The event file must hold a JSON object: an EventBridge event envelope with "detail"',
+    );
+  }
+  const raw = options.event as Record<string, unknown>;
+  const detail = (typeof raw.detail === 'object' && raw.detail !== null ? raw.detail : {}) as Record<
+    string,
+    unknown
+  >;
+  const tenantId = str(detail.tenantId);
+
+  const bus = new EventBridgeClient({ endpoint: endpoint(env, 'AWS_ENDPOINT_URL_EVENTBRIDGE') });
+  const since = new Date(Date.now() - 1000).toISOString();
+  const put = await bus.send(
+    new PutEventsCommand({
+      Entries: [
+        {
+          EventBusName: endpoint(env, 'EVENT_BUS_NAME'),
+          Source: str(raw.source) ?? undefined,
+          DetailType: str(raw['detail-type']) ?? undefined,
+          Detail: JSON.stringify(raw.detail ?? null),
+          Resources: Array.isArray(raw.resources) ? (raw.resources as string[]) : undefined,
+          ...(str(raw.time) ? { Time: new Date(str(raw.time) as string) } : {}),
+        },
+      ],
+    }),
+  );
+  const entry = put.Entries?.[0];
+  if (!entry?.EventId) {
+    return {
+      ...emptySummary(null, tenantId),
+      error:
+        `The bus refused the event: ${entry?.ErrorCode ?? 'unknown'} ${entry?.ErrorMessage ?? ''}`.trim(),
+    };
+  }
+  const eventId = entry.EventId;
+  // The session id is the goalId, or derived from the id EventBridge gave the event (what intake will see).
+  const sessionId = sessionIdForEvent(
+    eventId,
+    str(detail.goalId) ?? undefined,
+    str(detail.sessionId) ?? undefined,
+  );
+  if (options.modelScript)
+    await putModelScript(endpoint(env, 'AWS_ENDPOINT_URL_BEDROCK_RUNTIME'), sessionId, options.modelScript);
+  if (options.toolFaults)
+    await putToolFaults(endpoint(env, 'AWS_ENDPOINT_URL_LAMBDA'), sessionId, options.toolFaults);
+  progress(`event ${eventId} accepted by the bus; session ${sessionId}`);
+
+  const { store } = localClients(env);
+  const deadline = Date.now() + (options.timeoutMs ?? 300_000);
+  const seenTurns = new Set<string>();
+  let last: SessionItem | undefined;
+  while (Date.now() < deadline) {
+    const events = await fetchBusEvents(endpoint(env, 'AWS_ENDPOINT_URL_EVENTBRIDGE'), since);
+    const mine = events.find((e) => e.event.id === eventId);
+    if (mine && mine.matchedRules.length === 0) {
+      return {
+        ...emptySummary(null, tenantId),
+        error: `No rule on the bus matches detail-type "${str(raw['detail-type'])}"; nothing will handle it`,
+      };
+    }
+    const rejected = events.find(
+      (e) =>
+        e.event['detail-type'] === GOAL_REJECTED &&
+        (e.event.detail as { eventId?: unknown }).eventId === eventId,
+    );
+    if (rejected) {
+      const d = rejected.event.detail as { reason?: string; issues?: string[] };
+      const issues = (d.issues ?? []).map((i) => `  - ${i}`).join('\n');
+      return {
+        ...emptySummary(null, tenantId),
+        error: `${d.reason ?? 'rejected'}${issues ? `\n${issues}` : ''}`,
+      };
+    }
+    if (tenantId) {
+      const conversation = await store.loadConversation(tenantId, sessionId).catch(() => undefined);
+      if (conversation) {
+        last = conversation.session;
+        for (const message of conversation.messages) {
+          if (message.role !== 'assistant' || seenTurns.has(`M${message.turn}`)) continue;
+          seenTurns.add(`M${message.turn}`);
+          const usage = message.usage;
+          const tools = message.content.flatMap((b) => (b.toolUse?.name ? [b.toolUse.name] : []));
+          progress(
+            `turn ${message.turn}: ${message.modelId} (${message.tier}) ${usage ? usage.input + usage.output + usage.cacheRead + usage.cacheWrite : 0} tokens, $${(message.costUsd ?? 0).toFixed(6)}` +
+              (tools.length > 0 ? ` -> ${tools.join(', ')}` : ' -> answer'),
+          );
+        }
+        for (const call of conversation.toolCalls) {
+          const key = `C${call.turn}.${call.index}`;
+          if (call.status === 'started' || seenTurns.has(key)) continue;
+          seenTurns.add(key);
+          progress(
+            `  ${call.name}: ${call.status}${call.errorKind ? ` (${call.errorKind})` : ''} in ${call.latencyMs ?? 0} ms, ${call.attempts} attempt(s)`,
+          );
+        }
+        if (TERMINAL_STATUSES.includes(last.status)) return summarize(last);
+      }
+    }
+    await sleep(options.pollMs ?? 200);
+  }
+  return last
+    ? { ...summarize(last), status: 'timeout', error: 'Timed out waiting for the session to end' }
+    : {
+        ...emptySummary(sessionId, tenantId),
+        status: 'timeout',
+        error: 'Timed out waiting for the session to start',
+      };
+};

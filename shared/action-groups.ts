@@ -1,0 +1,94 @@
+/**
+ * Action-group registry: each group's OpenAPI v3 document is the one source of its tools. Plan turns the
+ * operations into Converse tool specs; run-tool validates the model's parameters against the same schemas.
+ */
+import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
+import addFormats from 'ajv-formats';
+import billingOpenApi from '../functions/action-groups/billing/openapi.json';
+import { readActionGroupOperations } from './action-group-contract';
+import { requiredEnv } from './env';
+import { ProfileError } from './errors';
+
+export interface ToolDefinition {
+  /** Converse tool name, equal to the OpenAPI operationId and to the action-group `function`. */
+  name: string;
+  actionGroup: string;
+  description: string;
+  inputSchema: Record<string, unknown>;
+}
+
+export interface ActionGroup {
+  name: string;
+  /** Environment variable that holds the deployed Lambda function name (set in serverless.yml). */
+  functionEnv: string;
+  tools: ToolDefinition[];
+}
+
+export const toolsFromOpenApi = (actionGroup: string, document: unknown): ToolDefinition[] =>
+  readActionGroupOperations(document).map((op) => ({
+    name: op.name,
+    actionGroup,
+    description: op.description,
+    inputSchema: op.inputSchema,
+  }));
+
+const groups = new Map<string, ActionGroup>([
+  [
+    'billing',
+    {
+      name: 'billing',
+      functionEnv: 'BILLING_ACTION_GROUP_FUNCTION',
+      tools: toolsFromOpenApi('billing', billingOpenApi),
+    },
+  ],
+]);
+
+export const getActionGroup = (name: string): ActionGroup => {
+  const group = groups.get(name);
+  if (!group)
+    throw new ProfileError(`Unknown action group "${name}"; known: ${[...groups.keys()].join(', ')}`);
+  return group;
+};
+
+/** The tools an agent may use: the union of its action groups, in declaration order; duplicate names are an error. */
+export const toolsForAgent = (actionGroups: string[]): ToolDefinition[] => {
+  const tools = actionGroups.flatMap((name) => getActionGroup(name).tools);
+  const seen = new Set<string>();
+  for (const tool of tools) {
+    if (seen.has(tool.name))
+      throw new ProfileError(`Tool name "${tool.name}" is defined by two action groups`);
+    seen.add(tool.name);
+  }
+  return tools;
+};
+
+export const actionGroupFunctionName = (group: ActionGroup): string => requiredEnv(group.functionEnv);
+
+const ajv = new Ajv({ allErrors: true, strict: false, useDefaults: true, coerceTypes: false });
+addFormats(ajv);
+const validators = new Map<string, ValidateFunction>();
+
+const formatError = (error: ErrorObject): string => {
+  const where = error.instancePath === '' ? 'input' : error.instancePath.slice(1).replaceAll('/', '.');
+  if (error.keyword === 'additionalProperties') {
+    return `${where}: unknown parameter "${String(error.params.additionalProperty)}"`;
+  }
+  if (error.keyword === 'required')
+    return `${where}: missing required parameter "${String(error.params.missingProperty)}"`;
+  return `${where}: ${error.message ?? error.keyword}`;
+};
+
+export type ValidationResult = { ok: true; input: Record<string, unknown> } | { ok: false; errors: string[] };
+
+/** Validates (and fills schema defaults into a copy of) the model's input for a tool. */
+export const validateToolInput = (tool: ToolDefinition, input: unknown): ValidationResult => {
+  const key = `${tool.actionGroup}/${tool.name}`;
+  let validate = validators.get(key);
+  if (!validate) {
+    validate = ajv.compile(tool.inputSchema);
+    validators.set(key, validate);
+  }
+  const copy: unknown = structuredClone(input ?? {});
+  if (validate(copy)) return { ok: true, input: copy as Record<string, unknown> };
+  return { ok: false, errors: (validate.errors ?? []).map(formatError) };
+};

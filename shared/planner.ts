@@ -1,0 +1,207 @@
+/** The Plan step: one model turn through Bedrock Converse with the agent's tools, settled and committed. */
+import {
+  type BedrockRuntimeClient,
+  type ContentBlock,
+  ConverseCommand,
+  type ConverseCommandInput,
+  type ConverseCommandOutput,
+  type SystemContentBlock,
+  type Tool,
+} from '@aws-sdk/client-bedrock-runtime';
+import { type ToolDefinition, toolsForAgent } from './action-groups';
+import { type AgentProfile, getProfile } from './agents';
+import { buildMessages, pendingToolUses, toolUsesOf } from './conversation';
+import { ModelRequestError, ModelThrottledError, ModelUnavailableError, SessionStateError } from './errors';
+import { costOf, rateFor, type TokenUsage } from './pricing';
+import { chooseRoute, type ModelTiers, type Route } from './routing';
+import type { Conversation, SessionItem, SessionStore } from './session-store';
+
+export interface PlannedToolCall {
+  toolUseId: string;
+  name: string;
+  index: number;
+}
+
+/** What Plan returns into the state payload: ids and counters only. */
+export type PlanResult =
+  | { turn: number; action: 'tools'; toolCalls: PlannedToolCall[]; reason: null }
+  | { turn: number; action: 'finish'; toolCalls: []; reason: null }
+  | { turn: number; action: 'stop'; toolCalls: []; reason: 'token_budget' | 'usd_budget' };
+
+export interface PlanDeps {
+  store: SessionStore;
+  bedrock: BedrockRuntimeClient;
+  tiers: ModelTiers;
+  now?: () => number;
+}
+
+export const toolSpecs = (tools: ToolDefinition[]): Tool[] =>
+  tools.map((tool) => ({
+    toolSpec: {
+      name: tool.name,
+      description: tool.description,
+      // The SDK types the schema as a DocumentType; our OpenAPI schemas are plain JSON.
+      inputSchema: { json: tool.inputSchema as never },
+    },
+  }));
+
+/** Cache points after the system prompt and after the tool definitions: both are static across a session's turns. */
+export const buildRequest = (input: {
+  profile: AgentProfile;
+  session: SessionItem;
+  conversation: Conversation;
+  route: Route;
+  tools: ToolDefinition[];
+  turn: number;
+}): ConverseCommandInput => {
+  const caching = input.route.tier !== 'private';
+  const system: SystemContentBlock[] = [{ text: input.profile.instructions }];
+  const tools: Tool[] = toolSpecs(input.tools);
+  if (caching) {
+    system.push({ cachePoint: { type: 'default' } });
+    tools.push({ cachePoint: { type: 'default' } });
+  }
+  return {
+    modelId: input.route.modelId,
+    system,
+    messages: buildMessages(input.conversation),
+    toolConfig: { tools },
+    inferenceConfig: {
+      maxTokens: input.profile.inference.maxTokens,
+      temperature: input.profile.inference.temperature,
+    },
+    requestMetadata: {
+      tenantId: input.session.tenantId,
+      sessionId: input.session.sessionId,
+      agent: input.session.agent,
+      turn: String(input.turn),
+    },
+  };
+};
+
+const THROTTLED = new Set(['ThrottlingException', 'ServiceQuotaExceededException']);
+const UNAVAILABLE = new Set([
+  'ModelTimeoutException',
+  'ServiceUnavailableException',
+  'InternalServerException',
+  'ModelNotReadyException',
+  'ModelErrorException',
+]);
+
+/** Maps Bedrock errors (after the SDK's own retries) onto the error names the ASL retries or fails on. */
+export const classifyModelError = (error: unknown, modelId: string): Error => {
+  if (!(error instanceof Error))
+    return new ModelRequestError(`Converse failed for ${modelId}: ${String(error)}`);
+  const message = `Converse ${error.name} for ${modelId}: ${error.message}`;
+  if (THROTTLED.has(error.name)) return new ModelThrottledError(message, { cause: error });
+  if (UNAVAILABLE.has(error.name)) return new ModelUnavailableError(message, { cause: error });
+  return new ModelRequestError(message, { cause: error });
+};
+
+const toolCallsOf = (content: ContentBlock[]): PlannedToolCall[] =>
+  content
+    .flatMap((block) => (block.toolUse ? [block.toolUse] : []))
+    .map((use, index) => ({
+      toolUseId: use.toolUseId ?? '',
+      name: use.name ?? '',
+      index,
+    }));
+
+/** Decide what a stored conversation already says, so a retried or resumed Plan never calls the model twice. */
+const replay = (conversation: Conversation): PlanResult | undefined => {
+  const last = conversation.messages.at(-1);
+  if (last?.role !== 'assistant') return undefined;
+  if (toolUsesOf(last).length === 0)
+    return { turn: last.turn, action: 'finish', toolCalls: [], reason: null };
+  if (pendingToolUses(conversation, last).length > 0) {
+    // Tool calls of the last committed turn are not all recorded: run them (finished ones replay their outcome).
+    return { turn: last.turn, action: 'tools', toolCalls: toolCallsOf(last.content), reason: null };
+  }
+  return undefined;
+};
+
+export const planTurn = async (
+  deps: PlanDeps,
+  input: { tenantId: string; sessionId: string },
+): Promise<PlanResult & { modelId?: string; tier?: string; usage?: TokenUsage; costUsd?: number }> => {
+  const conversation = await deps.store.loadConversation(input.tenantId, input.sessionId);
+  const { session } = conversation;
+  if (session.status !== 'running') {
+    throw new SessionStateError(
+      `Session ${session.sessionId} is ${session.status}; only a running session plans`,
+    );
+  }
+  const replayed = replay(conversation);
+  if (replayed) return replayed;
+
+  const turn = session.turn + 1;
+  const { limits } = session;
+  const tokensUsed =
+    session.tokensInput + session.tokensOutput + session.tokensCacheRead + session.tokensCacheWrite;
+  if (tokensUsed >= limits.tokenBudget)
+    return { turn: session.turn, action: 'stop', toolCalls: [], reason: 'token_budget' };
+  if (session.costUsd >= limits.usdBudget)
+    return { turn: session.turn, action: 'stop', toolCalls: [], reason: 'usd_budget' };
+
+  const profile = getProfile(session.agent);
+  const tools = toolsForAgent(profile.actionGroups);
+  const route = chooseRoute(
+    {
+      profile,
+      goal: session.goal,
+      toolCount: tools.length,
+      dataClassification: limits.dataClassification,
+      latencyToleranceMs: limits.latencyToleranceMs,
+      turn,
+    },
+    deps.tiers,
+  );
+  const rate = rateFor(route.modelId, route.tier); // fails before spending when no price is known
+  const request = buildRequest({ profile, session, conversation, route, tools, turn });
+
+  const now = deps.now ?? Date.now;
+  const startedAt = now();
+  let response: ConverseCommandOutput;
+  try {
+    response = await deps.bedrock.send(new ConverseCommand(request));
+  } catch (error) {
+    throw classifyModelError(error, route.modelId);
+  }
+  const latencyMs = now() - startedAt;
+  const content = response.output?.message?.content ?? [];
+  if (content.length === 0) throw new ModelRequestError(`Converse returned no content for ${route.modelId}`);
+  const usage: TokenUsage = {
+    input: response.usage?.inputTokens ?? 0,
+    output: response.usage?.outputTokens ?? 0,
+    cacheRead: response.usage?.cacheReadInputTokens ?? 0,
+    cacheWrite: response.usage?.cacheWriteInputTokens ?? 0,
+  };
+  const costUsd = costOf(usage, rate);
+  const committed = await deps.store.commitTurn({
+    tenantId: session.tenantId,
+    sessionId: session.sessionId,
+    message: {
+      turn,
+      role: 'assistant',
+      content,
+      modelId: route.modelId,
+      tier: route.tier,
+      routeReason: route.reason,
+      usage,
+      costUsd,
+      latencyMs,
+      ...(response.stopReason ? { stopReason: response.stopReason } : {}),
+    },
+  });
+  if (!committed) {
+    // Another attempt committed this turn first; its answer is the one the session keeps.
+    const again = replay(await deps.store.loadConversation(input.tenantId, input.sessionId));
+    if (again) return again;
+    throw new SessionStateError(`Turn ${turn} of session ${session.sessionId} could not be committed`);
+  }
+  const toolCalls = toolCallsOf(content);
+  const base = { modelId: route.modelId, tier: route.tier, usage, costUsd };
+  return toolCalls.length > 0
+    ? { turn, action: 'tools', toolCalls, reason: null, ...base }
+    : { turn, action: 'finish', toolCalls: [], reason: null, ...base };
+};

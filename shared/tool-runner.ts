@@ -1,0 +1,216 @@
+/**
+ * The RunTool step: one tool call of a turn. Checks it against the agent's tools and their OpenAPI schemas,
+ * invokes the action-group Lambda with an idempotency key and bounded full-jitter retries, and records the
+ * outcome once. Every failure becomes a toolResult the model sees, not a failed execution.
+ */
+import { createHash } from 'node:crypto';
+import { InvokeCommand, type InvokeCommandOutput, type LambdaClient } from '@aws-sdk/client-lambda';
+import {
+  type ActionGroupEvent,
+  actionGroupResponseSchema,
+  buildActionGroupEvent,
+  toActionGroupParameters,
+} from './action-group-contract';
+import { actionGroupFunctionName, getActionGroup, toolsForAgent, validateToolInput } from './action-groups';
+import { getProfile } from './agents';
+import { toolUsesOf } from './conversation';
+import { SessionStateError, ToolInvocationError, ToolTimeoutError } from './errors';
+import { type RetryPolicy, withFullJitter } from './retry';
+import type { SessionStore, ToolCallStatus, ToolErrorKind } from './session-store';
+
+/** Results fed back to the model are capped so one chatty tool cannot blow the context or the item size. */
+export const MAX_RESULT_CHARS = 20_000;
+
+export interface RunToolInput {
+  tenantId: string;
+  sessionId: string;
+  turn: number;
+  call: { toolUseId: string; name: string; index: number };
+}
+
+export interface RunToolResult {
+  toolUseId: string;
+  status: Exclude<ToolCallStatus, 'started'>;
+  replayed: boolean;
+}
+
+export interface ToolRunnerDeps {
+  store: SessionStore;
+  lambda: LambdaClient;
+  retry: RetryPolicy & { timeoutMs: number };
+  now?: () => number;
+}
+
+const hash = (value: unknown): string =>
+  createHash('sha256')
+    .update(
+      JSON.stringify(value, (_k, v: unknown) =>
+        v && typeof v === 'object' && !Array.isArray(v) ? sortKeys(v) : v,
+      ),
+    )
+    .digest('hex');
+
+const sortKeys = (value: object): Record<string, unknown> =>
+  Object.fromEntries(Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+
+const truncate = (text: string): string =>
+  text.length <= MAX_RESULT_CHARS
+    ? text
+    : `${text.slice(0, MAX_RESULT_CHARS)}\n[truncated ${text.length - MAX_RESULT_CHARS} characters]`;
+
+interface Outcome {
+  status: 'succeeded' | 'failed';
+  errorKind?: ToolErrorKind;
+  result: string;
+}
+
+const invokeOnce = async (
+  deps: ToolRunnerDeps,
+  functionName: string,
+  event: ActionGroupEvent,
+): Promise<Outcome> => {
+  let out: InvokeCommandOutput;
+  try {
+    out = await deps.lambda.send(
+      new InvokeCommand({ FunctionName: functionName, Payload: Buffer.from(JSON.stringify(event)) }),
+      { abortSignal: AbortSignal.timeout(deps.retry.timeoutMs) },
+    );
+  } catch (error) {
+    if (error instanceof Error && (error.name === 'AbortError' || error.name === 'TimeoutError')) {
+      throw new ToolTimeoutError(`${event.function} did not answer within ${deps.retry.timeoutMs} ms`, {
+        cause: error,
+      });
+    }
+    throw new ToolInvocationError(`Invoking ${functionName} failed: ${String(error)}`, { cause: error });
+  }
+  const text = out.Payload ? Buffer.from(out.Payload).toString('utf8') : '';
+  if (out.FunctionError) {
+    let detail = text;
+    try {
+      const parsed = JSON.parse(text) as { errorType?: string; errorMessage?: string };
+      detail = `${parsed.errorType ?? 'Error'}: ${parsed.errorMessage ?? ''}`;
+    } catch {
+      // not JSON: keep the raw payload text as the detail
+    }
+    throw new ToolInvocationError(`${event.function} failed (${out.FunctionError}): ${detail}`);
+  }
+  let parsed: unknown = null;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // not JSON: fails the contract check below
+  }
+  const response = actionGroupResponseSchema.safeParse(parsed);
+  if (!response.success) {
+    // A malformed response is a bug in the action group; retrying will not fix it.
+    return {
+      status: 'failed',
+      errorKind: 'tool',
+      result: `${event.function} returned a response outside the action-group contract`,
+    };
+  }
+  const { functionResponse } = response.data.response;
+  const body = functionResponse.responseBody.TEXT.body;
+  // FAILURE and REPROMPT both go back to the model as an error result it can act on.
+  return functionResponse.responseState
+    ? { status: 'failed', errorKind: 'tool', result: body }
+    : { status: 'succeeded', result: body };
+};
+
+const isTransient = (error: unknown): boolean =>
+  error instanceof ToolInvocationError || error instanceof ToolTimeoutError;
+
+export const runTool = async (deps: ToolRunnerDeps, input: RunToolInput): Promise<RunToolResult> => {
+  const { tenantId, sessionId, turn, call } = input;
+  const [session, message] = await Promise.all([
+    deps.store.requireSession(tenantId, sessionId),
+    deps.store.getMessage(tenantId, sessionId, turn),
+  ]);
+  const use = message ? toolUsesOf(message).find((u) => u.toolUseId === call.toolUseId) : undefined;
+  if (!use)
+    throw new SessionStateError(`Turn ${turn} of session ${sessionId} has no tool call ${call.toolUseId}`);
+
+  const profile = getProfile(session.agent);
+  const tools = toolsForAgent(profile.actionGroups);
+  const tool = tools.find((t) => t.name === call.name);
+  const idempotencyKey = hash({ tenantId, sessionId, turn, toolUseId: call.toolUseId });
+  const claim = await deps.store.claimToolCall({
+    tenantId,
+    sessionId,
+    turn,
+    index: call.index,
+    toolUseId: call.toolUseId,
+    name: call.name,
+    ...(tool ? { actionGroup: tool.actionGroup } : {}),
+    input: use.input ?? {},
+    inputHash: hash(use.input ?? {}),
+    idempotencyKey,
+  });
+  if (claim.item.status !== 'started') {
+    return { toolUseId: call.toolUseId, status: claim.item.status, replayed: true };
+  }
+
+  const now = deps.now ?? Date.now;
+  const startedAt = now();
+  let outcome: Outcome;
+  if (call.index >= profile.limits.maxToolCallsPerTurn) {
+    outcome = {
+      status: 'failed',
+      errorKind: 'tool',
+      result: `Not run: at most ${profile.limits.maxToolCallsPerTurn} tool calls per turn. Call fewer tools at once.`,
+    };
+  } else if (!tool) {
+    outcome = {
+      status: 'failed',
+      errorKind: 'unknown_tool',
+      result: `Unknown tool "${call.name}". Available tools: ${tools.map((t) => t.name).join(', ')}.`,
+    };
+  } else {
+    const validation = validateToolInput(tool, use.input);
+    if (!validation.ok) {
+      outcome = {
+        status: 'failed',
+        errorKind: 'schema',
+        result: `Invalid parameters for ${tool.name}: ${validation.errors.join('; ')}. Fix them and call the tool again.`,
+      };
+    } else {
+      const group = getActionGroup(tool.actionGroup);
+      const event = buildActionGroupEvent({
+        agent: { name: profile.name, id: profile.name, alias: 'sovereign-agent', version: '1' },
+        sessionId,
+        actionGroup: tool.actionGroup,
+        function: tool.name,
+        parameters: toActionGroupParameters(validation.input, tool.inputSchema),
+        tenantId,
+        idempotencyKey,
+      });
+      try {
+        outcome = await withFullJitter(
+          () => invokeOnce(deps, actionGroupFunctionName(group), event),
+          deps.retry,
+          isTransient,
+        );
+      } catch (error) {
+        if (!isTransient(error)) throw error;
+        outcome = {
+          status: 'failed',
+          errorKind: 'invocation',
+          result: `${tool.name} failed after ${deps.retry.attempts} attempts: ${(error as Error).message}`,
+        };
+      }
+    }
+  }
+  const result = truncate(outcome.result);
+  await deps.store.completeToolCall({
+    tenantId,
+    sessionId,
+    turn,
+    index: call.index,
+    status: outcome.status,
+    ...(outcome.errorKind ? { errorKind: outcome.errorKind } : {}),
+    result,
+    resultHash: hash(result),
+    latencyMs: now() - startedAt,
+  });
+  return { toolUseId: call.toolUseId, status: outcome.status, replayed: false };
+};

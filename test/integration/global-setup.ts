@@ -1,0 +1,76 @@
+/**
+ * Jest globalSetup of the integration project: ONE in-memory DynamoDB Local with serverless.yml's AgentTable, a warm
+ * `sls print` cache and warm function bundles (.local/build), so each test file's stack starts in well under a
+ * second. The endpoint, table and bus names, region and dummy credentials go into process.env, which the test
+ * workers inherit; test files then call startLocalStack({ dynamodbEndpoint: process.env.AWS_ENDPOINT_URL_DYNAMODB,
+ * inMemory: true, dataDir: <tmp dir> }).
+ */
+import {
+  type DynamoDbLocal,
+  ensureTable,
+  localDynamoDbClient,
+  startDynamoDbLocal,
+} from '../../local/dynamodb-local';
+import { buildFunctions } from '../../local/lambda-service';
+import {
+  defaultRootDir,
+  eventBusName,
+  intrinsicContext,
+  loadServerlessConfig,
+  type ServerlessConfig,
+  tableProperties,
+} from '../../local/serverless-config';
+import { functionSpecs } from '../../local/stack';
+
+/** Shared with global-teardown, which runs in the same process. */
+export interface IntegrationGlobals {
+  __sovereignDynamoDbLocal?: DynamoDbLocal;
+}
+
+const warmBundles = async (config: ServerlessConfig): Promise<string> => {
+  const built = await buildFunctions({
+    functions: functionSpecs(config, intrinsicContext(config)),
+    esbuild: config.esbuild,
+    rootDir: defaultRootDir(),
+  });
+  const cached = built.builds.filter((b) => b.cached).length;
+  return `${built.builds.length} bundles in ${(built.buildMs / 1000).toFixed(1)} s (${cached} unchanged)`;
+};
+
+export default async function globalSetup(): Promise<void> {
+  const started = performance.now();
+  const configLoad = loadServerlessConfig({ stage: 'local' });
+  const [config, dynamodb, bundles] = await Promise.allSettled([
+    configLoad,
+    startDynamoDbLocal({ dataDir: null }),
+    configLoad.then(warmBundles),
+  ]);
+  const failure = [config, dynamodb, bundles].find((r) => r.status === 'rejected');
+  if (config.status === 'rejected' || dynamodb.status === 'rejected' || bundles.status === 'rejected') {
+    if (dynamodb.status === 'fulfilled') await dynamodb.value.stop();
+    throw (failure as PromiseRejectedResult).reason;
+  }
+  const table = tableProperties(config.value);
+  const client = localDynamoDbClient(dynamodb.value.endpoint);
+  try {
+    await ensureTable(client, table);
+  } catch (error) {
+    await dynamodb.value.stop();
+    throw error;
+  } finally {
+    client.destroy();
+  }
+  Object.assign(process.env, {
+    AWS_ENDPOINT_URL_DYNAMODB: dynamodb.value.endpoint,
+    TABLE_NAME: table.TableName,
+    EVENT_BUS_NAME: eventBusName(config.value),
+    AWS_REGION: config.value.region,
+    AWS_DEFAULT_REGION: config.value.region,
+    AWS_ACCESS_KEY_ID: 'local',
+    AWS_SECRET_ACCESS_KEY: 'local',
+  });
+  (globalThis as IntegrationGlobals).__sovereignDynamoDbLocal = dynamodb.value;
+  process.stderr.write(
+    `\nintegration setup: DynamoDB Local ${dynamodb.value.endpoint} with ${table.TableName}, ${bundles.value}; ready in ${((performance.now() - started) / 1000).toFixed(1)} s\n`,
+  );
+}

@@ -1,0 +1,55 @@
+/** Integration helpers: one local stack per test file on the DynamoDB Local of global-setup, and event builders. */
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { localClients } from '../../local/run-goal';
+import { type LocalStack, startLocalStack } from '../../local/stack';
+import { tenantPk } from '../../shared/keys';
+
+export const root = join(__dirname, '..', '..');
+
+export const loadEvent = (name: string): Record<string, unknown> =>
+  JSON.parse(readFileSync(join(root, 'events', name), 'utf8')) as Record<string, unknown>;
+
+export const loadJson = <T>(path: string): T => JSON.parse(readFileSync(join(root, path), 'utf8')) as T;
+
+/** A goal event like the sample, with a unique goalId (the session id) and optional detail overrides. */
+export const goalEvent = (detail: Record<string, unknown> = {}, base = 'goal-billing-audit.json') => {
+  const event = loadEvent(base);
+  const goalId = `it-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+  return { ...event, detail: { ...(event.detail as Record<string, unknown>), goalId, ...detail } };
+};
+
+export const startTestStack = (): Promise<LocalStack> => {
+  const endpoint = process.env.AWS_ENDPOINT_URL_DYNAMODB;
+  if (!endpoint)
+    throw new Error('global-setup did not start DynamoDB Local (AWS_ENDPOINT_URL_DYNAMODB unset)');
+  return startLocalStack({
+    dynamodbEndpoint: endpoint,
+    inMemory: true,
+    dataDir: mkdtempSync(join(tmpdir(), 'sovereign-agent-it-')),
+    // Skip Step Functions' real Retry waits; the tool runner's own backoff is shortened through its env.
+    retryIntervalOverrides: {
+      Plan: 0,
+      RunTool: 0,
+      StartSession: 0,
+      Decide: 0,
+      Finalize: 0,
+      RecordFailure: 0,
+    },
+    functionEnvironment: { runTool: { TOOL_RETRY_BASE_MS: '20', TOOL_RETRY_MAX_MS: '100' } },
+  });
+};
+
+export const reportsOf = async (stack: LocalStack, tenantId: string) => {
+  const { doc, tableName } = localClients(stack.env);
+  const out = await doc.send(
+    new QueryCommand({
+      TableName: tableName,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :r)',
+      ExpressionAttributeValues: { ':pk': tenantPk(tenantId), ':r': 'REPORT#' },
+    }),
+  );
+  return out.Items ?? [];
+};

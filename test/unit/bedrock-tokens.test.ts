@@ -1,0 +1,95 @@
+import type { ConverseRequestBody } from '../../local/bedrock/converse-request';
+import { countTokens, fitToMaxTokens, PromptCache } from '../../local/bedrock/tokens';
+
+const SYSTEM =
+  'You are the FinOps agent of sovereign-agent. Use the billing tools, cite numbers, never invent data.';
+const tools = [
+  {
+    toolSpec: {
+      name: 'audit_billing_logs',
+      description: 'Audits billing logs',
+      inputSchema: {
+        json: { type: 'object', properties: { tenant_id: { type: 'string' } }, required: ['tenant_id'] },
+      },
+    },
+  },
+  { cachePoint: { type: 'default' as const } },
+];
+
+const request = (goal: string, system = SYSTEM): ConverseRequestBody => ({
+  system: [{ text: system }, { cachePoint: { type: 'default' } }],
+  messages: [{ role: 'user', content: [{ text: goal }] }],
+  toolConfig: { tools },
+});
+
+describe('countTokens', () => {
+  it('counts cl100k_base tokens, not characters', () => {
+    expect(countTokens('hello world')).toBe(2);
+    expect(countTokens('')).toBe(0);
+    // 399 characters of one repeated word: characters/4 would say 100.
+    expect(countTokens(Array(80).fill('cost').join(' '))).toBe(80);
+  });
+});
+
+describe('PromptCache', () => {
+  it('writes the prefix up to the last cache point, then reads it, and bills only the rest as input', () => {
+    let now = 0;
+    const cache = new PromptCache(() => now);
+    const first = cache.measure('model-a', request('Tenant: acme\nAudit billing.'));
+    expect(first.cacheReadInputTokens).toBe(0);
+    expect(first.cacheWriteInputTokens).toBeGreaterThan(countTokens(SYSTEM));
+    expect(first.inputTokens).toBe(countTokens('Tenant: acme\nAudit billing.'));
+
+    now += 60_000;
+    const second = cache.measure('model-a', request('Tenant: acme\nA different goal entirely.'));
+    expect(second).toEqual({
+      cacheReadInputTokens: first.cacheWriteInputTokens,
+      cacheWriteInputTokens: 0,
+      inputTokens: countTokens('Tenant: acme\nA different goal entirely.'),
+    });
+  });
+
+  it('keeps caches apart per model and per content', () => {
+    const cache = new PromptCache(() => 0);
+    const first = cache.measure('model-a', request('goal'));
+    expect(cache.measure('model-b', request('goal')).cacheWriteInputTokens).toBe(first.cacheWriteInputTokens);
+    // Same tools, other system prompt: the tools checkpoint is read, the system part is written again.
+    const changed = cache.measure('model-a', request('goal', 'Another system prompt.'));
+    expect(changed.cacheReadInputTokens).toBeGreaterThan(0);
+    expect(changed.cacheWriteInputTokens).toBe(countTokens('Another system prompt.'));
+  });
+
+  it('expires an entry five minutes after its last use', () => {
+    let now = 0;
+    const cache = new PromptCache(() => now);
+    cache.measure('m', request('goal'));
+    now = 4 * 60_000;
+    expect(cache.measure('m', request('goal')).cacheReadInputTokens).toBeGreaterThan(0);
+    now += 5 * 60_000 + 1;
+    expect(cache.measure('m', request('goal')).cacheReadInputTokens).toBe(0);
+  });
+
+  it('caches nothing without a cache point', () => {
+    const cache = new PromptCache(() => 0);
+    const plain: ConverseRequestBody = {
+      system: [{ text: SYSTEM }],
+      messages: [{ role: 'user', content: [{ text: 'goal' }] }],
+    };
+    cache.measure('m', plain);
+    const again = cache.measure('m', plain);
+    expect(again.cacheReadInputTokens + again.cacheWriteInputTokens).toBe(0);
+    expect(again.inputTokens).toBe(countTokens(SYSTEM) + countTokens('goal'));
+  });
+});
+
+describe('fitToMaxTokens', () => {
+  it('cuts text at maxTokens and drops a tool call that does not fit', () => {
+    const content = [
+      { text: 'one two three four five six' },
+      { toolUse: { toolUseId: 'tooluse_a', name: 'audit_billing_logs', input: { tenant_id: 'acme' } } },
+    ];
+    const fitted = fitToMaxTokens(content, 3);
+    expect(fitted).toEqual({ content: [{ text: 'one two three' }], outputTokens: 3, truncated: true });
+    expect(fitToMaxTokens(content, 1000).truncated).toBe(false);
+  });
+});

@@ -1,0 +1,237 @@
+/** Rebuilding the Converse message list from stored turns and tool-call records. */
+
+import { buildMessages, goalMessage, pendingToolUses, textOf, toolUsesOf } from '../../shared/conversation';
+import { SessionStateError } from '../../shared/errors';
+import {
+  assistantText,
+  assistantToolUses,
+  conversationOf,
+  goalItem,
+  sessionItem,
+  TENANT,
+  toolCallItem,
+} from '../helpers/fixtures';
+
+const turnOne = assistantToolUses(
+  1,
+  [
+    { toolUseId: 'tu-audit', name: 'audit_billing_logs' },
+    { toolUseId: 'tu-terms', name: 'get_contract_terms' },
+  ],
+  'I will audit the logs and read the contract first.',
+);
+
+describe('buildMessages', () => {
+  it('starts with the goal as the only user message before the first turn', () => {
+    // Act
+    const messages = buildMessages(conversationOf(sessionItem()));
+
+    // Assess
+    expect(messages).toEqual([{ role: 'user', content: goalItem().content }]);
+  });
+
+  it('answers every toolUse of a turn with a toolResult, in the order the model asked', () => {
+    // Prepare: records stored in another order than the model's
+    const calls = [
+      toolCallItem({
+        turn: 1,
+        index: 1,
+        toolUseId: 'tu-terms',
+        name: 'get_contract_terms',
+        result: '{"terms":[]}',
+      }),
+      toolCallItem({
+        turn: 1,
+        index: 0,
+        toolUseId: 'tu-audit',
+        name: 'audit_billing_logs',
+        result: '{"total":42}',
+      }),
+    ];
+
+    // Act
+    const messages = buildMessages(conversationOf(sessionItem({ turn: 1 }), [goalItem(), turnOne], calls));
+
+    // Assess
+    expect(messages).toHaveLength(3);
+    expect(messages[1]).toEqual({ role: 'assistant', content: turnOne.content });
+    expect(messages[2]).toEqual({
+      role: 'user',
+      content: [
+        { toolResult: { toolUseId: 'tu-audit', content: [{ text: '{"total":42}' }], status: 'success' } },
+        { toolResult: { toolUseId: 'tu-terms', content: [{ text: '{"terms":[]}' }], status: 'success' } },
+      ],
+    });
+  });
+
+  it('marks a failed call as an error result so the model sees the failure', () => {
+    // Prepare
+    const calls = [
+      toolCallItem({ turn: 1, index: 0, toolUseId: 'tu-audit', name: 'audit_billing_logs' }),
+      toolCallItem({
+        turn: 1,
+        index: 1,
+        toolUseId: 'tu-terms',
+        name: 'get_contract_terms',
+        status: 'failed',
+        errorKind: 'invocation',
+        result: 'get_contract_terms failed after 3 attempts: timeout',
+      }),
+    ];
+
+    // Act
+    const messages = buildMessages(conversationOf(sessionItem({ turn: 1 }), [goalItem(), turnOne], calls));
+
+    // Assess
+    const results = messages[2]?.content?.map((block) => block.toolResult);
+    expect(results?.map((r) => r?.status)).toEqual(['success', 'error']);
+    expect(results?.[1]?.content).toEqual([{ text: 'get_contract_terms failed after 3 attempts: timeout' }]);
+  });
+
+  it('ends with the final answer of a finished goal, with no tool-result message after it', () => {
+    // Prepare
+    const calls = [
+      toolCallItem({ turn: 1, index: 0, toolUseId: 'tu-audit', name: 'audit_billing_logs' }),
+      toolCallItem({ turn: 1, index: 1, toolUseId: 'tu-terms', name: 'get_contract_terms' }),
+    ];
+    const messages = [goalItem(), turnOne, assistantText(2, 'Savings found: $1,200 a month.')];
+
+    // Act
+    const built = buildMessages(conversationOf(sessionItem({ turn: 2 }), messages, calls));
+
+    // Assess
+    expect(built.map((m) => m.role)).toEqual(['user', 'assistant', 'user', 'assistant']);
+    expect(built.at(-1)?.content).toEqual([{ text: 'Savings found: $1,200 a month.' }]);
+  });
+
+  it('matches results to their own turn when tool-use ids repeat across turns', () => {
+    // Prepare
+    const turnTwo = assistantToolUses(2, [{ toolUseId: 'tu-audit', name: 'audit_billing_logs' }]);
+    const calls = [
+      toolCallItem({ turn: 1, index: 0, toolUseId: 'tu-audit', name: 'audit_billing_logs', result: 'first' }),
+      toolCallItem({ turn: 1, index: 1, toolUseId: 'tu-terms', name: 'get_contract_terms', result: 'terms' }),
+      toolCallItem({
+        turn: 2,
+        index: 0,
+        toolUseId: 'tu-audit',
+        name: 'audit_billing_logs',
+        result: 'second',
+      }),
+    ];
+
+    // Act
+    const built = buildMessages(
+      conversationOf(sessionItem({ turn: 2 }), [goalItem(), turnOne, turnTwo], calls),
+    );
+
+    // Assess
+    expect(built[4]?.content?.[0]?.toolResult?.content).toEqual([{ text: 'second' }]);
+  });
+
+  it('refuses to build a conversation with a tool call whose outcome is not recorded', () => {
+    // Prepare: the second call was claimed but never finished (a crash)
+    const calls = [
+      toolCallItem({ turn: 1, index: 0, toolUseId: 'tu-audit', name: 'audit_billing_logs' }),
+      toolCallItem({
+        turn: 1,
+        index: 1,
+        toolUseId: 'tu-terms',
+        name: 'get_contract_terms',
+        status: 'started',
+      }),
+    ];
+
+    // Act
+    const act = () => buildMessages(conversationOf(sessionItem({ turn: 1 }), [goalItem(), turnOne], calls));
+
+    // Assess
+    expect(act).toThrow(SessionStateError);
+    expect(act).toThrow(/Turn 1: no recorded outcome for tool call tu-terms/);
+  });
+});
+
+describe('pendingToolUses', () => {
+  it('lists the tool uses of a turn whose outcome is not recorded yet', () => {
+    // Prepare
+    const calls = [
+      toolCallItem({
+        turn: 1,
+        index: 0,
+        toolUseId: 'tu-audit',
+        name: 'audit_billing_logs',
+        status: 'failed',
+      }),
+      toolCallItem({
+        turn: 1,
+        index: 1,
+        toolUseId: 'tu-terms',
+        name: 'get_contract_terms',
+        status: 'started',
+      }),
+    ];
+
+    // Act
+    const pending = pendingToolUses(
+      conversationOf(sessionItem({ turn: 1 }), [goalItem(), turnOne], calls),
+      turnOne,
+    );
+
+    // Assess
+    expect(pending.map((use) => use.toolUseId)).toEqual(['tu-terms']);
+  });
+
+  it('lists every tool use before RunTools has run', () => {
+    // Act
+    const pending = pendingToolUses(conversationOf(sessionItem({ turn: 1 }), [goalItem(), turnOne]), turnOne);
+
+    // Assess
+    expect(pending.map((use) => use.name)).toEqual(['audit_billing_logs', 'get_contract_terms']);
+  });
+});
+
+describe('message helpers', () => {
+  it('reads the tool uses and the text of an assistant turn', () => {
+    // Act
+    const uses = toolUsesOf(turnOne);
+    const text = textOf(turnOne);
+
+    // Assess
+    expect(uses.map((use) => use.toolUseId)).toEqual(['tu-audit', 'tu-terms']);
+    expect(text).toBe('I will audit the logs and read the contract first.');
+  });
+
+  it('reads no text from a missing message', () => {
+    // Act + Assess
+    expect(textOf(undefined)).toBe('');
+  });
+
+  it('writes the goal message with tenant, agent, goal and context', () => {
+    // Act
+    const content = goalMessage({
+      tenantId: TENANT,
+      agent: 'billing-auditor',
+      goal: 'Audit the bill.',
+      context: { requestedBy: 'finops@acme.example' },
+    });
+
+    // Assess
+    expect(content).toEqual([
+      {
+        text: 'Tenant: acme\nAgent: billing-auditor\nGoal: Audit the bill.\nContext: {"requestedBy":"finops@acme.example"}',
+      },
+    ]);
+  });
+
+  it('leaves out an empty context', () => {
+    // Act
+    const content = goalMessage({
+      tenantId: TENANT,
+      agent: 'billing-auditor',
+      goal: 'Audit the bill.',
+      context: {},
+    });
+
+    // Assess
+    expect(content).toEqual([{ text: 'Tenant: acme\nAgent: billing-auditor\nGoal: Audit the bill.' }]);
+  });
+});

@@ -1,0 +1,617 @@
+/** The session store: conditional and transactional writes over the single table, and how it reads a session back. */
+import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import {
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  TransactWriteCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import 'aws-sdk-client-mock-jest';
+import { SessionNotFoundError, SessionStateError, StoreUnavailableError } from '../../shared/errors';
+import { keys } from '../../shared/keys';
+import type { MessageItem, NewSession, SessionItem } from '../../shared/session-store';
+import {
+  conditionFailed,
+  mockedStore,
+  TABLE,
+  tableThrottled,
+  transactionConditionFailed,
+} from '../helpers/aws';
+import {
+  AT,
+  assistantText,
+  assistantToolUses,
+  conversationOf,
+  defaultLimits,
+  EXPIRES_AT,
+  goalItem,
+  partitionItems,
+  SESSION,
+  sessionItem,
+  TENANT,
+  toolCallItem,
+} from '../helpers/fixtures';
+
+const EXECUTION = 'arn:aws:states:us-east-1:123456789012:execution:agent-goal:acme-acme-audit-0001';
+
+const newSession = (): NewSession => ({
+  tenantId: TENANT,
+  sessionId: SESSION,
+  agent: 'billing-auditor',
+  goal: 'Audit the bill.',
+  limits: defaultLimits(),
+  eventId: 'evt-1',
+  goalMessage: [{ text: 'Tenant: acme\nGoal: Audit the bill.' }],
+});
+
+describe('createSession', () => {
+  it('writes the pending session and its goal message in one transaction, each only if new', async () => {
+    // Prepare
+    const { ddb, store } = mockedStore();
+    ddb.on(TransactWriteCommand).resolves({});
+
+    // Act
+    const created = await store.createSession(newSession());
+
+    // Assess
+    expect(created).toBe(true);
+    const items = ddb.commandCalls(TransactWriteCommand)[0]?.args[0].input.TransactItems ?? [];
+    expect(items).toHaveLength(2);
+    for (const item of items) {
+      expect(item.Put).toMatchObject({ TableName: TABLE, ConditionExpression: 'attribute_not_exists(pk)' });
+    }
+    const session = items[0]?.Put?.Item as SessionItem;
+    expect(session).toEqual({
+      pk: 'T#acme#S#acme-audit-0001',
+      sk: 'META',
+      entity: 'session',
+      tenantId: TENANT,
+      sessionId: SESSION,
+      agent: 'billing-auditor',
+      goal: 'Audit the bill.',
+      limits: defaultLimits(),
+      status: 'pending',
+      turn: 0,
+      tokensInput: 0,
+      tokensOutput: 0,
+      tokensCacheRead: 0,
+      tokensCacheWrite: 0,
+      costUsd: 0,
+      toolCalls: 0,
+      models: {},
+      runs: 0,
+      eventId: 'evt-1',
+      createdAt: AT,
+      updatedAt: AT,
+      expiresAt: EXPIRES_AT,
+      gsi1pk: 'T#acme',
+      gsi1sk: `SESSION#${AT}#${SESSION}`,
+    });
+    expect(items[1]?.Put?.Item).toEqual({
+      pk: 'T#acme#S#acme-audit-0001',
+      sk: 'M#0000',
+      entity: 'message',
+      turn: 0,
+      role: 'user',
+      content: [{ text: 'Tenant: acme\nGoal: Audit the bill.' }],
+      createdAt: AT,
+      expiresAt: EXPIRES_AT,
+    });
+  });
+
+  it('answers false when the session already exists', async () => {
+    // Prepare
+    const { ddb, store } = mockedStore();
+    ddb.on(TransactWriteCommand).rejects(transactionConditionFailed());
+
+    // Act
+    const created = await store.createSession(newSession());
+
+    // Assess
+    expect(created).toBe(false);
+  });
+
+  it('surfaces a throttled table as StoreUnavailableError, keeping the cause', async () => {
+    // Prepare
+    const { ddb, store } = mockedStore();
+    const throttled = tableThrottled();
+    ddb.on(TransactWriteCommand).rejects(throttled);
+
+    // Act
+    const act = store.createSession(newSession());
+
+    // Assess
+    await expect(act).rejects.toThrow(StoreUnavailableError);
+    await expect(act).rejects.toHaveProperty('cause', throttled);
+    await expect(act).rejects.toThrow(/creating the session/);
+  });
+});
+
+describe('reading sessions', () => {
+  it('reads the session header consistently, by tenant and session', async () => {
+    // Prepare
+    const { ddb, store } = mockedStore();
+    ddb.on(GetCommand).resolves({ Item: sessionItem() });
+
+    // Act
+    const session = await store.getSession(TENANT, SESSION);
+
+    // Assess
+    expect(session?.status).toBe('running');
+    expect(ddb).toHaveReceivedCommandWith(GetCommand, {
+      TableName: TABLE,
+      Key: { pk: 'T#acme#S#acme-audit-0001', sk: 'META' },
+      ConsistentRead: true,
+    });
+  });
+
+  it('names the tenant and session it could not find', async () => {
+    // Prepare
+    const { ddb, store } = mockedStore();
+    ddb.on(GetCommand).resolves({});
+
+    // Act
+    const act = store.requireSession(TENANT, 'missing-1');
+
+    // Assess
+    await expect(act).rejects.toThrow(SessionNotFoundError);
+    await expect(act).rejects.toThrow('Session missing-1 of tenant acme does not exist');
+  });
+
+  it('loads a whole conversation across pages, messages and tool calls in key order', async () => {
+    // Prepare
+    const { ddb, store } = mockedStore();
+    const turnOne = assistantToolUses(1, [
+      { toolUseId: 'a', name: 'audit_billing_logs' },
+      { toolUseId: 'b', name: 'get_contract_terms' },
+    ]);
+    const items = partitionItems(
+      conversationOf(
+        sessionItem({ turn: 2 }),
+        [goalItem(), turnOne, assistantText(2, 'Done.')],
+        [
+          toolCallItem({ turn: 1, index: 0, toolUseId: 'a', name: 'audit_billing_logs' }),
+          toolCallItem({ turn: 1, index: 1, toolUseId: 'b', name: 'get_contract_terms' }),
+        ],
+      ),
+    );
+    const page = (...at: number[]) => at.flatMap((i) => items.slice(i, i + 1));
+    const lastKey = { pk: 'T#acme#S#acme-audit-0001', sk: 'M#0001' };
+    // DynamoDB pages in key order; serve them shuffled to prove the store sorts
+    ddb
+      .on(QueryCommand)
+      .resolvesOnce({ Items: page(3, 1, 0), LastEvaluatedKey: lastKey })
+      .resolves({ Items: page(5, 2, 4) });
+
+    // Act
+    const conversation = await store.loadConversation(TENANT, SESSION);
+
+    // Assess
+    expect(ddb).toHaveReceivedCommandTimes(QueryCommand, 2);
+    expect(ddb).toHaveReceivedNthCommandWith(2, QueryCommand, {
+      ExclusiveStartKey: lastKey,
+      ConsistentRead: true,
+    });
+    expect(conversation.session.turn).toBe(2);
+    expect(conversation.messages.map((m) => m.sk)).toEqual(['M#0000', 'M#0001', 'M#0002']);
+    expect(conversation.toolCalls.map((c) => c.sk)).toEqual(['C#0001#00', 'C#0001#01']);
+  });
+
+  it('refuses to load a conversation whose session header is missing', async () => {
+    // Prepare
+    const { ddb, store } = mockedStore();
+    ddb.on(QueryCommand).resolves({ Items: [goalItem() as unknown as Record<string, unknown>] });
+
+    // Act
+    const act = store.loadConversation(TENANT, SESSION);
+
+    // Assess
+    await expect(act).rejects.toThrow(SessionNotFoundError);
+  });
+
+  it('lists a tenant sessions from the index, newest page, oldest first', async () => {
+    // Prepare
+    const { ddb, store } = mockedStore();
+    const newer = sessionItem({ sessionId: 's-2' });
+    const older = sessionItem({ sessionId: 's-1' });
+    ddb.on(QueryCommand).resolves({ Items: [newer, older] });
+
+    // Act
+    const sessions = await store.listTenantSessions(TENANT, 2);
+
+    // Assess
+    expect(sessions.map((s) => s.sessionId)).toEqual(['s-1', 's-2']);
+    expect(ddb).toHaveReceivedCommandWith(QueryCommand, {
+      IndexName: 'gsi1',
+      ExpressionAttributeValues: { ':pk': 'T#acme', ':prefix': 'SESSION#' },
+      ScanIndexForward: false,
+      Limit: 2,
+    });
+  });
+});
+
+describe('beginRun', () => {
+  it('moves a pending session to running for its first execution and counts the run', async () => {
+    // Prepare
+    const { ddb, store } = mockedStore();
+    ddb
+      .on(UpdateCommand)
+      .resolves({ Attributes: sessionItem({ status: 'running', runs: 1, executionArn: EXECUTION }) });
+
+    // Act
+    const session = await store.beginRun(TENANT, SESSION, 'start', EXECUTION);
+
+    // Assess
+    expect(session.status).toBe('running');
+    const update = ddb.commandCalls(UpdateCommand)[0]?.args[0].input;
+    expect(update?.UpdateExpression).toContain('runs = runs + :one');
+    expect(update?.ExpressionAttributeValues).toMatchObject({
+      ':a': 'pending',
+      ':b': 'pending',
+      ':arn': EXECUTION,
+    });
+  });
+
+  it('lets a resume continue a failed (or orphaned running) session', async () => {
+    // Prepare
+    const { ddb, store } = mockedStore();
+    ddb.on(UpdateCommand).resolves({ Attributes: sessionItem({ runs: 2 }) });
+
+    // Act
+    await store.beginRun(TENANT, SESSION, 'resume', `${EXECUTION}-r1`);
+
+    // Assess
+    expect(ddb).toHaveReceivedCommandWith(UpdateCommand, {
+      ExpressionAttributeValues: expect.objectContaining({ ':a': 'failed', ':b': 'running' }),
+    });
+  });
+
+  it('returns the session unchanged when the same execution retries the step', async () => {
+    // Prepare
+    const { ddb, store } = mockedStore();
+    ddb.on(UpdateCommand).rejects(conditionFailed());
+    ddb
+      .on(GetCommand)
+      .resolves({ Item: sessionItem({ status: 'running', executionArn: EXECUTION, runs: 1 }) });
+
+    // Act
+    const session = await store.beginRun(TENANT, SESSION, 'start', EXECUTION);
+
+    // Assess
+    expect(session).toMatchObject({ status: 'running', runs: 1 });
+  });
+
+  it('refuses to start a session that is not pending', async () => {
+    // Prepare
+    const { ddb, store } = mockedStore();
+    ddb.on(UpdateCommand).rejects(conditionFailed());
+    ddb.on(GetCommand).resolves({ Item: sessionItem({ status: 'completed' }) });
+
+    // Act
+    const act = store.beginRun(
+      TENANT,
+      SESSION,
+      'start',
+      'arn:aws:states:us-east-1:123456789012:execution:agent-goal:other',
+    );
+
+    // Assess
+    await expect(act).rejects.toThrow(SessionStateError);
+    await expect(act).rejects.toThrow('Session acme-audit-0001 is completed; a start needs pending');
+  });
+});
+
+describe('commitTurn', () => {
+  const message: Omit<MessageItem, 'pk' | 'sk' | 'entity' | 'createdAt' | 'expiresAt'> = {
+    turn: 3,
+    role: 'assistant',
+    content: [{ text: 'Done.' }],
+    modelId: 'anthropic.claude-3-5-haiku-20241022-v1:0',
+    tier: 'executor',
+    usage: { input: 1200, output: 300, cacheRead: 800, cacheWrite: 0 },
+    costUsd: 0.002224,
+    latencyMs: 900,
+  };
+
+  it('stores the turn and adds its tokens and cost to the session, only if the previous turn is the last one', async () => {
+    // Prepare
+    const { ddb, store } = mockedStore();
+    ddb.on(TransactWriteCommand).resolves({});
+
+    // Act
+    const committed = await store.commitTurn({ tenantId: TENANT, sessionId: SESSION, message });
+
+    // Assess
+    expect(committed).toBe(true);
+    const [put, update] = ddb.commandCalls(TransactWriteCommand)[0]?.args[0].input.TransactItems ?? [];
+    expect(put?.Put).toMatchObject({
+      ConditionExpression: 'attribute_not_exists(pk)',
+      Item: { ...message, pk: 'T#acme#S#acme-audit-0001', sk: 'M#0003', entity: 'message', createdAt: AT },
+    });
+    expect(update?.Update).toMatchObject({
+      Key: keys.session(TENANT, SESSION),
+      ConditionExpression: 'turn = :previous AND #status = :running',
+      ExpressionAttributeNames: { '#model': message.modelId, '#status': 'status' },
+      ExpressionAttributeValues: expect.objectContaining({
+        ':turn': 3,
+        ':previous': 2,
+        ':in': 1200,
+        ':out': 300,
+        ':cr': 800,
+        ':cw': 0,
+        ':cost': 0.002224,
+      }),
+    });
+  });
+
+  it('answers false when the turn was already committed (a retried Plan step)', async () => {
+    // Prepare
+    const { ddb, store } = mockedStore();
+    ddb.on(TransactWriteCommand).rejects(transactionConditionFailed());
+
+    // Act
+    const committed = await store.commitTurn({ tenantId: TENANT, sessionId: SESSION, message });
+
+    // Assess
+    expect(committed).toBe(false);
+  });
+});
+
+describe('tool-call records', () => {
+  const claim = {
+    tenantId: TENANT,
+    sessionId: SESSION,
+    turn: 1,
+    index: 0,
+    toolUseId: 'tu-audit',
+    name: 'audit_billing_logs',
+    actionGroup: 'billing',
+    input: { tenant_id: TENANT },
+    inputHash: 'h-in',
+    idempotencyKey: 'k-1',
+  };
+
+  it('claims a new call as started on its first attempt', async () => {
+    // Prepare
+    const { ddb, store } = mockedStore();
+    ddb.on(PutCommand).resolves({});
+
+    // Act
+    const { item, fresh } = await store.claimToolCall(claim);
+
+    // Assess
+    expect(fresh).toBe(true);
+    expect(item).toMatchObject({
+      sk: 'C#0001#00',
+      status: 'started',
+      attempts: 1,
+      startedAt: AT,
+      idempotencyKey: 'k-1',
+    });
+    expect(ddb).toHaveReceivedCommandWith(PutCommand, { ConditionExpression: 'attribute_not_exists(pk)' });
+  });
+
+  it('counts another attempt on a call that is still started', async () => {
+    // Prepare
+    const { ddb, store } = mockedStore();
+    ddb.on(PutCommand).rejects(conditionFailed());
+    ddb.on(UpdateCommand).resolves({
+      Attributes: toolCallItem({
+        turn: 1,
+        index: 0,
+        toolUseId: 'tu-audit',
+        name: 'audit_billing_logs',
+        status: 'started',
+        attempts: 2,
+      }),
+    });
+
+    // Act
+    const { item, fresh } = await store.claimToolCall(claim);
+
+    // Assess
+    expect(fresh).toBe(false);
+    expect(item).toMatchObject({ status: 'started', attempts: 2 });
+    expect(ddb).toHaveReceivedCommandWith(UpdateCommand, { ConditionExpression: '#status = :started' });
+  });
+
+  it('returns the recorded outcome of a call that already finished', async () => {
+    // Prepare
+    const { ddb, store } = mockedStore();
+    ddb.on(PutCommand).rejects(conditionFailed());
+    ddb.on(UpdateCommand).rejects(conditionFailed());
+    ddb.on(GetCommand).resolves({
+      Item: toolCallItem({
+        turn: 1,
+        index: 0,
+        toolUseId: 'tu-audit',
+        name: 'audit_billing_logs',
+        status: 'succeeded',
+      }),
+    });
+
+    // Act
+    const { item, fresh } = await store.claimToolCall(claim);
+
+    // Assess
+    expect(fresh).toBe(false);
+    expect(item.status).toBe('succeeded');
+    expect(ddb).toHaveReceivedCommandWith(GetCommand, {
+      Key: keys.toolCall(TENANT, SESSION, 1, 0),
+      ConsistentRead: true,
+    });
+  });
+
+  it('records an outcome once and counts the call on the session', async () => {
+    // Prepare
+    const { ddb, store } = mockedStore();
+    ddb.on(TransactWriteCommand).resolves({});
+
+    // Act
+    await store.completeToolCall({
+      tenantId: TENANT,
+      sessionId: SESSION,
+      turn: 1,
+      index: 0,
+      status: 'failed',
+      errorKind: 'schema',
+      result: 'Invalid parameters',
+      resultHash: 'h-out',
+      latencyMs: 12,
+    });
+
+    // Assess
+    const [call, session] = ddb.commandCalls(TransactWriteCommand)[0]?.args[0].input.TransactItems ?? [];
+    expect(call?.Update).toMatchObject({
+      Key: keys.toolCall(TENANT, SESSION, 1, 0),
+      ConditionExpression: '#status = :started',
+      ExpressionAttributeValues: expect.objectContaining({
+        ':status': 'failed',
+        ':kind': 'schema',
+        ':hash': 'h-out',
+      }),
+    });
+    expect(call?.Update?.UpdateExpression).toContain('errorKind = :kind');
+    expect(session?.Update).toMatchObject({
+      Key: keys.session(TENANT, SESSION),
+      UpdateExpression: 'ADD toolCalls :one SET updatedAt = :now',
+    });
+  });
+
+  it('keeps the first outcome when a retried step records the call again', async () => {
+    // Prepare
+    const { ddb, store } = mockedStore();
+    ddb.on(TransactWriteCommand).rejects(transactionConditionFailed());
+
+    // Act
+    const act = store.completeToolCall({
+      tenantId: TENANT,
+      sessionId: SESSION,
+      turn: 1,
+      index: 0,
+      status: 'succeeded',
+      result: '{}',
+      resultHash: 'h',
+      latencyMs: 5,
+    });
+
+    // Assess
+    await expect(act).resolves.toBeUndefined();
+  });
+
+  // Inside TransactWriteItems DynamoDB reports a clash with another in-flight transaction as
+  // TransactionCanceledException with reason TransactionConflict, which the SDK does not retry. Parallel tool calls
+  // of one turn all update the session header in completeToolCall's transaction, so they can conflict.
+  test('surfaces a transaction cancelled by a conflicting transaction as StoreUnavailableError', async () => {
+    // Prepare
+    const { ddb, store } = mockedStore();
+    ddb.on(TransactWriteCommand).rejects(
+      new TransactionCanceledException({
+        message:
+          'Transaction cancelled, please refer cancellation reasons for specific reasons [None, TransactionConflict]',
+        $metadata: {},
+        CancellationReasons: [{ Code: 'None' }, { Code: 'TransactionConflict' }],
+      }),
+    );
+
+    // Act
+    const act = store.completeToolCall({
+      tenantId: TENANT,
+      sessionId: SESSION,
+      turn: 1,
+      index: 1,
+      status: 'succeeded',
+      result: '{}',
+      resultHash: 'h',
+      latencyMs: 5,
+    });
+
+    // Assess
+    await expect(act).rejects.toThrow(StoreUnavailableError);
+  });
+});
+
+describe('ending a session', () => {
+  it('finishes a running session with its output and stop reason', async () => {
+    // Prepare
+    const { ddb, store } = mockedStore();
+    ddb
+      .on(UpdateCommand)
+      .resolves({ Attributes: sessionItem({ status: 'completed', output: 'Saved $1,200.' }) });
+
+    // Act
+    const session = await store.finishSession({
+      tenantId: TENANT,
+      sessionId: SESSION,
+      status: 'completed',
+      output: 'Saved $1,200.',
+      stopReason: 'completed',
+    });
+
+    // Assess
+    expect(session.status).toBe('completed');
+    expect(ddb).toHaveReceivedCommandWith(UpdateCommand, {
+      ConditionExpression: '#status = :running OR (#status = :status AND stopReason = :reason)',
+    });
+  });
+
+  it('refuses to finish a session that ended otherwise, naming its status', async () => {
+    // Prepare
+    const { ddb, store } = mockedStore();
+    ddb.on(UpdateCommand).rejects(conditionFailed());
+    ddb.on(GetCommand).resolves({ Item: sessionItem({ status: 'failed' }) });
+
+    // Act
+    const act = store.finishSession({
+      tenantId: TENANT,
+      sessionId: SESSION,
+      status: 'completed',
+      output: 'x',
+      stopReason: 'completed',
+    });
+
+    // Assess
+    await expect(act).rejects.toThrow(SessionStateError);
+    await expect(act).rejects.toThrow('Session acme-audit-0001 is failed; it cannot be finished');
+  });
+
+  it('marks a session failed with the error, keeping its last committed turn as the checkpoint', async () => {
+    // Prepare
+    const { ddb, store } = mockedStore();
+    ddb.on(UpdateCommand).resolves({ Attributes: sessionItem({ status: 'failed', turn: 3 }) });
+
+    // Act
+    const session = await store.failSession({
+      tenantId: TENANT,
+      sessionId: SESSION,
+      errorType: 'ModelThrottledError',
+      message: 'Converse throttled',
+    });
+
+    // Assess
+    expect(session?.turn).toBe(3);
+    expect(ddb).toHaveReceivedCommandWith(UpdateCommand, {
+      ExpressionAttributeValues: expect.objectContaining({
+        ':error': { type: 'ModelThrottledError', message: 'Converse throttled', at: AT },
+      }),
+    });
+  });
+
+  it('leaves a completed or missing session alone when asked to fail it', async () => {
+    // Prepare
+    const { ddb, store } = mockedStore();
+    ddb.on(UpdateCommand).rejects(conditionFailed());
+
+    // Act
+    const session = await store.failSession({
+      tenantId: TENANT,
+      sessionId: SESSION,
+      errorType: 'X',
+      message: 'y',
+    });
+
+    // Assess
+    expect(session).toBeUndefined();
+  });
+});

@@ -96,16 +96,19 @@ const shortForm = (text: string): string => {
   return `${space > 20 ? cut.slice(0, space) : cut}...`;
 };
 
-/** The goal is the first user message: a `Tenant: <id>` line plus the goal text. */
+/**
+ * The goal is the first user message: a `Tenant: <id>` line plus the goal text. When the message labels its
+ * lines (`Agent:`, `Goal:`, `Context:`), the `Goal:` line is the goal; otherwise every non-tenant line is.
+ */
 export const readGoal = (request: ConverseRequestBody): Goal => {
   const first = request.messages?.[0];
   const raw = (first?.content ?? [])
     .flatMap((block) => (block.text !== undefined ? [block.text] : []))
     .join('\n');
   const tenantId = TENANT_LINE.exec(raw)?.[1] ?? request.requestMetadata?.tenantId;
-  const text = raw
-    .split('\n')
-    .filter((line) => !TENANT_LINE.test(line))
+  const lines = raw.split('\n').filter((line) => !TENANT_LINE.test(line));
+  const goalLine = lines.find((line) => /^\s*goal\s*:/i.test(line));
+  const text = (goalLine !== undefined ? [goalLine] : lines)
     .map((line) => line.replace(/^\s*goal\s*:\s*/i, ''))
     .join('\n')
     .trim();

@@ -12,6 +12,7 @@ export interface TraceToolCall {
   errorKind: string | null;
   latencyMs: number | null;
   attempts: number;
+  invocations: number;
   result: string | null;
 }
 
@@ -59,6 +60,7 @@ export const buildTrace = (conversation: Conversation): Trace => {
             errorKind: call?.errorKind ?? null,
             latencyMs: call?.latencyMs ?? null,
             attempts: call?.attempts ?? 0,
+            invocations: call?.invocations ?? 0,
             result: call?.result ?? null,
           };
         }),
@@ -106,7 +108,7 @@ export const formatTrace = (trace: Trace): string => {
     );
     for (const c of t.toolCalls) {
       out.push(
-        `  - ${c.name} ${JSON.stringify(c.input)} -> ${c.status}${c.errorKind ? ` (${c.errorKind})` : ''}, ${c.latencyMs ?? '-'} ms, ${c.attempts} attempt(s)`,
+        `  - ${c.name} ${JSON.stringify(c.input)} -> ${c.status}${c.errorKind ? ` (${c.errorKind})` : ''}, ${c.latencyMs ?? '-'} ms, ${c.invocations} invocation(s)${c.attempts > 1 ? `, ${c.attempts} step attempts` : ''}`,
       );
     }
     if (t.toolCalls.length === 0 && t.text)

@@ -6,7 +6,7 @@ import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { createDocumentClient } from '../shared/clients/dynamodb';
 import { GOAL_REJECTED } from '../shared/events';
-import { busEnvelopeSchema, sessionIdForEvent } from '../shared/goal-event';
+import { busEnvelopeSchema, RESUME_REQUESTED, sessionIdForEvent } from '../shared/goal-event';
 import { type SessionItem, SessionStore, TERMINAL_STATUSES } from '../shared/session-store';
 import { putModelScript } from './bedrock/control-client';
 import type { ModelScript } from './bedrock/script';
@@ -120,6 +120,22 @@ export const runGoal = async (options: RunGoalOptions): Promise<RunSummary> => {
   >;
   const tenantId = str(detail.tenantId);
 
+  const knownSessionId = str(detail.goalId) ?? str(detail.sessionId);
+  const isResume = raw['detail-type'] === RESUME_REQUESTED;
+  const { store } = localClients(env);
+  // What the session looked like before this event: a resume has ended once its run count moved on; a goal whose
+  // session already ended is a duplicate delivery, which intake ignores.
+  const before = tenantId && knownSessionId ? await store.getSession(tenantId, knownSessionId) : undefined;
+  const installFaults = async (sessionId: string) => {
+    if (options.modelScript) {
+      await putModelScript(endpoint(env, 'AWS_ENDPOINT_URL_BEDROCK_RUNTIME'), sessionId, options.modelScript);
+    }
+    if (options.toolFaults)
+      await putToolFaults(endpoint(env, 'AWS_ENDPOINT_URL_LAMBDA'), sessionId, options.toolFaults);
+  };
+  // Scripts and faults go in before the event when the session id is known, so no model call can precede them.
+  if (knownSessionId) await installFaults(knownSessionId);
+
   const bus = new EventBridgeClient({ endpoint: endpoint(env, 'AWS_ENDPOINT_URL_EVENTBRIDGE') });
   const since = new Date(Date.now() - 1000).toISOString();
   const put = await bus.send(
@@ -151,13 +167,14 @@ export const runGoal = async (options: RunGoalOptions): Promise<RunSummary> => {
     str(detail.goalId) ?? undefined,
     str(detail.sessionId) ?? undefined,
   );
-  if (options.modelScript)
-    await putModelScript(endpoint(env, 'AWS_ENDPOINT_URL_BEDROCK_RUNTIME'), sessionId, options.modelScript);
-  if (options.toolFaults)
-    await putToolFaults(endpoint(env, 'AWS_ENDPOINT_URL_LAMBDA'), sessionId, options.toolFaults);
+  // Otherwise the id is the one EventBridge just gave the event; the delivery chain (intake, Step Functions, the
+  // first Plan) takes far longer than this one local call.
+  if (!knownSessionId) await installFaults(sessionId);
   progress(`event ${eventId} accepted by the bus; session ${sessionId}`);
-
-  const { store } = localClients(env);
+  if (!isResume && before && TERMINAL_STATUSES.includes(before.status)) {
+    progress(`session ${sessionId} already ${before.status}: a duplicate delivery starts nothing`);
+    return summarize(before);
+  }
   const deadline = Date.now() + (options.timeoutMs ?? 300_000);
   const seenTurns = new Set<string>();
   let last: SessionItem | undefined;
@@ -202,10 +219,12 @@ export const runGoal = async (options: RunGoalOptions): Promise<RunSummary> => {
           if (call.status === 'started' || seenTurns.has(key)) continue;
           seenTurns.add(key);
           progress(
-            `  ${call.name}: ${call.status}${call.errorKind ? ` (${call.errorKind})` : ''} in ${call.latencyMs ?? 0} ms, ${call.attempts} attempt(s)`,
+            `  ${call.name}: ${call.status}${call.errorKind ? ` (${call.errorKind})` : ''} in ${call.latencyMs ?? 0} ms, ${call.invocations ?? 0} invocation(s)`,
           );
         }
-        if (TERMINAL_STATUSES.includes(last.status)) return summarize(last);
+        // A resume starts from a failed (terminal) session: it has ended again once the session was written since.
+        const moved = !isResume || last.updatedAt !== before?.updatedAt;
+        if (TERMINAL_STATUSES.includes(last.status) && moved) return summarize(last);
       }
     }
     await sleep(options.pollMs ?? 200);

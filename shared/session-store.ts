@@ -99,7 +99,10 @@ export interface ToolCallItem {
   /** The text fed back to the model as the toolResult. */
   result?: string;
   resultHash?: string;
+  /** RunTool step attempts that claimed this call (more than 1 after a crash or a Step Functions retry). */
   attempts: number;
+  /** Action-group Lambda invocations made for it (retries with full jitter included); 0 if never invoked. */
+  invocations?: number;
   latencyMs?: number;
   idempotencyKey: string;
   startedAt: string;
@@ -489,6 +492,7 @@ export class SessionStore {
     result: string;
     resultHash: string;
     latencyMs: number;
+    invocations: number;
   }): Promise<void> {
     const at = this.now().toISOString();
     try {
@@ -500,7 +504,8 @@ export class SessionStore {
                 TableName: this.tableName,
                 Key: keys.toolCall(input.tenantId, input.sessionId, input.turn, input.index),
                 UpdateExpression:
-                  'SET #status = :status, #result = :result, resultHash = :hash, latencyMs = :latency, finishedAt = :now' +
+                  'SET #status = :status, #result = :result, resultHash = :hash, latencyMs = :latency, ' +
+                  'invocations = :invocations, finishedAt = :now' +
                   (input.errorKind ? ', errorKind = :kind' : ''),
                 ConditionExpression: '#status = :started',
                 ExpressionAttributeNames: { '#status': 'status', '#result': 'result' },
@@ -509,6 +514,7 @@ export class SessionStore {
                   ':result': input.result,
                   ':hash': input.resultHash,
                   ':latency': input.latencyMs,
+                  ':invocations': input.invocations,
                   ':now': at,
                   ':started': 'started',
                   ...(input.errorKind ? { ':kind': input.errorKind } : {}),

@@ -60,6 +60,7 @@ const truncate = (text: string): string =>
 
 interface Outcome {
   status: 'succeeded' | 'failed';
+  invocations?: number;
   errorKind?: ToolErrorKind;
   result: string;
 }
@@ -184,18 +185,24 @@ export const runTool = async (deps: ToolRunnerDeps, input: RunToolInput): Promis
         tenantId,
         idempotencyKey,
       });
+      let invocations = 0;
       try {
-        outcome = await withFullJitter(
-          () => invokeOnce(deps, actionGroupFunctionName(group), event),
+        const answer = await withFullJitter(
+          (attempt) => {
+            invocations = attempt;
+            return invokeOnce(deps, actionGroupFunctionName(group), event);
+          },
           deps.retry,
           isTransient,
         );
+        outcome = { ...answer, invocations };
       } catch (error) {
         if (!isTransient(error)) throw error;
         outcome = {
           status: 'failed',
           errorKind: 'invocation',
-          result: `${tool.name} failed after ${deps.retry.attempts} attempts: ${(error as Error).message}`,
+          invocations,
+          result: `${tool.name} failed after ${invocations} attempts: ${(error as Error).message}`,
         };
       }
     }
@@ -211,6 +218,7 @@ export const runTool = async (deps: ToolRunnerDeps, input: RunToolInput): Promis
     result,
     resultHash: hash(result),
     latencyMs: now() - startedAt,
+    invocations: outcome.invocations ?? 0,
   });
   return { toolUseId: call.toolUseId, status: outcome.status, replayed: false };
 };

@@ -125,7 +125,7 @@ describe('a goal on the local stack', () => {
     expect(summary.status).toBe('completed');
     const trace = await traceOf('acme', summary.sessionId as string);
     const audit = trace.turns.flatMap((t) => t.toolCalls).find((c) => c.name === 'audit_billing_logs');
-    expect(audit).toMatchObject({ status: 'failed', errorKind: 'invocation', attempts: 1 });
+    expect(audit).toMatchObject({ status: 'failed', errorKind: 'invocation', attempts: 1, invocations: 3 });
     expect(audit?.result).toMatch(/failed after 3 attempts/);
     const seen = stack.bedrock.calls().filter((c) => c.sessionId === summary.sessionId);
     expect(seen.length).toBeGreaterThanOrEqual(2);
@@ -212,5 +212,56 @@ describe('a goal on the local stack', () => {
       .find((c) => c.name === 'create_optimization_report');
     expect(report?.status).toBe('succeeded');
     expect((await reportsOf(stack, 'acme')).length).toBe(before + 1);
+  });
+});
+
+describe('a failed goal', () => {
+  it('fails with a resumable checkpoint and resumes from its last committed turn without repeating tools', async () => {
+    // Prepare: turn 1 calls a tool; the model then rejects turn 2 once (not retryable), which fails the goal.
+    const event = goalEvent();
+    const sessionId = (event.detail as { goalId: string }).goalId;
+    const script: ModelScript = {
+      turns: [
+        { toolUse: [{ name: 'audit_billing_logs', input: { tenant_id: 'acme' } }] },
+        { text: 'Audit done after the resume.', error: 'ValidationException', times: 1 },
+      ],
+    };
+    const failed = await runGoal({ stack, event, modelScript: script });
+    const auditsBefore = stack.lambda
+      .invocations()
+      .filter((i) => i.functionName.endsWith('billingActionGroup')).length;
+
+    // Act
+    const resumed = await runGoal({
+      stack,
+      event: { ...loadEvent('resume-request.json'), detail: { tenantId: 'acme', sessionId } },
+    });
+
+    // Assess
+    expect(failed).toMatchObject({ status: 'failed', turns: 1 });
+    expect(failed.error).toMatch(/ModelRequestError/);
+    expect(resumed).toMatchObject({ status: 'completed', turns: 2, toolCalls: 1, error: null });
+    expect(resumed.output).toBe('Audit done after the resume.');
+    const auditsAfter = stack.lambda
+      .invocations()
+      .filter((i) => i.functionName.endsWith('billingActionGroup')).length;
+    expect(auditsAfter).toBe(auditsBefore);
+  });
+
+  it('rejects a resume of a session that did not fail', async () => {
+    // Prepare
+    const event = goalEvent();
+    const done = await runGoal({ stack, event, modelScript: { turns: [{ text: 'ok' }] } });
+
+    // Act
+    const resumed = await runGoal({
+      stack,
+      event: { ...loadEvent('resume-request.json'), detail: { tenantId: 'acme', sessionId: done.sessionId } },
+    });
+
+    // Assess
+    expect(done.status).toBe('completed');
+    expect(resumed.status).toBe('rejected');
+    expect(resumed.error).toMatch(/completed, not failed/);
   });
 });

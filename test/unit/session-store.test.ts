@@ -459,6 +459,7 @@ describe('tool-call records', () => {
       result: 'Invalid parameters',
       resultHash: 'h-out',
       latencyMs: 12,
+      invocations: 0,
     });
 
     // Assess
@@ -494,6 +495,7 @@ describe('tool-call records', () => {
       result: '{}',
       resultHash: 'h',
       latencyMs: 5,
+      invocations: 1,
     });
 
     // Assess
@@ -525,6 +527,7 @@ describe('tool-call records', () => {
       result: '{}',
       resultHash: 'h',
       latencyMs: 5,
+      invocations: 1,
     });
 
     // Assess

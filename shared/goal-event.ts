@@ -8,7 +8,9 @@ export const RESUME_REQUESTED = 'Agent Goal Resume Requested';
 
 const id = (what: string) =>
   z
-    .string({ error: (issue) => (issue.input === undefined ? `${what} is required` : `${what} must be a string`) })
+    .string({
+      error: (issue) => (issue.input === undefined ? `${what} is required` : `${what} must be a string`),
+    })
     .regex(
       /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/,
       `${what} must be 1-64 characters of letters, digits, "-" or "_"`,

@@ -1,5 +1,5 @@
 /** Jest: unit tests run on source via ts-jest (transpile only; `npm run typecheck` checks types). */
-const transform = { '^.+\\.ts$': ['ts-jest', { isolatedModules: true, diagnostics: false }] };
+const transform = { '^.+\\.ts$': ['ts-jest', { diagnostics: false }] };
 module.exports = {
   testEnvironment: 'node',
   projects: [

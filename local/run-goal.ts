@@ -7,6 +7,7 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { createDocumentClient } from '../shared/clients/dynamodb';
 import { GOAL_REJECTED } from '../shared/events';
 import { busEnvelopeSchema, RESUME_REQUESTED, sessionIdForEvent } from '../shared/goal-event';
+import { summary } from '../shared/outcome';
 import { type SessionItem, SessionStore, TERMINAL_STATUSES } from '../shared/session-store';
 import { putModelScript } from './bedrock/control-client';
 import type { ModelScript } from './bedrock/script';
@@ -82,23 +83,22 @@ const emptySummary = (sessionId: string | null, tenantId: string | null): RunSum
   error: null,
 });
 
-export const summarize = (session: SessionItem): RunSummary => ({
-  sessionId: session.sessionId,
-  tenantId: session.tenantId,
-  status: session.status === 'pending' || session.status === 'running' ? 'timeout' : session.status,
-  turns: session.turn,
-  toolCalls: session.toolCalls,
-  tokens: {
-    input: session.tokensInput,
-    output: session.tokensOutput,
-    cacheRead: session.tokensCacheRead,
-    cacheWrite: session.tokensCacheWrite,
-  },
-  costUsd: session.costUsd,
-  models: session.models,
-  output: session.output ?? null,
-  error: session.error ? `${session.error.type}: ${session.error.message}` : null,
-});
+/** The CLI's summary: the session summary the agent publishes, plus output and error (no agent name). */
+export const summarize = (session: SessionItem): RunSummary => {
+  const base = summary(session);
+  return {
+    sessionId: base.sessionId,
+    tenantId: base.tenantId,
+    status: session.status === 'pending' || session.status === 'running' ? 'timeout' : session.status,
+    turns: base.turns,
+    toolCalls: base.toolCalls,
+    tokens: base.tokens,
+    costUsd: base.costUsd,
+    models: base.models,
+    output: session.output ?? null,
+    error: session.error ? `${session.error.type}: ${session.error.message}` : null,
+  };
+};
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -35,7 +35,8 @@ export const lambdaHandler =
     } finally {
       subsegment?.close();
       if (segment) tracer.setSegment(segment);
-      metrics.publishStoredMetrics();
+      // Steps without business metrics publish nothing (Powertools would warn on every invocation).
+      if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
       logger.resetKeys();
     }
   };

@@ -62,6 +62,9 @@ export const decideNext = (conversation: Conversation, input: DecideInput): Deci
     return { ...base, next: 'finalize', reason: input.planReason ?? 'token_budget' };
 
   const { session, toolCalls } = conversation;
+  if (session.status !== 'running') {
+    throw new SessionStateError(`Session ${session.sessionId} is ${session.status}; only a running session decides`);
+  }
   const unfinished = toolCalls.filter((c) => c.turn === input.turn && c.status === 'started');
   if (unfinished.length > 0) {
     throw new SessionStateError(

@@ -86,6 +86,11 @@ export const recordFailure = async (
     checkpointTurn: session?.turn ?? null,
     ...(session ? { summary: summary(session) } : {}),
   };
+  if (!session) {
+    // The session already ended (completed or stopped) or does not exist: announcing a failure would contradict it.
+    const current = await deps.store.getSession(input.tenantId, input.sessionId);
+    return { ...detail, published: false, status: current?.status ?? null };
+  }
   await deps.events.publish(GOAL_FAILED, detail);
-  return detail;
+  return { ...detail, published: true, status: session.status };
 };

@@ -317,3 +317,21 @@ describe('decide (with the store)', () => {
     });
   });
 });
+
+describe('session state', () => {
+  it('refuses to decide for a session that is no longer running, instead of sending it back to Plan', () => {
+    // Prepare
+    const conversation = conversationOf(
+      sessionItem({ turn: 2, status: 'completed' }),
+      [goalItem()],
+      callsPerTurn(2),
+    );
+
+    // Act
+    const act = () => decideNext(conversation, afterTools(2));
+
+    // Assess
+    expect(act).toThrow(SessionStateError);
+    expect(act).toThrow(/is completed; only a running session decides/);
+  });
+});

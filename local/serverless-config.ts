@@ -145,6 +145,13 @@ const resourceSchema = z.looseObject({
   Properties: z.record(z.string(), z.unknown()).optional(),
 });
 
+/** A template output: its Value (and Export.Name) may hold intrinsics, resolved by whoever reports them. */
+const outputSchema = z.looseObject({
+  Value: z.unknown(),
+  Description: z.string().optional(),
+  Export: z.looseObject({ Name: z.unknown() }).optional(),
+});
+
 /** The shape of `sls print --format json` that the local stack relies on. */
 export const slsPrintSchema = z.looseObject({
   service: z.union([z.string().min(1), z.looseObject({ name: z.string().min(1) })]),
@@ -162,7 +169,12 @@ export const slsPrintSchema = z.looseObject({
   stepFunctions: z
     .looseObject({ stateMachines: z.record(z.string(), stateMachineSchema).default({}) })
     .optional(),
-  resources: z.looseObject({ Resources: z.record(z.string(), resourceSchema).default({}) }).optional(),
+  resources: z
+    .looseObject({
+      Resources: z.record(z.string(), resourceSchema).default({}),
+      Outputs: z.record(z.string(), outputSchema).default({}),
+    })
+    .optional(),
 });
 export type SlsPrint = z.infer<typeof slsPrintSchema>;
 export type EsbuildConfig = z.infer<typeof esbuildOptionsSchema>;
@@ -207,6 +219,14 @@ export interface ResourceConfig {
   Properties: Record<string, unknown>;
 }
 
+export interface OutputConfig {
+  /** As declared (e.g. `{ Ref: AgentGoalStateMachine }`). */
+  Value: unknown;
+  Description?: string;
+  /** `Export.Name` as declared, when the output is exported. */
+  ExportName?: unknown;
+}
+
 export interface ServerlessConfig {
   service: string;
   stage: string;
@@ -217,6 +237,8 @@ export interface ServerlessConfig {
   functions: Record<string, FunctionConfig>;
   stateMachines: StateMachineConfig[];
   resources: Record<string, ResourceConfig>;
+  /** `resources.Outputs`: what the deployed stack reports (DescribeStacks) and exports. */
+  outputs: Record<string, OutputConfig>;
 }
 
 /** Serverless Framework defaults when a function and the provider leave them out. */
@@ -288,6 +310,15 @@ export const parseServerlessConfig = (printed: unknown): ServerlessConfig => {
     resources[id] = { Type: resource.Type, Properties: resource.Properties ?? {} };
   }
 
+  const outputs: Record<string, OutputConfig> = {};
+  for (const [key, output] of Object.entries(raw.resources?.Outputs ?? {})) {
+    outputs[key] = {
+      Value: output.Value,
+      ...(output.Description === undefined ? {} : { Description: output.Description }),
+      ...(output.Export === undefined ? {} : { ExportName: output.Export.Name }),
+    };
+  }
+
   return {
     service,
     stage,
@@ -303,6 +334,7 @@ export const parseServerlessConfig = (printed: unknown): ServerlessConfig => {
     functions,
     stateMachines,
     resources,
+    outputs,
   };
 };
 

@@ -3,7 +3,13 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import { join } from 'node:path';
 import { z } from 'zod';
 import { type BedrockEmulator, startBedrockEmulator } from './bedrock/emulator';
+import {
+  type CloudFormationService,
+  deployedStack,
+  startCloudFormationService,
+} from './cloudformation-service';
 import { ensureTable, localDynamoDbClient, startDynamoDbLocal } from './dynamodb-local';
+import { type DynamoDbCountingProxy, startDynamoDbCountingProxy } from './dynamodb-proxy';
 import { type EventBridgeService, type EventRule, startEventBridgeService } from './eventbridge-service';
 import { type LambdaFunctionSpec, type LambdaService, startLambdaService } from './lambda-service';
 import { endpointAnswers } from './ports';
@@ -49,6 +55,11 @@ export interface StartLocalStackOptions {
   functionEnvironment?: Record<string, Record<string, string>>;
   /** Step Functions retry waits per state name (tests skip the real backoff). */
   retryIntervalOverrides?: Record<string, number | number[]>;
+  /**
+   * Put a counting proxy between the functions and DynamoDB (benchmarks): their AWS_ENDPOINT_URL_DYNAMODB points at
+   * it, while `env` (this process, the CLI) keeps the direct endpoint, so only the functions' requests count.
+   */
+  countDynamoDbRequests?: boolean;
   /** Progress lines ("DynamoDB Local ready in 3.4 s"); nothing is printed without it. */
   log?: (line: string) => void;
 }
@@ -62,6 +73,11 @@ export interface LocalStack {
   lambda: LambdaService;
   stepFunctions: StepFunctionsService;
   eventBridge: EventBridgeService;
+  /** The stage's stack as CloudFormation reports it (sls invoke local resolves `Ref` in env vars through it). */
+  cloudFormation: CloudFormationService;
+  /** Functions' DynamoDB requests per operation since start or the last reset (needs countDynamoDbRequests). */
+  dynamodbRequests(): Record<string, number>;
+  resetDynamoDbRequests(): void;
   stop(): Promise<void>;
 }
 
@@ -216,6 +232,7 @@ export const startLocalStack = async (options: StartLocalStackOptions = {}): Pro
     }
     const machines = stateMachineSpecs(config, ctx);
     const rules = eventRules(config, ctx);
+    const deployed = deployedStack(config, ctx);
     log(`serverless.yml (stage ${config.stage}) read in ${seconds(started)}`);
 
     // Java's start (3-4 s) and bundling the functions overlap: neither needs the other's endpoint yet.
@@ -265,6 +282,13 @@ export const startLocalStack = async (options: StartLocalStackOptions = {}): Pro
     if (bedrockStarted.status === 'rejected') throw bedrockStarted.reason;
     if (lambdaStarted.status === 'rejected') throw lambdaStarted.reason;
     const dynamodbEndpoint = dynamoStarted.value;
+    let dynamoDbProxy: DynamoDbCountingProxy | undefined;
+    if (options.countDynamoDbRequests === true) {
+      const proxy = await startDynamoDbCountingProxy({ target: dynamodbEndpoint });
+      dynamoDbProxy = proxy;
+      stoppers.push({ name: 'DynamoDB counting proxy', stop: () => proxy.close() });
+      log(`DynamoDB counting proxy on ${proxy.url}`);
+    }
     const bedrock = bedrockStarted.value;
     const lambda = lambdaStarted.value;
 
@@ -313,13 +337,25 @@ export const startLocalStack = async (options: StartLocalStackOptions = {}): Pro
       `EventBridge on ${eventBridge.url} (${rules.length} rule${rules.length === 1 ? '' : 's'} on ${busName})`,
     );
 
+    const cloudFormation = await startCloudFormationService({ stack: deployed });
+    stoppers.push({ name: 'CloudFormation service', stop: () => cloudFormation.close() });
+    log(
+      `CloudFormation on ${cloudFormation.url} (stack ${deployed.stackName}, ${deployed.resources.length} resources)`,
+    );
+    for (const skipped of deployed.skippedOutputs) log(`CloudFormation leaves out an output: ${skipped}`);
+
     const serviceEndpoints = {
       ...endpointEnv,
       AWS_ENDPOINT_URL_SFN: stepFunctions.url,
       AWS_ENDPOINT_URL_EVENTBRIDGE: eventBridge.url,
+      AWS_ENDPOINT_URL_CLOUDFORMATION: cloudFormation.url,
     };
     // Functions call each other's services (intake -> SFN, finalize -> EventBridge): the workers need them all.
-    lambda.setSharedEnvironment(serviceEndpoints);
+    lambda.setSharedEnvironment(
+      dynamoDbProxy === undefined
+        ? serviceEndpoints
+        : { ...serviceEndpoints, AWS_ENDPOINT_URL_DYNAMODB: dynamoDbProxy.url },
+    );
     const stateMachine = machines[0];
     const env: Record<string, string> = {
       ...serviceEndpoints,
@@ -336,7 +372,27 @@ export const startLocalStack = async (options: StartLocalStackOptions = {}): Pro
     stackFileWritten = true;
     process.on('exit', onExit);
 
-    return { env, config, dataDir, bedrock, lambda, stepFunctions, eventBridge, stop };
+    const requireProxy = (): DynamoDbCountingProxy => {
+      if (dynamoDbProxy === undefined) {
+        throw new LocalStackError(
+          'DynamoDB requests are counted only with startLocalStack({ countDynamoDbRequests: true })',
+        );
+      }
+      return dynamoDbProxy;
+    };
+    return {
+      env,
+      config,
+      dataDir,
+      bedrock,
+      lambda,
+      stepFunctions,
+      eventBridge,
+      cloudFormation,
+      dynamodbRequests: () => requireProxy().counts(),
+      resetDynamoDbRequests: () => requireProxy().reset(),
+      stop,
+    };
   } catch (error) {
     await stop().catch(() => undefined);
     throw error;

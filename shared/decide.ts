@@ -63,7 +63,9 @@ export const decideNext = (conversation: Conversation, input: DecideInput): Deci
 
   const { session, toolCalls } = conversation;
   if (session.status !== 'running') {
-    throw new SessionStateError(`Session ${session.sessionId} is ${session.status}; only a running session decides`);
+    throw new SessionStateError(
+      `Session ${session.sessionId} is ${session.status}; only a running session decides`,
+    );
   }
   const unfinished = toolCalls.filter((c) => c.turn === input.turn && c.status === 'started');
   if (unfinished.length > 0) {

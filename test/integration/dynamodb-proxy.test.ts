@@ -1,0 +1,108 @@
+/**
+ * The DynamoDB counting proxy of the local stack (startLocalStack({ countDynamoDbRequests: true })): it forwards
+ * requests and answers unchanged and counts the functions' requests by operation, not the caller's own reads.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  ConditionalCheckFailedException,
+  DescribeTableCommand,
+  PutItemCommand,
+} from '@aws-sdk/client-dynamodb';
+import { localDynamoDbClient } from '../../local/dynamodb-local';
+import { startDynamoDbCountingProxy } from '../../local/dynamodb-proxy';
+import { runGoal } from '../../local/run-goal';
+import { type LocalStack, startLocalStack } from '../../local/stack';
+import { executionNameFor } from '../../shared/goal-event';
+import { goalEvent } from './helpers';
+
+jest.setTimeout(60_000);
+
+const dynamodbEndpoint = (): string => {
+  const endpoint = process.env.AWS_ENDPOINT_URL_DYNAMODB;
+  if (!endpoint)
+    throw new Error('global-setup did not start DynamoDB Local (AWS_ENDPOINT_URL_DYNAMODB unset)');
+  return endpoint;
+};
+
+describe('the DynamoDB counting proxy', () => {
+  it('forwards requests and error answers unchanged and counts them by X-Amz-Target', async () => {
+    // Prepare
+    const proxy = await startDynamoDbCountingProxy({ target: dynamodbEndpoint() });
+    const client = localDynamoDbClient(proxy.url, 1);
+    const tableName = process.env.TABLE_NAME as string;
+    const item = { pk: { S: `proxy-test#${Date.now()}` }, sk: { S: 'META' } };
+    try {
+      // Act
+      const described = await client.send(new DescribeTableCommand({ TableName: tableName }));
+      await client.send(
+        new PutItemCommand({
+          TableName: tableName,
+          Item: item,
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+      const second = client.send(
+        new PutItemCommand({
+          TableName: tableName,
+          Item: item,
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+
+      // Assess
+      expect(described.Table?.TableName).toBe(tableName);
+      await expect(second).rejects.toBeInstanceOf(ConditionalCheckFailedException);
+      expect(proxy.counts()).toEqual({ DescribeTable: 1, PutItem: 2 });
+      proxy.reset();
+      expect(proxy.counts()).toEqual({});
+    } finally {
+      client.destroy();
+      await proxy.close();
+    }
+  });
+
+  describe('on a local stack', () => {
+    let stack: LocalStack;
+
+    beforeAll(async () => {
+      stack = await startLocalStack({
+        dynamodbEndpoint: dynamodbEndpoint(),
+        inMemory: true,
+        dataDir: mkdtempSync(join(tmpdir(), 'sovereign-agent-it-')),
+        countDynamoDbRequests: true,
+      });
+    });
+
+    afterAll(async () => {
+      await stack?.stop();
+    });
+
+    it("counts a one-turn goal's requests per operation, and none of the caller's own polling", async () => {
+      // Prepare: the model answers at once, so the goal runs intake, startSession, plan, decide and finalize once
+      const event = goalEvent();
+      const goalId = (event.detail as { goalId: string }).goalId;
+      stack.resetDynamoDbRequests();
+
+      // Act
+      const summary = await runGoal({
+        stack,
+        event,
+        modelScript: { turns: [{ text: 'Nothing needs doing for this tenant.' }] },
+        pollMs: 20,
+      });
+      const execution = stack.stepFunctions
+        .executions()
+        .find((r) => r.name === executionNameFor('acme', goalId));
+      await stack.stepFunctions.waitForExecution(execution?.executionArn ?? 'missing');
+
+      // Assess
+      expect(summary).toMatchObject({ status: 'completed', turns: 1, toolCalls: 0 });
+      // intake: the session and goal in one transaction; startSession: one update; plan: one Query and the turn's
+      // transaction; decide: one Query; finalize: one Query and one update. runGoal polled the session many times
+      // through stack.env (the direct endpoint): none of that is counted.
+      expect(stack.dynamodbRequests()).toEqual({ Query: 3, TransactWriteItems: 2, UpdateItem: 2 });
+    });
+  });
+});

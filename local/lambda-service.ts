@@ -342,6 +342,9 @@ class Sandbox {
       });
       this.worker.on('exit', (code) => {
         this.alive = false;
+        // Detach from the shared log stream, or every sandbox ever started keeps listeners on it.
+        this.worker.stdout.unpipe(logStream);
+        this.worker.stderr.unpipe(logStream);
         settle({
           ok: false,
           error: {
@@ -542,6 +545,8 @@ export const startLambdaService = async (options: StartLambdaServiceOptions): Pr
     const outfile = builds[i]?.outfile;
     if (outfile === undefined) throw new LambdaServiceError(`No bundle for ${spec.key}`);
     const logStream = createWriteStream(join(logDir, `${spec.key}.log`), { flags: 'a' });
+    // Up to maxConcurrencyPerFunction sandboxes pipe into it at once (two pipes each).
+    logStream.setMaxListeners(0);
     logStreams.set(spec.key, logStream);
     const arn = lambdaArn(region, spec.name);
     const init: WorkerInit = {

@@ -88,6 +88,16 @@ export interface InputUsage {
 }
 
 /**
+ * Smallest prefix, in tokens, that forms a cache checkpoint (Bedrock user guide, "Prompt caching for faster model
+ * inference", supported models table): a cache point placed earlier is ignored, as Bedrock ignores it.
+ */
+export const minimumCacheTokens = (modelId: string): number => {
+  if (/haiku/i.test(modelId)) return 2048;
+  if (/amazon\.nova/i.test(modelId)) return 1000;
+  return 1024;
+};
+
+/**
  * Prefix cache keyed by model id and content hash of the prompt up to a cache point. Like Bedrock, a
  * request reads the longest cached prefix, writes the rest up to its last cache point, and reports only
  * the uncached remainder as inputTokens; a hit renews the entry's time to live.
@@ -102,10 +112,11 @@ export class PromptCache {
     let total = 0;
     let hash = sha256('prompt-cache', modelId);
     const checkpoints: { key: string; tokens: number; ttlMs: number }[] = [];
+    const minimum = minimumCacheTokens(modelId);
     for (const piece of pieces) {
       total += countTokens(piece.text);
       hash = sha256(hash, piece.text);
-      if (piece.cachePointAfter)
+      if (piece.cachePointAfter && total >= minimum)
         checkpoints.push({ key: hash, tokens: total, ttlMs: piece.cachePointAfter.ttlMs });
     }
     const now = this.now();

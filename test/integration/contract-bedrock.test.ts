@@ -322,11 +322,19 @@ describe('Converse errors', () => {
 describe('prompt caching', () => {
   it('writes the system and tools prefix on the first call and reads it on the next', async () => {
     const modelId = 'amazon.nova-lite-v1:0';
-    const first = await client.send(new ConverseCommand({ ...converseInput('cache-1', []), modelId }));
+    // A checkpoint forms only past the model's minimum prefix (1,000 tokens on Nova), so the prompt is long.
+    const system = [
+      { text: `${SYSTEM_PROMPT} ${'Quote the tool results, with units and dates. '.repeat(120)}` },
+      { cachePoint: { type: 'default' as const } },
+    ];
+    const first = await client.send(
+      new ConverseCommand({ ...converseInput('cache-1', []), modelId, system }),
+    );
     const second = await client.send(
       new ConverseCommand({
         ...converseInput('cache-2', [], 'Write an optimization report for March.'),
         modelId,
+        system,
       }),
     );
     expect(first.usage?.cacheReadInputTokens).toBe(0);

@@ -1,5 +1,5 @@
 import type { ConverseRequestBody } from '../../local/bedrock/converse-request';
-import { countTokens, fitToMaxTokens, PromptCache } from '../../local/bedrock/tokens';
+import { countTokens, fitToMaxTokens, minimumCacheTokens, PromptCache } from '../../local/bedrock/tokens';
 
 const SYSTEM =
   'You are the FinOps agent of sovereign-agent. Use the billing tools, cite numbers, never invent data.';
@@ -7,7 +7,8 @@ const tools = [
   {
     toolSpec: {
       name: 'audit_billing_logs',
-      description: 'Audits billing logs',
+      // Long enough that the tools alone pass Bedrock's 1,024-token minimum for a cache checkpoint.
+      description: `Audits billing logs. ${'It reads every line item of the month and flags spikes. '.repeat(120)}`,
       inputSchema: {
         json: { type: 'object', properties: { tenant_id: { type: 'string' } }, required: ['tenant_id'] },
       },
@@ -67,6 +68,24 @@ describe('PromptCache', () => {
     expect(cache.measure('m', request('goal')).cacheReadInputTokens).toBeGreaterThan(0);
     now += 5 * 60_000 + 1;
     expect(cache.measure('m', request('goal')).cacheReadInputTokens).toBe(0);
+  });
+
+  it("ignores a cache point placed before the model's minimum prefix, as Bedrock does", () => {
+    const cache = new PromptCache(() => 0);
+    const short: ConverseRequestBody = {
+      system: [{ text: SYSTEM }, { cachePoint: { type: 'default' } }],
+      messages: [{ role: 'user', content: [{ text: 'goal' }] }],
+    };
+    expect(countTokens(SYSTEM)).toBeLessThan(minimumCacheTokens('anthropic.claude-3-5-haiku-20241022-v1:0'));
+    cache.measure('anthropic.claude-3-5-haiku-20241022-v1:0', short);
+    const again = cache.measure('anthropic.claude-3-5-haiku-20241022-v1:0', short);
+    expect(again).toEqual({
+      inputTokens: countTokens(SYSTEM) + 1,
+      cacheReadInputTokens: 0,
+      cacheWriteInputTokens: 0,
+    });
+    expect(minimumCacheTokens('anthropic.claude-3-5-haiku-20241022-v1:0')).toBe(2048);
+    expect(minimumCacheTokens('anthropic.claude-3-5-sonnet-20241022-v2:0')).toBe(1024);
   });
 
   it('caches nothing without a cache point', () => {

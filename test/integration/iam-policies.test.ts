@@ -1,0 +1,400 @@
+/**
+ * Least-privilege IAM, checked on the packaged CloudFormation template (`sls package --stage dev`, offline), the way
+ * serverless-step-functions' own tests assert on IAM statements: each function's role allows exactly the actions its
+ * code calls on exactly the resources it touches, no statement says `Resource: "*"` except X-Ray, the state machine
+ * may invoke exactly the functions its ASL names, and the template has no dependency cycle (CloudFormation refuses
+ * one at deploy time, which `sls package` does not notice).
+ *
+ * IAM facts the expected table relies on (AWS documentation, found with the docs search):
+ * - TransactWriteItems has no IAM action of its own: "Permissions for Put, Update, Delete, and Get actions are governed
+ *   by the permissions used for the underlying PutItem, UpdateItem, DeleteItem, and GetItem operations", and a
+ *   ConditionCheck needs dynamodb:ConditionCheckItem
+ *   (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html).
+ * - Converse "requires permission for the bedrock:InvokeModel action"
+ *   (https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_Converse.html).
+ * - xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level permissions: `*` is required.
+ */
+import { spawn } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join, resolve } from 'node:path';
+import { z } from 'zod';
+
+const root = resolve(__dirname, '..', '..');
+const SERVICE = 'sovereign-agent';
+const STAGE = 'dev';
+
+// ---------------------------------------------------------------------------------------------------------
+// What each function's code calls (functions/*/handler.ts and the shared/ modules they use), as
+// "<action> on <resource>". Resources are written as the template names them: `X.Arn` is {"Fn::GetAtt": [X, Arn]},
+// `Ref X` is {"Ref": X} (for a state machine, its ARN), other strings are Fn::Sub templates or literals.
+
+const TABLE = 'AgentTable.Arn';
+const BUS = 'AgentBus.Arn';
+const STATE_MACHINE = 'Ref AgentGoalStateMachine';
+const BILLING_FUNCTION = 'BillingActionGroupLambdaFunction.Arn';
+const BEDROCK_MODELS = [
+  `arn:\${AWS::Partition}:bedrock:\${AWS::Region}::foundation-model/*`,
+  `arn:\${AWS::Partition}:bedrock:\${AWS::Region}:\${AWS::AccountId}:inference-profile/*`,
+  `arn:\${AWS::Partition}:bedrock:\${AWS::Region}:\${AWS::AccountId}:imported-model/*`,
+];
+
+const on = (resource: string, ...actions: string[]): string[] => actions.map((a) => `${a} on ${resource}`);
+
+const EXPECTED: Record<string, string[]> = {
+  // shared/intake.ts: SessionStore.createSession (TransactWriteItems of two Puts -> PutItem), getSession and
+  // requireSession (GetItem), StartExecution, and EventPublisher.publish of Agent Goal Rejected.
+  intake: [
+    ...on(TABLE, 'dynamodb:PutItem', 'dynamodb:GetItem'),
+    ...on(STATE_MACHINE, 'states:StartExecution'),
+    ...on(BUS, 'events:PutEvents'),
+  ],
+  // shared/session-start.ts: SessionStore.beginRun (UpdateItem; GetItem via requireSession when the condition fails).
+  startSession: on(TABLE, 'dynamodb:UpdateItem', 'dynamodb:GetItem'),
+  // shared/planner.ts: loadConversation (Query on the table, not the index), commitTurn (TransactWriteItems of a Put
+  // and an Update -> PutItem, UpdateItem), Converse (bedrock:InvokeModel) on the tiers' model resource types.
+  plan: [
+    ...on(TABLE, 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem'),
+    ...BEDROCK_MODELS.flatMap((arn) => on(arn, 'bedrock:InvokeModel')),
+  ],
+  // shared/tool-runner.ts: requireSession, getMessage (GetItem), claimToolCall (PutItem, UpdateItem, GetItem),
+  // completeToolCall (TransactWriteItems of two Updates -> UpdateItem), Invoke of the billing action group only.
+  runTool: [
+    ...on(TABLE, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'),
+    ...on(BILLING_FUNCTION, 'lambda:InvokeFunction'),
+  ],
+  // shared/decide.ts: loadConversation only (Query).
+  decide: on(TABLE, 'dynamodb:Query'),
+  // shared/outcome.ts finalizeSession: loadConversation (Query), finishSession (UpdateItem; GetItem when its condition
+  // fails), Agent Goal Completed / Stopped.
+  finalize: [
+    ...on(TABLE, 'dynamodb:Query', 'dynamodb:UpdateItem', 'dynamodb:GetItem'),
+    ...on(BUS, 'events:PutEvents'),
+  ],
+  // shared/outcome.ts recordFailure: failSession (UpdateItem), Agent Goal Failed.
+  recordFailure: [...on(TABLE, 'dynamodb:UpdateItem'), ...on(BUS, 'events:PutEvents')],
+  // functions/action-groups/billing/report.ts: conditional PutItem of the report, GetItem to replay it.
+  billingActionGroup: on(TABLE, 'dynamodb:PutItem', 'dynamodb:GetItem'),
+};
+
+/** Every function also writes its own log group (the plugin's statement) and X-Ray traces (tracing.lambda: true). */
+const runtimeGrants = (functionKey: string): string[] => [
+  ...on(
+    `arn:\${AWS::Partition}:logs:\${AWS::Region}:\${AWS::AccountId}:log-group:/aws/lambda/${SERVICE}-${STAGE}-${functionKey}:*:*`,
+    'logs:CreateLogStream',
+    'logs:CreateLogGroup',
+    'logs:PutLogEvents',
+  ),
+  ...on('*', 'xray:PutTraceSegments', 'xray:PutTelemetryRecords'),
+];
+
+const XRAY_ACTIONS = new Set([
+  'xray:PutTraceSegments',
+  'xray:PutTelemetryRecords',
+  'xray:GetSamplingRules',
+  'xray:GetSamplingTargets',
+]);
+
+// ---------------------------------------------------------------------------------------------------------
+// The parts of the template read here. Statements are strict: a Deny, NotAction, NotResource or Condition fails the
+// parse, because none is expected and each would change what the comparison below means.
+
+const intrinsic = z.union([
+  z.object({ Ref: z.string() }).strict(),
+  z.object({ 'Fn::GetAtt': z.tuple([z.string(), z.string()]) }).strict(),
+  z
+    .object({ 'Fn::Sub': z.union([z.string(), z.tuple([z.string(), z.record(z.string(), z.unknown())])]) })
+    .strict(),
+]);
+type Intrinsic = z.infer<typeof intrinsic>;
+// Other shapes (Fn::Join, Fn::ImportValue...) parse too and keep their JSON, so a failing diff shows them.
+const resourceValue = z.union([z.string(), intrinsic, z.record(z.string(), z.unknown())]);
+const statementSchema = z
+  .object({
+    Sid: z.string().optional(),
+    Effect: z.literal('Allow'),
+    Action: z.union([z.string(), z.array(z.string()).min(1)]),
+    Resource: z.union([resourceValue, z.array(resourceValue).min(1)]),
+  })
+  .strict();
+const policyDocument = z.looseObject({ Statement: z.array(statementSchema) });
+const roleSchema = z.looseObject({
+  Type: z.literal('AWS::IAM::Role'),
+  Properties: z.looseObject({
+    AssumeRolePolicyDocument: z.looseObject({ Statement: z.array(z.record(z.string(), z.unknown())) }),
+    Policies: z.array(z.looseObject({ PolicyDocument: policyDocument })).default([]),
+    ManagedPolicyArns: z.array(z.unknown()).default([]),
+  }),
+});
+const templateSchema = z.looseObject({
+  Resources: z.record(
+    z.string(),
+    z.looseObject({
+      Type: z.string(),
+      Properties: z.record(z.string(), z.unknown()).optional(),
+      DependsOn: z.union([z.string(), z.array(z.string())]).optional(),
+    }),
+  ),
+});
+type Template = z.infer<typeof templateSchema>;
+type Statement = z.infer<typeof statementSchema>;
+
+const asList = <T>(value: T | T[]): T[] => (Array.isArray(value) ? value : [value]);
+
+/** An intrinsic as written in the expected table: `X.Arn`, `Ref X`, or the Fn::Sub text with bound names filled in. */
+const intrinsicName = (value: Intrinsic): string => {
+  if ('Ref' in value) return `Ref ${value.Ref}`;
+  if ('Fn::GetAtt' in value) return value['Fn::GetAtt'].join('.');
+  const sub = value['Fn::Sub'];
+  if (typeof sub === 'string') return sub;
+  // serverless-step-functions' versions grant: {"Fn::Sub": ["${functionArn}:*", {functionArn: <GetAtt>}]}.
+  const [text, variables] = sub;
+  return text.replace(/\$\{(\w+)\}/g, (match, name: string) => {
+    const bound = intrinsic.safeParse(variables[name]);
+    return bound.success ? intrinsicName(bound.data) : match;
+  });
+};
+
+/** A resource as written in the expected table; anything unexpected keeps its JSON so a diff shows it. */
+const resourceName = (value: z.infer<typeof resourceValue>): string => {
+  if (typeof value === 'string') return value;
+  const known = intrinsic.safeParse(value);
+  if (!known.success) return JSON.stringify(value);
+  return intrinsicName(known.data);
+};
+
+const grantsOf = (statements: Statement[]): string[] =>
+  statements.flatMap((s) =>
+    asList(s.Action).flatMap((action) => asList(s.Resource).map((r) => `${action} on ${resourceName(r)}`)),
+  );
+
+/** Every Allow statement that reaches a role: its inline policies and any AWS::IAM::Policy naming it. */
+const statementsOfRole = (template: Template, roleId: string): Statement[] => {
+  const role = roleSchema.parse(template.Resources[roleId]);
+  expect(role.Properties.ManagedPolicyArns).toEqual([]);
+  const attached = Object.values(template.Resources)
+    .filter((r) => r.Type === 'AWS::IAM::Policy' || r.Type === 'AWS::IAM::ManagedPolicy')
+    .filter((r) => JSON.stringify(r.Properties?.Roles ?? []).includes(`"${roleId}"`))
+    .map((r) => policyDocument.parse(r.Properties?.PolicyDocument).Statement);
+  return [...role.Properties.Policies.flatMap((p) => p.PolicyDocument.Statement), ...attached.flat()];
+};
+
+const roleIdOf = (template: Template, logicalId: string): string => {
+  const role = z
+    .object({ 'Fn::GetAtt': z.tuple([z.string(), z.literal('Arn')]) })
+    .strict()
+    .parse(
+      template.Resources[logicalId]?.Properties?.Role ?? template.Resources[logicalId]?.Properties?.RoleArn,
+    );
+  return role['Fn::GetAtt'][0];
+};
+
+/** serverless's logical id of a function key (`billingActionGroup` -> `BillingActionGroupLambdaFunction`). */
+const functionLogicalId = (key: string): string =>
+  `${key.charAt(0).toUpperCase()}${key.slice(1).replace(/-/g, 'Dash').replace(/_/g, 'Underscore')}LambdaFunction`;
+
+/** Logical ids a resource depends on: DependsOn, Ref, Fn::GetAtt and `${X}` / `${X.Attr}` inside Fn::Sub. */
+const dependenciesOf = (template: Template, id: string): Set<string> => {
+  const found = new Set<string>();
+  const known = (name: string) => name in template.Resources && found.add(name);
+  const walk = (value: unknown): void => {
+    if (Array.isArray(value)) {
+      for (const item of value) walk(item);
+      return;
+    }
+    if (typeof value !== 'object' || value === null) return;
+    for (const [key, inner] of Object.entries(value)) {
+      if (key === 'Ref' && typeof inner === 'string') known(inner);
+      else if (key === 'Fn::GetAtt')
+        known(Array.isArray(inner) ? String(inner[0]) : (String(inner).split('.')[0] ?? ''));
+      else if (key === 'Fn::Sub') {
+        const [text, variables] = Array.isArray(inner) ? inner : [inner, {}];
+        for (const m of String(text).matchAll(/\$\{([^!}][^}]*)\}/g)) known(m[1]?.split('.')[0] ?? '');
+        walk(variables);
+      } else walk(inner);
+    }
+  };
+  const resource = template.Resources[id];
+  walk(resource?.Properties);
+  for (const dependency of asList(resource?.DependsOn ?? [])) found.add(dependency);
+  return found;
+};
+
+const dependencyCycles = (template: Template): string[] => {
+  const cycles: string[] = [];
+  const state = new Map<string, 'visiting' | 'done'>();
+  const path: string[] = [];
+  const visit = (id: string): void => {
+    state.set(id, 'visiting');
+    path.push(id);
+    for (const next of dependenciesOf(template, id)) {
+      if (state.get(next) === 'visiting') cycles.push([...path.slice(path.indexOf(next)), next].join(' -> '));
+      else if (!state.has(next)) visit(next);
+    }
+    path.pop();
+    state.set(id, 'done');
+  };
+  for (const id of Object.keys(template.Resources)) if (!state.has(id)) visit(id);
+  return cycles;
+};
+
+/** Function keys the ASL names as Task resources ({"Fn::GetAtt": [key, "Arn"]}), anywhere in the definition. */
+const aslFunctionKeys = (): string[] => {
+  const keys = new Set<string>();
+  const walk = (value: unknown): void => {
+    if (Array.isArray(value)) {
+      for (const item of value) walk(item);
+      return;
+    }
+    if (typeof value !== 'object' || value === null) return;
+    const record = value as Record<string, unknown>;
+    const getAtt = intrinsic.safeParse(record.Resource);
+    if (getAtt.success && 'Fn::GetAtt' in getAtt.data) keys.add(getAtt.data['Fn::GetAtt'][0]);
+    for (const inner of Object.values(record)) walk(inner);
+  };
+  walk(JSON.parse(readFileSync(join(root, 'statemachines', 'agent-goal.asl.json'), 'utf8')));
+  return [...keys].sort();
+};
+
+// ---------------------------------------------------------------------------------------------------------
+// Packaging: a copy of the source tree (node_modules linked), so serverless-esbuild's `.esbuild/` work folder cannot
+// collide with an `sls package` or `sls invoke local` running in the repository at the same time.
+
+const SKIPPED = new Set(['node_modules', '.git', '.local', '.esbuild', '.serverless', 'coverage']);
+
+const runSlsPackage = (serviceDir: string, outDir: string): Promise<void> => {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    // Packaging must need no AWS account: no profile, keys or endpoints reach it.
+    if (!name.startsWith('AWS_')) env[name] = value;
+  }
+  Object.assign(env, { SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off' });
+  const bin = join(serviceDir, 'node_modules', '.bin', 'sls');
+  return new Promise((ok, fail) => {
+    const child = spawn(bin, ['package', '--stage', STAGE, '--package', outDir], {
+      cwd: serviceDir,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const output: Buffer[] = [];
+    child.stdout.on('data', (chunk: Buffer) => output.push(chunk));
+    child.stderr.on('data', (chunk: Buffer) => output.push(chunk));
+    child.on('error', fail);
+    child.on('close', (code) =>
+      code === 0
+        ? ok()
+        : fail(
+            new Error(
+              `sls package --stage ${STAGE} exited ${code}:\n${Buffer.concat(output).toString('utf8')}`,
+            ),
+          ),
+    );
+  });
+};
+
+let workDir: string;
+let template: Template;
+
+beforeAll(async () => {
+  workDir = mkdtempSync(join(tmpdir(), 'sovereign-agent-iam-'));
+  const serviceDir = join(workDir, 'service');
+  cpSync(root, serviceDir, { recursive: true, filter: (source) => !SKIPPED.has(basename(source)) });
+  symlinkSync(join(root, 'node_modules'), join(serviceDir, 'node_modules'), 'dir');
+  const outDir = join(workDir, 'package');
+  await runSlsPackage(serviceDir, outDir);
+  template = templateSchema.parse(
+    JSON.parse(readFileSync(join(outDir, 'cloudformation-template-update-stack.json'), 'utf8')),
+  );
+}, 180_000);
+
+afterAll(() => {
+  if (workDir) rmSync(workDir, { recursive: true, force: true });
+});
+
+// ---------------------------------------------------------------------------------------------------------
+
+describe('per-function IAM roles of the packaged template', () => {
+  test('the expected table covers exactly the functions the template deploys', () => {
+    const deployed = Object.entries(template.Resources)
+      .filter(([, r]) => r.Type === 'AWS::Lambda::Function')
+      .map(([id]) => id)
+      .sort();
+    expect(deployed).toEqual(Object.keys(EXPECTED).map(functionLogicalId).sort());
+  });
+
+  test('each function has a role of its own that only Lambda can assume', () => {
+    const roles = Object.keys(EXPECTED).map((key) => roleIdOf(template, functionLogicalId(key)));
+    expect(new Set(roles).size).toBe(roles.length);
+    for (const roleId of roles) {
+      const role = roleSchema.parse(template.Resources[roleId]);
+      expect(role.Properties.AssumeRolePolicyDocument.Statement).toEqual([
+        { Effect: 'Allow', Principal: { Service: ['lambda.amazonaws.com'] }, Action: ['sts:AssumeRole'] },
+      ]);
+    }
+  });
+
+  test.each(Object.keys(EXPECTED))('%s may do exactly what its code calls', (key) => {
+    const roleId = roleIdOf(template, functionLogicalId(key));
+    const granted = grantsOf(statementsOfRole(template, roleId));
+    const expected = [...(EXPECTED[key] ?? []), ...runtimeGrants(key)];
+    expect(granted.length).toBe(new Set(granted).size); // no grant twice: a sign of a stray inherited statement
+    expect([...granted].sort()).toEqual([...expected].sort());
+  });
+
+  test('no statement anywhere grants Resource "*" except X-Ray, and no action is a wildcard', () => {
+    const roleIds = Object.entries(template.Resources)
+      .filter(([, r]) => r.Type === 'AWS::IAM::Role')
+      .map(([id]) => id);
+    expect(roleIds.length).toBeGreaterThanOrEqual(Object.keys(EXPECTED).length + 1);
+    const grants = roleIds.flatMap((id) =>
+      grantsOf(statementsOfRole(template, id)).map((g) => `${id}: ${g}`),
+    );
+    const onStar = grants.filter((g) => g.endsWith(' on *'));
+    expect(onStar.length).toBeGreaterThan(0); // the X-Ray grants are there, so the filter below is exercised
+    expect(onStar.filter((g) => !XRAY_ACTIONS.has(g.split(': ')[1]?.split(' on ')[0] ?? ''))).toEqual([]);
+    expect(grants.filter((g) => /^[^:]+: [^ ]*\*[^ ]* on /.test(g))).toEqual([]);
+  });
+
+  test('the framework default role is attached to nothing and carries no application permission', () => {
+    const defaultRole = 'IamRoleLambdaExecution';
+    // osls still emits its shared role when every function has its own; it must stay an empty shell.
+    if (!(defaultRole in template.Resources)) return;
+    const users = Object.keys(template.Resources).filter(
+      (id) => id !== defaultRole && dependenciesOf(template, id).has(defaultRole),
+    );
+    expect(users).toEqual([]);
+    const actions = grantsOf(statementsOfRole(template, defaultRole)).map((g) => g.split(' on ')[0]);
+    expect(actions.filter((a) => !a?.startsWith('logs:') && !XRAY_ACTIONS.has(a ?? ''))).toEqual([]);
+  });
+});
+
+describe('the state machine role', () => {
+  test('invokes exactly the functions the ASL names (and their versions), and nothing else but X-Ray', () => {
+    const keys = aslFunctionKeys();
+    // Intake starts the machine and runTool invokes the action group: neither is a Task of the ASL.
+    expect(keys).toEqual(['decide', 'finalize', 'plan', 'recordFailure', 'runTool', 'startSession']);
+    const roleId = roleIdOf(template, 'AgentGoalStateMachine');
+    const granted = grantsOf(statementsOfRole(template, roleId));
+    const expected = [
+      ...keys.flatMap((key) => [
+        ...on(`${functionLogicalId(key)}.Arn`, 'lambda:InvokeFunction'),
+        ...on(`${functionLogicalId(key)}.Arn:*`, 'lambda:InvokeFunction'),
+      ]),
+      ...on('*', ...XRAY_ACTIONS),
+    ];
+    expect([...granted].sort()).toEqual([...expected].sort());
+  });
+});
+
+test('the template has no dependency cycle (CloudFormation would refuse to deploy it)', () => {
+  expect(dependencyCycles(template)).toEqual([]);
+  // One role shared by intake and plan (as before roles per function) closes intake role -> state machine -> plan ->
+  // role: the detector must see that.
+  const intakeRole = roleIdOf(template, 'IntakeLambdaFunction');
+  const shared = structuredClone(template);
+  const plan = shared.Resources.PlanLambdaFunction;
+  if (!plan?.Properties) throw new Error('PlanLambdaFunction missing from the template');
+  plan.Properties.Role = { 'Fn::GetAtt': [intakeRole, 'Arn'] };
+  const members = dependencyCycles(shared).map((cycle) => [...new Set(cycle.split(' -> '))].sort());
+  expect(members).toContainEqual([intakeRole, 'AgentGoalStateMachine', 'PlanLambdaFunction'].sort());
+});

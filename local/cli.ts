@@ -144,14 +144,14 @@ const run = async (
       timeoutMs: timeoutSeconds * 1000,
       onProgress: (line) => err(line),
     });
+    const { sessionId, tenantId } = summary;
+    const traceable =
+      values.trace === true && sessionId !== null && tenantId !== null && summary.status !== 'rejected';
     if (values.json) out(JSON.stringify(summary));
-    else out(formatSummary(summary));
-    if (values.trace && summary.sessionId && summary.tenantId && summary.status !== 'rejected') {
-      const conversation = await localClients(stack.env).store.loadConversation(
-        summary.tenantId,
-        summary.sessionId,
-      );
-      out('');
+    // The trace ends with the summary, so with --trace it is printed once, after the turns.
+    else if (!traceable) out(formatSummary(summary));
+    if (traceable) {
+      const conversation = await localClients(stack.env).store.loadConversation(tenantId, sessionId);
       out(formatTrace(buildTrace(conversation)));
     }
     if (summary.status === 'rejected') err(`rejected: ${summary.error ?? ''}`);

@@ -78,6 +78,7 @@ export const buildTrace = (conversation: Conversation): Trace => {
   };
 };
 
+const clip = (text: string, max: number) => (text.length <= max ? text : `${text.slice(0, max - 3)}...`);
 const usd = (n: number) => `$${n.toFixed(6)}`;
 const tokens = (t: TraceTurn['tokens']) =>
   `${t.input} in / ${t.output} out${t.cacheRead || t.cacheWrite ? ` / ${t.cacheRead} cache read / ${t.cacheWrite} cache write` : ''}`;
@@ -108,7 +109,7 @@ export const formatTrace = (trace: Trace): string => {
     );
     for (const c of t.toolCalls) {
       out.push(
-        `  - ${c.name} ${JSON.stringify(c.input)} -> ${c.status}${c.errorKind ? ` (${c.errorKind})` : ''}, ${c.latencyMs ?? '-'} ms, ${c.invocations} invocation(s)${c.attempts > 1 ? `, ${c.attempts} step attempts` : ''}`,
+        `  - ${c.name} ${clip(JSON.stringify(c.input), 160)} -> ${c.status}${c.errorKind ? ` (${c.errorKind})` : ''}, ${c.latencyMs ?? '-'} ms, ${c.invocations} invocation(s)${c.attempts > 1 ? `, ${c.attempts} step attempts` : ''}`,
       );
     }
     if (t.toolCalls.length === 0 && t.text)

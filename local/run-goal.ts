@@ -8,7 +8,12 @@ import { createDocumentClient } from '../shared/clients/dynamodb';
 import { GOAL_REJECTED } from '../shared/events';
 import { busEnvelopeSchema, RESUME_REQUESTED, sessionIdForEvent } from '../shared/goal-event';
 import { summary } from '../shared/outcome';
-import { type SessionItem, SessionStore, TERMINAL_STATUSES } from '../shared/session-store';
+import {
+  type Conversation,
+  type SessionItem,
+  SessionStore,
+  TERMINAL_STATUSES,
+} from '../shared/session-store';
 import { putModelScript } from './bedrock/control-client';
 import type { ModelScript } from './bedrock/script';
 import { localDynamoDbClient } from './dynamodb-local';
@@ -100,6 +105,34 @@ export const summarize = (session: SessionItem): RunSummary => {
   };
 };
 
+/** New progress lines, in conversation order: each turn, then its finished tool calls; `seen` remembers printed ones. */
+const progressLines = (conversation: Conversation, seen: Set<string>): string[] => {
+  const lines: string[] = [];
+  for (const message of conversation.messages) {
+    if (message.role !== 'assistant') continue;
+    const key = `M${message.turn}`;
+    if (!seen.has(key)) {
+      seen.add(key);
+      const usage = message.usage;
+      const tokens = usage ? usage.input + usage.output + usage.cacheRead + usage.cacheWrite : 0;
+      const tools = message.content.flatMap((b) => (b.toolUse?.name ? [b.toolUse.name] : []));
+      lines.push(
+        `turn ${message.turn}: ${message.modelId} (${message.tier}) ${tokens} tokens, $${(message.costUsd ?? 0).toFixed(6)}` +
+          (tools.length > 0 ? ` -> ${tools.join(', ')}` : ' -> answer'),
+      );
+    }
+    for (const call of conversation.toolCalls.filter((c) => c.turn === message.turn)) {
+      const callKey = `C${call.turn}.${call.index}`;
+      if (call.status === 'started' || seen.has(callKey)) continue;
+      seen.add(callKey);
+      lines.push(
+        `  ${call.name}: ${call.status}${call.errorKind ? ` (${call.errorKind})` : ''} in ${call.latencyMs ?? 0} ms, ${call.invocations ?? 0} invocation(s)`,
+      );
+    }
+  }
+  return lines;
+};
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const str = (value: unknown): string | null => (typeof value === 'string' ? value : null);
@@ -176,7 +209,7 @@ export const runGoal = async (options: RunGoalOptions): Promise<RunSummary> => {
     return summarize(before);
   }
   const deadline = Date.now() + (options.timeoutMs ?? 300_000);
-  const seenTurns = new Set<string>();
+  const seen = new Set<string>();
   let last: SessionItem | undefined;
   while (Date.now() < deadline) {
     const events = await fetchBusEvents(endpoint(env, 'AWS_ENDPOINT_URL_EVENTBRIDGE'), since);
@@ -204,24 +237,7 @@ export const runGoal = async (options: RunGoalOptions): Promise<RunSummary> => {
       const conversation = await store.loadConversation(tenantId, sessionId).catch(() => undefined);
       if (conversation) {
         last = conversation.session;
-        for (const message of conversation.messages) {
-          if (message.role !== 'assistant' || seenTurns.has(`M${message.turn}`)) continue;
-          seenTurns.add(`M${message.turn}`);
-          const usage = message.usage;
-          const tools = message.content.flatMap((b) => (b.toolUse?.name ? [b.toolUse.name] : []));
-          progress(
-            `turn ${message.turn}: ${message.modelId} (${message.tier}) ${usage ? usage.input + usage.output + usage.cacheRead + usage.cacheWrite : 0} tokens, $${(message.costUsd ?? 0).toFixed(6)}` +
-              (tools.length > 0 ? ` -> ${tools.join(', ')}` : ' -> answer'),
-          );
-        }
-        for (const call of conversation.toolCalls) {
-          const key = `C${call.turn}.${call.index}`;
-          if (call.status === 'started' || seenTurns.has(key)) continue;
-          seenTurns.add(key);
-          progress(
-            `  ${call.name}: ${call.status}${call.errorKind ? ` (${call.errorKind})` : ''} in ${call.latencyMs ?? 0} ms, ${call.invocations ?? 0} invocation(s)`,
-          );
-        }
+        for (const line of progressLines(conversation, seen)) progress(line);
         // A resume starts from a failed (terminal) session: it has ended again once the session was written since.
         const moved = !isResume || last.updatedAt !== before?.updatedAt;
         if (TERMINAL_STATUSES.includes(last.status) && moved) return summarize(last);

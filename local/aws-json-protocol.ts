@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { z } from 'zod';
+import { readBody } from './http-body';
 
 /** Base error of the local AWS stand-ins. */
 export class LocalServiceError extends Error {
@@ -54,25 +55,6 @@ export interface AwsJsonServer {
 /** Requests larger than this are refused before parsing; AWS's own payload limits are far below it. */
 const MAX_BODY_BYTES = 10 * 1024 * 1024;
 
-const readBody = (req: IncomingMessage): Promise<string> =>
-  new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        reject(
-          new AwsApiError('RequestEntityTooLargeException', 'Request body too large', { statusCode: 413 }),
-        );
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-
 const send = (
   res: ServerResponse,
   status: number,
@@ -122,7 +104,14 @@ export const startAwsJsonServer = async (o: AwsJsonServerOptions): Promise<AwsJs
     if (!handler) {
       throw new AwsApiError('UnknownOperationException', `Operation ${operation} is not supported locally`);
     }
-    const raw = await readBody(req);
+    const raw = (
+      await readBody(
+        req,
+        MAX_BODY_BYTES,
+        () =>
+          new AwsApiError('RequestEntityTooLargeException', 'Request body too large', { statusCode: 413 }),
+      )
+    ).toString('utf8');
     let input: unknown;
     try {
       input = raw.trim() === '' ? {} : JSON.parse(raw);

@@ -20,6 +20,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { LocalServiceError } from './aws-json-protocol';
+import { readBody } from './http-body';
 import {
   type IntrinsicContext,
   resolveIntrinsics,
@@ -164,25 +165,6 @@ const el = (name: string, value: string | undefined): string =>
 
 const members = (items: string[]): string => items.map((inner) => `<member>${inner}</member>`).join('');
 
-const readBody = (req: IncomingMessage): Promise<string> =>
-  new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        reject(
-          new CloudFormationApiError('RequestEntityTooLarge', 'Request body too large', { statusCode: 413 }),
-        );
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-
 /** Starts the CloudFormation Query API for one deployed stack on 127.0.0.1. */
 export const startCloudFormationService = async (
   o: CloudFormationServiceOptions,
@@ -287,7 +269,13 @@ export const startCloudFormationService = async (
         statusCode: 404,
       });
     }
-    const params = new URLSearchParams(await readBody(req));
+    const body = await readBody(
+      req,
+      MAX_BODY_BYTES,
+      () =>
+        new CloudFormationApiError('RequestEntityTooLarge', 'Request body too large', { statusCode: 413 }),
+    );
+    const params = new URLSearchParams(body.toString('utf8'));
     const action = params.get('Action') ?? '';
     const version = params.get('Version');
     if (version !== null && version !== API_VERSION) {

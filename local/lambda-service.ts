@@ -16,6 +16,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { type BuildOptions, build, version as esbuildVersion } from 'esbuild';
 import { z } from 'zod';
+import { readBody } from './http-body';
 import type { FunctionErrorPayload, InvokeMessage, WorkerInit, WorkerMessage } from './lambda-worker';
 import { type EsbuildConfig, LOCAL_ACCOUNT_ID, lambdaArn } from './serverless-config';
 
@@ -472,29 +473,12 @@ const MAX_SYNC_PAYLOAD = 6 * 1024 * 1024;
 const MAX_ASYNC_PAYLOAD = 1024 * 1024;
 const MAX_RECORDS = 10_000;
 
-const readBody = (req: IncomingMessage, limit: number): Promise<Buffer> =>
-  new Promise((done, fail) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= limit) chunks.push(chunk);
-    });
-    req.on('end', () => {
-      if (size > limit) {
-        fail(
-          new ServiceException(
-            413,
-            'RequestTooLargeException',
-            `Request must be smaller than ${limit} bytes for the Invoke operation`,
-          ),
-        );
-      } else {
-        done(Buffer.concat(chunks));
-      }
-    });
-    req.on('error', fail);
-  });
+const payloadTooLarge = (limit: number): ServiceException =>
+  new ServiceException(
+    413,
+    'RequestTooLargeException',
+    `Request must be smaller than ${limit} bytes for the Invoke operation`,
+  );
 
 const actionGroupFields = (payload: string): { tool?: string; sessionId?: string } => {
   // Cheap pre-check: most payloads (Step Functions tasks) are not action-group events.
@@ -823,7 +807,8 @@ export const startLambdaService = async (options: StartLambdaServiceOptions): Pr
         );
       }
       const runtime = resolveFunction(decodeURIComponent(invokeMatch[1]), url.searchParams.get('Qualifier'));
-      const body = await readBody(req, invocationType === 'Event' ? MAX_ASYNC_PAYLOAD : MAX_SYNC_PAYLOAD);
+      const limit = invocationType === 'Event' ? MAX_ASYNC_PAYLOAD : MAX_SYNC_PAYLOAD;
+      const body = await readBody(req, limit, () => payloadTooLarge(limit));
       const payload = normalizePayload(body);
       const contextHeader = req.headers['x-amz-client-context'];
       let clientContext: unknown;
@@ -858,7 +843,7 @@ export const startLambdaService = async (options: StartLambdaServiceOptions): Pr
         return;
       }
       if (req.method === 'PUT') {
-        const body = (await readBody(req, 64 * 1024)).toString('utf8');
+        const body = (await readBody(req, 64 * 1024, () => payloadTooLarge(64 * 1024))).toString('utf8');
         let parsed: unknown;
         try {
           parsed = JSON.parse(body);

@@ -2,6 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
+import { readBody } from '../http-body';
 import { type ConverseRequestBody, validateConverseRequest } from './converse-request';
 import { planDefaultAnswer } from './default-policy';
 import {
@@ -84,24 +85,8 @@ class HttpError extends Error {
   }
 }
 
-const readBody = (req: http2.Http2ServerRequest): Promise<string> =>
-  new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        reject(
-          new HttpError(413, 'ValidationException', `The request body exceeds ${MAX_BODY_BYTES} bytes.`),
-        );
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
+const tooLarge = (): HttpError =>
+  new HttpError(413, 'ValidationException', `The request body exceeds ${MAX_BODY_BYTES} bytes.`);
 
 /** The client reset or closed the stream: nothing can be sent any more. */
 const isGone = (res: http2.Http2ServerResponse): boolean => res.stream.destroyed || res.stream.closed;
@@ -245,7 +230,7 @@ export const startBedrockEmulator = async (options: { port?: number } = {}): Pro
       if (errorType) record.errorType = errorType;
     };
     try {
-      const raw = await readBody(req);
+      const raw = (await readBody(req, MAX_BODY_BYTES, tooLarge)).toString('utf8');
       let body: unknown;
       try {
         body = JSON.parse(raw);
@@ -317,7 +302,7 @@ export const startBedrockEmulator = async (options: { port?: number } = {}): Pro
     if (scriptMatch?.[1] !== undefined) {
       const sessionId = decodePathSegment(scriptMatch[1]);
       if (req.method === 'PUT') {
-        const raw = await readBody(req);
+        const raw = (await readBody(req, MAX_BODY_BYTES, tooLarge)).toString('utf8');
         let body: unknown;
         try {
           body = JSON.parse(raw);

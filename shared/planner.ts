@@ -45,7 +45,10 @@ export const toolSpecs = (tools: ToolDefinition[]): Tool[] =>
     },
   }));
 
-/** Cache points after the system prompt and after the tool definitions: both are static across a session's turns. */
+/**
+ * Cache points after the system prompt and after the tool definitions (both static across a session's turns), for
+ * models whose price entry says Bedrock caches prompts for them.
+ */
 export const buildRequest = (input: {
   profile: AgentProfile;
   session: SessionItem;
@@ -53,8 +56,9 @@ export const buildRequest = (input: {
   route: Route;
   tools: ToolDefinition[];
   turn: number;
+  promptCaching: boolean;
 }): ConverseCommandInput => {
-  const caching = input.route.tier !== 'private';
+  const caching = input.promptCaching;
   const system: SystemContentBlock[] = [{ text: input.profile.instructions }];
   const tools: Tool[] = toolSpecs(input.tools);
   if (caching) {
@@ -157,7 +161,15 @@ export const planTurn = async (
     deps.tiers,
   );
   const rate = rateFor(route.modelId, route.tier); // fails before spending when no price is known
-  const request = buildRequest({ profile, session, conversation, route, tools, turn });
+  const request = buildRequest({
+    profile,
+    session,
+    conversation,
+    route,
+    tools,
+    turn,
+    promptCaching: rate.promptCaching,
+  });
 
   const now = deps.now ?? Date.now;
   const startedAt = now();

@@ -9,6 +9,8 @@ const rateSchema = z.object({
   output: z.number().min(0),
   cacheRead: z.number().min(0),
   cacheWrite: z.number().min(0),
+  /** Whether Bedrock accepts cache points for this model; sending one to a model without caching is an error. */
+  promptCaching: z.boolean(),
   note: z.string().optional(),
 });
 export type Rate = z.infer<typeof rateSchema>;

@@ -84,7 +84,7 @@ const firstTurn = () => conversationOf(sessionItem());
 const ids = { tenantId: TENANT, sessionId: SESSION };
 
 describe('buildRequest', () => {
-  it('puts cache points after the system prompt and after the tool definitions', () => {
+  it('puts cache points after the system prompt and after the tool definitions for a model that caches', () => {
     // Act
     const request = buildRequest({
       profile,
@@ -93,6 +93,7 @@ describe('buildRequest', () => {
       route: plannerRoute,
       tools,
       turn: 1,
+      promptCaching: true,
     });
 
     // Assess
@@ -103,7 +104,7 @@ describe('buildRequest', () => {
     expect(toolList.slice(0, -1).map((t) => t.toolSpec?.name)).toEqual(tools.map((t) => t.name));
   });
 
-  it('sends no cache points to the private tier', () => {
+  it('sends no cache points to a model without prompt caching (Bedrock would reject them)', () => {
     // Act
     const request = buildRequest({
       profile,
@@ -112,6 +113,7 @@ describe('buildRequest', () => {
       route: privateRoute,
       tools,
       turn: 1,
+      promptCaching: false,
     });
 
     // Assess
@@ -128,6 +130,7 @@ describe('buildRequest', () => {
       route: plannerRoute,
       tools,
       turn: 3,
+      promptCaching: true,
     });
 
     // Assess
@@ -241,6 +244,8 @@ describe('planTurn: a new turn', () => {
     expect(request.modelId).toBe(TIERS.planner);
     expect(request.messages).toEqual([{ role: 'user', content: goalItem().content }]);
     expect(request.requestMetadata).toMatchObject({ tenantId: TENANT, sessionId: SESSION });
+    // Claude 3.5 Sonnet v2 has no generally available prompt caching (prices.json says so): no cache points.
+    expect(JSON.stringify(request)).not.toContain('cachePoint');
 
     const write = ddb.commandCalls(TransactWriteCommand)[0]?.args[0].input;
     const [put, update] = write?.TransactItems ?? [];
@@ -282,6 +287,8 @@ describe('planTurn: a new turn', () => {
     expect(result).toMatchObject({ turn: 2, action: 'finish', toolCalls: [], tier: 'executor' });
     const request = sentRequest(bedrock);
     expect(request.modelId).toBe(TIERS.executor);
+    // Claude 3.5 Haiku caches prompts: cache points follow the system prompt and the tools.
+    expect(request.system?.at(-1)).toEqual({ cachePoint: { type: 'default' } });
     expect(request.messages?.map((m) => m.role)).toEqual(['user', 'assistant', 'user']);
     expect(request.messages?.[2]?.content?.[0]?.toolResult).toEqual({
       toolUseId: 'tu-audit',

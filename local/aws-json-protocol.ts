@@ -1,9 +1,8 @@
 /** The AWS JSON 1.0/1.1 wire protocol for the local Step Functions and EventBridge stand-ins: routing, errors, timestamps. */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { z } from 'zod';
-import { readBody } from './http-body';
+import { listenOnLoopback, readBody } from './loopback-http';
 
 /** Base error of the local AWS stand-ins. */
 export class LocalServiceError extends Error {
@@ -141,21 +140,7 @@ export const startAwsJsonServer = async (o: AwsJsonServerOptions): Promise<AwsJs
       );
     });
   });
-  // The SDK keeps connections alive; without this, close() would wait for them to time out.
-  server.keepAliveTimeout = 5_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(o.port ?? 0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.close((err) => (err ? reject(err) : resolve()));
-        server.closeAllConnections();
-      }),
-  };
+  return listenOnLoopback(server, o.port);
 };
 
 /** Validates an operation's input; zod issues become the ValidationException AWS answers for malformed requests. */

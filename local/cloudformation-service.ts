@@ -18,9 +18,8 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { LocalServiceError } from './aws-json-protocol';
-import { readBody } from './http-body';
+import { listenOnLoopback, readBody } from './loopback-http';
 import {
   type IntrinsicContext,
   resolveIntrinsics,
@@ -328,20 +327,6 @@ export const startCloudFormationService = async (
       );
     });
   });
-  // The SDK keeps connections alive; without this, close() would wait for them to time out.
-  server.keepAliveTimeout = 5_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(o.port ?? 0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    stack,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.close((err) => (err ? reject(err) : resolve()));
-        server.closeAllConnections();
-      }),
-  };
+  const listener = await listenOnLoopback(server, o.port);
+  return { ...listener, stack };
 };

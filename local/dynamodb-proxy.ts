@@ -7,7 +7,7 @@ import {
   request,
   type ServerResponse,
 } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenOnLoopback } from './loopback-http';
 
 export class DynamoDbProxyError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -93,27 +93,20 @@ export const startDynamoDbCountingProxy = async (options: {
   };
 
   const server = createServer(forward);
-  // The SDK keeps connections alive; without this, close() waits for their idle timeout.
-  server.keepAliveTimeout = 5_000;
-  await new Promise<void>((listening, reject) => {
-    server.once('error', (error) =>
-      reject(new DynamoDbProxyError('The DynamoDB counting proxy could not listen', { cause: error })),
-    );
-    server.listen(options.port ?? 0, '127.0.0.1', () => listening());
-  });
-  const { port } = server.address() as AddressInfo;
+  const listener = await listenOnLoopback(
+    server,
+    options.port,
+    (error) => new DynamoDbProxyError('The DynamoDB counting proxy could not listen', { cause: error }),
+  );
 
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: listener.url,
     counts: () => Object.fromEntries([...counts].sort(([a], [b]) => a.localeCompare(b))),
     reset: () => {
       counts = new Map();
     },
     close: async () => {
-      await new Promise<void>((closed) => {
-        server.close(() => closed());
-        server.closeAllConnections();
-      });
+      await listener.close();
       agent.destroy();
     },
   };

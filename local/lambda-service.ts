@@ -16,8 +16,8 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { type BuildOptions, build, version as esbuildVersion } from 'esbuild';
 import { z } from 'zod';
-import { readBody } from './http-body';
 import type { FunctionErrorPayload, InvokeMessage, WorkerInit, WorkerMessage } from './lambda-worker';
+import { readBody } from './loopback-http';
 import { type EsbuildConfig, LOCAL_ACCOUNT_ID, lambdaArn } from './serverless-config';
 
 export class LambdaServiceError extends Error {

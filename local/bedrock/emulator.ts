@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
-import { readBody } from '../http-body';
+import { readBody } from '../loopback-http';
 import { type ConverseRequestBody, validateConverseRequest } from './converse-request';
 import { planDefaultAnswer } from './default-policy';
 import {

@@ -1,16 +1,13 @@
 /** The AWS JSON 1.0/1.1 wire protocol for the local Step Functions and EventBridge stand-ins: routing, errors, timestamps. */
+
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { z } from 'zod';
+import { LocalError } from './errors';
 import { listenOnLoopback, readBody } from './loopback-http';
 
 /** Base error of the local AWS stand-ins. */
-export class LocalServiceError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'LocalServiceError';
-  }
-}
+export class LocalServiceError extends LocalError {}
 
 /**
  * An error the stand-in answers with, as AWS does: status (400 unless said), `x-amzn-errortype: <code>` and

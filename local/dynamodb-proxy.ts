@@ -1,4 +1,5 @@
 /** A counting HTTP proxy in front of DynamoDB Local: forwards every request unchanged, counts them by operation. */
+
 import {
   Agent,
   createServer,
@@ -7,14 +8,10 @@ import {
   request,
   type ServerResponse,
 } from 'node:http';
+import { LocalError } from './errors';
 import { listenOnLoopback } from './loopback-http';
 
-export class DynamoDbProxyError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'DynamoDbProxyError';
-  }
-}
+export class DynamoDbProxyError extends LocalError {}
 
 export interface DynamoDbCountingProxy {
   /** e.g. http://127.0.0.1:PORT: a value for AWS_ENDPOINT_URL_DYNAMODB. */

@@ -1,4 +1,5 @@
 /** The Lambda Invoke API on loopback: runs each function's esbuild bundle in worker threads, with tool fault injection. */
+
 import { createHash, randomUUID } from 'node:crypto';
 import {
   createWriteStream,
@@ -16,24 +17,15 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { type BuildOptions, build, version as esbuildVersion } from 'esbuild';
 import { z } from 'zod';
+import { LocalError } from './errors';
 import type { FunctionErrorPayload, InvokeMessage, WorkerInit, WorkerMessage } from './lambda-worker';
 import { readBody } from './loopback-http';
 import { type EsbuildConfig, LOCAL_ACCOUNT_ID, lambdaArn } from './serverless-config';
 
-export class LambdaServiceError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'LambdaServiceError';
-  }
-}
+export class LambdaServiceError extends LocalError {}
 
 /** esbuild could not bundle a function's handler (or the handler file does not exist). */
-export class LambdaBuildError extends LambdaServiceError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'LambdaBuildError';
-  }
-}
+export class LambdaBuildError extends LambdaServiceError {}
 
 // ---------------------------------------------------------------------------------------------------------
 // Tool fault injection (a feature of the local stack, never of production code).

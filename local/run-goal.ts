@@ -2,6 +2,7 @@
  * Runs one goal on a local stack through the real entry point: PutEvents on the bus, then watches the session
  * in DynamoDB (and the bus for a rejection) until it ends. Used by the CLI's `run` and by integration tests.
  */
+
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { createDocumentClient } from '../shared/clients/dynamodb';
@@ -17,6 +18,7 @@ import {
 import { putModelScript } from './bedrock/control-client';
 import type { ModelScript } from './bedrock/script';
 import { localDynamoDbClient } from './dynamodb-local';
+import { LocalError } from './errors';
 import { fetchBusEvents } from './eventbridge-service';
 import { putToolFaults, type ToolFaults } from './lambda-service';
 
@@ -39,12 +41,7 @@ export interface RunSummary {
   error: string | null;
 }
 
-export class RunGoalError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'RunGoalError';
-  }
-}
+export class RunGoalError extends LocalError {}
 
 export interface RunGoalOptions {
   stack: StackEndpoints;

@@ -1,4 +1,5 @@
 /** Reads serverless.yml through `sls print` (cached), validates the subset the local stack needs, resolves intrinsics. */
+
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -6,40 +7,21 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
+import { LocalError } from './errors';
 
 /** The account id every local ARN carries (the one LocalStack and the SAM CLI use too). */
 export const LOCAL_ACCOUNT_ID = '000000000000';
 
-export class ServerlessConfigError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'ServerlessConfigError';
-  }
-}
+export class ServerlessConfigError extends LocalError {}
 
 /** `sls print` failed or printed something that is not JSON. */
-export class ServerlessPrintError extends ServerlessConfigError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'ServerlessPrintError';
-  }
-}
+export class ServerlessPrintError extends ServerlessConfigError {}
 
 /** The printed configuration lacks something the local stack needs, or has it in an unexpected shape. */
-export class InvalidServerlessConfigError extends ServerlessConfigError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'InvalidServerlessConfigError';
-  }
-}
+export class InvalidServerlessConfigError extends ServerlessConfigError {}
 
 /** A `Ref`/`Fn::GetAtt`/`Fn::Sub` names something the local stack does not know. */
-export class UnresolvableReferenceError extends ServerlessConfigError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'UnresolvableReferenceError';
-  }
-}
+export class UnresolvableReferenceError extends ServerlessConfigError {}
 
 // ---------------------------------------------------------------------------------------------------------
 // Schema of the printed configuration (only what the local stack reads; everything else passes through).

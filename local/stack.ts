@@ -1,4 +1,5 @@
 /** The offline AWS stack: DynamoDB Local, Bedrock emulator, Lambda, Step Functions and EventBridge on loopback ports. */
+
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -10,6 +11,7 @@ import {
 } from './cloudformation-service';
 import { ensureTable, localDynamoDbClient, startDynamoDbLocal } from './dynamodb-local';
 import { type DynamoDbCountingProxy, startDynamoDbCountingProxy } from './dynamodb-proxy';
+import { LocalError } from './errors';
 import { type EventBridgeService, type EventRule, startEventBridgeService } from './eventbridge-service';
 import { type LambdaFunctionSpec, type LambdaService, startLambdaService } from './lambda-service';
 import { endpointAnswers } from './ports';
@@ -33,12 +35,7 @@ import {
   startStepFunctionsService,
 } from './stepfunctions-service';
 
-export class LocalStackError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'LocalStackError';
-  }
-}
+export class LocalStackError extends LocalError {}
 
 export interface StartLocalStackOptions {
   /** Data, logs and stack.json (default `<repo>/.local`). */

@@ -1,4 +1,5 @@
 /** Errors of the local Bedrock Runtime emulator, and the Converse error types it can answer with. */
+import { LocalError } from '../errors';
 
 /**
  * Converse error types and their HTTP statuses, as listed under "Errors" in the Converse API reference
@@ -24,12 +25,7 @@ export const CONVERSE_ERROR_TYPES = Object.keys(CONVERSE_ERROR_STATUS) as [
 ];
 
 /** Base error of the emulator domain. */
-export class BedrockEmulatorError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'BedrockEmulatorError';
-  }
-}
+export class BedrockEmulatorError extends LocalError {}
 
 /** A Converse call the emulator answers with an error response (`x-amzn-errortype` + status). */
 export class ConverseFaultError extends BedrockEmulatorError {
@@ -52,12 +48,7 @@ export class ConverseValidationError extends ConverseFaultError {
 }
 
 /** A model script (PUT /_local/scripts/<sessionId> or setScript) is not valid. */
-export class ModelScriptError extends BedrockEmulatorError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'ModelScriptError';
-  }
-}
+export class ModelScriptError extends BedrockEmulatorError {}
 
 /** A control call to a running emulator (putModelScript and friends) did not succeed. */
 export class EmulatorControlError extends BedrockEmulatorError {

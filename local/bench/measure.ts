@@ -3,15 +3,11 @@
 import { tierSchema } from '../../shared/agents';
 import { executionNameFor } from '../../shared/goal-event';
 import { costOf, rateFor, type TokenUsage } from '../../shared/pricing';
+import { LocalError } from '../errors';
 import { localClients, runGoal } from '../run-goal';
 import type { LocalStack } from '../stack';
 
-export class BenchError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'BenchError';
-  }
-}
+export class BenchError extends LocalError {}
 
 /** One goal's figures; every count is for this goal only (goals run one after another on the stack). */
 export interface GoalMeasurement {
@@ -35,9 +31,9 @@ export interface GoalMeasurement {
   wallMs: number;
 }
 
-const sum = (values: Record<string, number>): number => Object.values(values).reduce((a, b) => a + b, 0);
-
-export const totalOf = sum;
+/** Sum of a count-per-key record (Lambda invocations per function, DynamoDB requests per operation). */
+export const totalOf = (values: Record<string, number>): number =>
+  Object.values(values).reduce((a, b) => a + b, 0);
 
 const sleep = (ms: number): Promise<void> => new Promise((done) => setTimeout(done, ms));
 

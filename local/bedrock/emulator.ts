@@ -2,15 +2,15 @@
 import { randomUUID } from 'node:crypto';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
-import { readBody } from '../loopback-http';
+import { readBody } from '../aws/http';
 import { type ConverseRequestBody, validateConverseRequest } from './converse-request';
-import { planDefaultAnswer } from './default-policy';
 import {
   type ConverseErrorType,
   ConverseFaultError,
   ConverseValidationError,
   ModelScriptError,
 } from './errors';
+import { planFixtureAnswer } from './fixture-model';
 import { isJsonObject, stableStringify, toolUseIdFrom } from './json';
 import {
   exhaustedMessage,
@@ -212,7 +212,7 @@ export const startBedrockEmulator = async (options: { port?: number } = {}): Pro
   };
 
   const answerFromPolicy = (sessionId: string | undefined, request: ConverseRequestBody): Answer => {
-    const planned = planDefaultAnswer(request);
+    const planned = planFixtureAnswer(request);
     const content = withToolUseIds(planned.content, request, 'policy', sessionId ?? '');
     return { content, stopReason: planned.stopReason };
   };

@@ -1,5 +1,5 @@
 /** Errors of the local Bedrock Runtime emulator, and the Converse error types it can answer with. */
-import { LocalError } from '../errors';
+import { LocalError } from '../aws/errors';
 
 /**
  * Converse error types and their HTTP statuses, as listed under "Errors" in the Converse API reference

@@ -3,9 +3,9 @@
 import { tierSchema } from '../../shared/agents';
 import { executionNameFor } from '../../shared/goal-event';
 import { costOf, rateFor, type TokenUsage } from '../../shared/pricing';
-import { LocalError } from '../errors';
-import { localClients, runGoal } from '../run-goal';
-import type { LocalStack } from '../stack';
+import { LocalError } from '../aws/errors';
+import { localClients, runGoal } from '../cli/run-goal';
+import type { LocalStack } from '../stack/start';
 
 export class BenchError extends LocalError {}
 

@@ -33,13 +33,13 @@ import {
   ResourceNotFoundException,
   TestEventPatternCommand,
 } from '@aws-sdk/client-eventbridge';
-import { InvalidEventPatternError } from '../../local/event-pattern';
+import { InvalidEventPatternError } from '../../local/eventbridge/event-pattern';
 import {
   type EventBridgeService,
   type EventRule,
   fetchBusEvents,
   startEventBridgeService,
-} from '../../local/eventbridge-service';
+} from '../../local/eventbridge/service';
 import { type FakeLambda, startFakeLambda } from '../fixtures/sfn/fake-lambda';
 
 const REGION = 'us-east-1';

@@ -10,7 +10,7 @@ import {
   ensureTable,
   localDynamoDbClient,
   startDynamoDbLocal,
-} from '../../local/dynamodb-local';
+} from '../../local/dynamodb/local';
 import { buildFunctions } from '../../local/lambda-service';
 import {
   defaultRootDir,
@@ -19,8 +19,8 @@ import {
   loadServerlessConfig,
   type ServerlessConfig,
   tableProperties,
-} from '../../local/serverless-config';
-import { functionSpecs } from '../../local/stack';
+} from '../../local/stack/serverless-config';
+import { functionSpecs } from '../../local/stack/start';
 
 /** Shared with global-teardown, which runs in the same process. */
 export interface IntegrationGlobals {

@@ -14,7 +14,7 @@ import {
   InvalidEventPatternError,
   matchesEventPattern,
   parseEventPattern,
-} from '../../local/event-pattern';
+} from '../../local/eventbridge/event-pattern';
 
 /** The sample EC2 event used throughout the docs and the event-ruler README. */
 const ec2Event = {

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { z } from 'zod';
 import { LocalError } from './errors';
-import { listenOnLoopback, readBody } from './loopback-http';
+import { listenOnLoopback, readBody } from './http';
 
 /** Base error of the local AWS stand-ins. */
 export class LocalServiceError extends LocalError {}

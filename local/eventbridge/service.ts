@@ -18,7 +18,7 @@ import {
   parseInput,
   startAwsJsonServer,
   utf8Length,
-} from './aws-json-protocol';
+} from '../aws/json-protocol';
 import {
   type CompiledEventPattern,
   compileEventPattern,

@@ -4,12 +4,12 @@ import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { parseModelScript } from './bedrock/script';
-import { LocalError } from './errors';
+import { LocalError } from '../aws/errors';
+import { parseModelScript } from '../bedrock/script';
+import { toolFaultsSchema } from '../lambda-service';
+import { findRunningStack, startLocalStack } from '../stack/start';
 import { buildTrace, findSession, formatSummary, formatTrace, listSessions } from './inspect';
-import { toolFaultsSchema } from './lambda-service';
 import { localClients, RunGoalError, type RunSummary, runGoal } from './run-goal';
-import { findRunningStack, startLocalStack } from './stack';
 
 export const EXIT = { ok: 0, usage: 1, rejected: 2, failed: 3, stopped: 4 } as const;
 
@@ -39,7 +39,7 @@ class UsageError extends LocalError {}
 const out = (text: string) => process.stdout.write(`${text}\n`);
 const err = (text: string) => process.stderr.write(`${text}\n`);
 
-const dataDir = () => resolve(process.env.SOVEREIGN_AGENT_DATA_DIR ?? join(__dirname, '..', '.local'));
+const dataDir = () => resolve(process.env.SOVEREIGN_AGENT_DATA_DIR ?? join(__dirname, '..', '..', '.local'));
 
 const readJson = (file: string, what: string): unknown => {
   let text: string;

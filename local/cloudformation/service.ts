@@ -18,14 +18,14 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { LocalServiceError } from './aws-json-protocol';
-import { listenOnLoopback, readBody } from './loopback-http';
+import { listenOnLoopback, readBody } from '../aws/http';
+import { LocalServiceError } from '../aws/json-protocol';
 import {
   type IntrinsicContext,
   resolveIntrinsics,
   type ServerlessConfig,
   UnresolvableReferenceError,
-} from './serverless-config';
+} from '../stack/serverless-config';
 
 const XMLNS = 'http://cloudformation.amazonaws.com/doc/2010-05-15/';
 const API_VERSION = '2010-05-15';

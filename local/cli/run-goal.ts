@@ -5,22 +5,22 @@
 
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { createDocumentClient } from '../shared/clients/dynamodb';
-import { GOAL_REJECTED } from '../shared/events';
-import { busEnvelopeSchema, RESUME_REQUESTED, sessionIdForEvent } from '../shared/goal-event';
-import { summary } from '../shared/outcome';
+import { createDocumentClient } from '../../shared/clients/dynamodb';
+import { GOAL_REJECTED } from '../../shared/events';
+import { busEnvelopeSchema, RESUME_REQUESTED, sessionIdForEvent } from '../../shared/goal-event';
+import { summary } from '../../shared/outcome';
 import {
   type Conversation,
   type SessionItem,
   SessionStore,
   TERMINAL_STATUSES,
-} from '../shared/session-store';
-import { putModelScript } from './bedrock/control-client';
-import type { ModelScript } from './bedrock/script';
-import { localDynamoDbClient } from './dynamodb-local';
-import { LocalError } from './errors';
-import { fetchBusEvents } from './eventbridge-service';
-import { putToolFaults, type ToolFaults } from './lambda-service';
+} from '../../shared/session-store';
+import { LocalError } from '../aws/errors';
+import { putModelScript } from '../bedrock/control-client';
+import type { ModelScript } from '../bedrock/script';
+import { localDynamoDbClient } from '../dynamodb/local';
+import { fetchBusEvents } from '../eventbridge/service';
+import { putToolFaults, type ToolFaults } from '../lambda-service';
 
 export interface StackEndpoints {
   env: Record<string, string>;

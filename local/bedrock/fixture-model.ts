@@ -319,7 +319,7 @@ const summaryText = (goal: Goal, calls: PastCall[]): string => {
  * tools fed with the gather results, then a final summary. A tool is never called twice with the same
  * input, so a failed call is not repeated; it is reported in the summary. A forced toolChoice is obeyed.
  */
-export const planDefaultAnswer = (request: ConverseRequestBody): PlannedAnswer => {
+export const planFixtureAnswer = (request: ConverseRequestBody): PlannedAnswer => {
   const goal = readGoal(request);
   const tools = toolSpecsOf(request);
   const calls = pastCalls(request);

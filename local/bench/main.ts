@@ -9,8 +9,10 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { bundleSizes } from './bench/bundles';
-import { BenchError, type GoalMeasurement, measureGoal } from './bench/measure';
+import { defaultRootDir, intrinsicContext, loadServerlessConfig } from '../stack/serverless-config';
+import { functionSpecs, startLocalStack } from '../stack/start';
+import { bundleSizes } from './bundles';
+import { BenchError, type GoalMeasurement, measureGoal } from './measure';
 import {
   type BenchReport,
   compare,
@@ -18,9 +20,7 @@ import {
   type ModeName,
   type ModeReport,
   summarizeMode,
-} from './bench/report';
-import { defaultRootDir, intrinsicContext, loadServerlessConfig } from './serverless-config';
-import { functionSpecs, startLocalStack } from './stack';
+} from './report';
 
 const USAGE = `Usage: npm run bench -- [--runs N] [--goal events/<file>.json] [--json]
 

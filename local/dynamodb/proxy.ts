@@ -8,8 +8,8 @@ import {
   request,
   type ServerResponse,
 } from 'node:http';
-import { LocalError } from './errors';
-import { listenOnLoopback } from './loopback-http';
+import { LocalError } from '../aws/errors';
+import { listenOnLoopback } from '../aws/http';
 
 export class DynamoDbProxyError extends LocalError {}
 

@@ -10,7 +10,7 @@
  * matches when any of its elements matches.
  */
 import { BlockList, isIP } from 'node:net';
-import { LocalServiceError } from './aws-json-protocol';
+import { LocalServiceError } from '../aws/json-protocol';
 
 export type EventPattern = Record<string, unknown>;
 

@@ -22,7 +22,7 @@ import {
   ListExportsCommand,
   ListStackResourcesCommand,
 } from '@aws-sdk/client-cloudformation';
-import { deployedStack } from '../../local/cloudformation/service';
+import { deployedStack } from '../../local/cloudformation/deployed-stack';
 import { intrinsicContext } from '../../local/stack/serverless-config';
 import type { LocalStack } from '../../local/stack/start';
 import { loadEvent, root, startTestStack } from './helpers';

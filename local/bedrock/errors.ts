@@ -50,7 +50,7 @@ export class ConverseValidationError extends ConverseFaultError {
 /** A model script (PUT /_local/scripts/<sessionId> or setScript) is not valid. */
 export class ModelScriptError extends BedrockEmulatorError {}
 
-/** A control call to a running emulator (putModelScript and friends) did not succeed. */
+/** A control call to a running emulator (putModelScript) did not succeed. */
 export class EmulatorControlError extends BedrockEmulatorError {
   readonly status: number | undefined;
   constructor(message: string, options?: { cause?: unknown; status?: number }) {

@@ -24,7 +24,8 @@ Usage:
 
 run       puts the event on the local bus (starting the local stack unless \`serve\` is running), waits for
           the session to end, shows progress on stderr and prints a summary (one JSON object with --json).
-          --model-script F  scripted model answers for this session (see README)
+          --model-script F  scripted model answers for this session (see README); without one, the
+                            emulator's deterministic fixture model answers (offline runs; not a model)
           --tool-faults F   faults to inject into tools: {"<tool>":{"failTimes","error","delayMs","crashAfterSideEffect"}}
           --fresh           wipe local data (.local/) first
           --trace           print the turn-by-turn trace after the summary

@@ -19,7 +19,7 @@ import { LocalError } from '../aws/errors';
 import { putModelScript } from '../bedrock/control-client';
 import type { ModelScript } from '../bedrock/script';
 import { localDynamoDbClient } from '../dynamodb/local';
-import { fetchBusEvents } from '../eventbridge/service';
+import { type BusEventRecord, fetchBusEvents } from '../eventbridge/service';
 import { putToolFaults, type ToolFaults } from '../lambda-service';
 
 export interface StackEndpoints {
@@ -134,40 +134,43 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const str = (value: unknown): string | null => (typeof value === 'string' ? value : null);
 
-export const runGoal = async (options: RunGoalOptions): Promise<RunSummary> => {
-  const { env } = options.stack;
-  const progress = options.onProgress ?? (() => undefined);
-  const envelope = busEnvelopeSchema.partial().safeParse(options.event);
-  if (!envelope.success || typeof options.event !== 'object' || options.event === null) {
+/** What runGoal reads from the event file: the envelope, its detail, and the ids known before the bus sees it. */
+interface GoalEvent {
+  raw: Record<string, unknown>;
+  detail: Record<string, unknown>;
+  tenantId: string | null;
+  /** The goalId or sessionId of the detail; otherwise intake derives the session id from the bus's event id. */
+  knownSessionId: string | null;
+  isResume: boolean;
+}
+
+const readGoalEvent = (event: unknown): GoalEvent => {
+  const envelope = busEnvelopeSchema.partial().safeParse(event);
+  if (!envelope.success || typeof event !== 'object' || event === null) {
     throw new RunGoalError(
       'The event file must hold a JSON object: an EventBridge event envelope with "detail"',
     );
   }
-  const raw = options.event as Record<string, unknown>;
+  const raw = event as Record<string, unknown>;
   const detail = (typeof raw.detail === 'object' && raw.detail !== null ? raw.detail : {}) as Record<
     string,
     unknown
   >;
-  const tenantId = str(detail.tenantId);
-
-  const knownSessionId = str(detail.goalId) ?? str(detail.sessionId);
-  const isResume = raw['detail-type'] === RESUME_REQUESTED;
-  const { store } = localClients(env);
-  // What the session looked like before this event: a resume has ended once its run count moved on; a goal whose
-  // session already ended is a duplicate delivery, which intake ignores.
-  const before = tenantId && knownSessionId ? await store.getSession(tenantId, knownSessionId) : undefined;
-  const installFaults = async (sessionId: string) => {
-    if (options.modelScript) {
-      await putModelScript(endpoint(env, 'AWS_ENDPOINT_URL_BEDROCK_RUNTIME'), sessionId, options.modelScript);
-    }
-    if (options.toolFaults)
-      await putToolFaults(endpoint(env, 'AWS_ENDPOINT_URL_LAMBDA'), sessionId, options.toolFaults);
+  return {
+    raw,
+    detail,
+    tenantId: str(detail.tenantId),
+    knownSessionId: str(detail.goalId) ?? str(detail.sessionId),
+    isResume: raw['detail-type'] === RESUME_REQUESTED,
   };
-  // Scripts and faults go in before the event when the session id is known, so no model call can precede them.
-  if (knownSessionId) await installFaults(knownSessionId);
+};
 
+/** PutEvents of the goal on the stack's bus: the event id, or the bus's reason for refusing it. */
+const putGoalEvent = async (
+  env: Record<string, string>,
+  raw: Record<string, unknown>,
+): Promise<{ eventId: string } | { refused: string }> => {
   const bus = new EventBridgeClient({ endpoint: endpoint(env, 'AWS_ENDPOINT_URL_EVENTBRIDGE') });
-  const since = new Date(Date.now() - 1000).toISOString();
   const put = await bus.send(
     new PutEventsCommand({
       Entries: [
@@ -183,14 +186,101 @@ export const runGoal = async (options: RunGoalOptions): Promise<RunSummary> => {
     }),
   );
   const entry = put.Entries?.[0];
-  if (!entry?.EventId) {
-    return {
-      ...emptySummary(null, tenantId),
-      error:
-        `The bus refused the event: ${entry?.ErrorCode ?? 'unknown'} ${entry?.ErrorMessage ?? ''}`.trim(),
-    };
+  if (entry?.EventId) return { eventId: entry.EventId };
+  return {
+    refused:
+      `The bus refused the event: ${entry?.ErrorCode ?? 'unknown'} ${entry?.ErrorMessage ?? ''}`.trim(),
+  };
+};
+
+/** Why the bus's records say the event will start no session (no rule matched, or intake rejected it), if so. */
+const busVerdict = (
+  events: BusEventRecord[],
+  eventId: string,
+  detailType: string | null,
+): string | undefined => {
+  const mine = events.find((e) => e.event.id === eventId);
+  if (mine && mine.matchedRules.length === 0) {
+    return `No rule on the bus matches detail-type "${detailType}"; nothing will handle it`;
   }
-  const eventId = entry.EventId;
+  const rejected = events.find(
+    (e) =>
+      e.event['detail-type'] === GOAL_REJECTED &&
+      (e.event.detail as { eventId?: unknown }).eventId === eventId,
+  );
+  if (!rejected) return undefined;
+  const d = rejected.event.detail as { reason?: string; issues?: string[] };
+  const issues = (d.issues ?? []).map((i) => `  - ${i}`).join('\n');
+  return `${d.reason ?? 'rejected'}${issues ? `\n${issues}` : ''}`;
+};
+
+interface Watch {
+  env: Record<string, string>;
+  store: SessionStore;
+  goal: GoalEvent;
+  eventId: string;
+  sessionId: string;
+  /** The session before the event was put (a resume has ended once it was written since). */
+  before: SessionItem | undefined;
+  /** Bus records from this time on are read. */
+  since: string;
+  progress: (line: string) => void;
+}
+
+/** Polls the bus and the session until the session ends, the event is rejected, or the time is up. */
+const watchSession = async (w: Watch, timeoutMs: number, pollMs: number): Promise<RunSummary> => {
+  const { goal, sessionId } = w;
+  const deadline = Date.now() + timeoutMs;
+  const seen = new Set<string>();
+  let last: SessionItem | undefined;
+  while (Date.now() < deadline) {
+    const events = await fetchBusEvents(endpoint(w.env, 'AWS_ENDPOINT_URL_EVENTBRIDGE'), w.since);
+    const verdict = busVerdict(events, w.eventId, str(goal.raw['detail-type']));
+    if (verdict !== undefined) return { ...emptySummary(null, goal.tenantId), error: verdict };
+    if (goal.tenantId) {
+      const conversation = await w.store.loadConversation(goal.tenantId, sessionId).catch(() => undefined);
+      if (conversation) {
+        last = conversation.session;
+        for (const line of progressLines(conversation, seen)) w.progress(line);
+        // A resume starts from a failed (terminal) session: it has ended again once the session was written since.
+        const moved = !goal.isResume || last.updatedAt !== w.before?.updatedAt;
+        if (TERMINAL_STATUSES.includes(last.status) && moved) return summarize(last);
+      }
+    }
+    await sleep(pollMs);
+  }
+  return last
+    ? { ...summarize(last), status: 'timeout', error: 'Timed out waiting for the session to end' }
+    : {
+        ...emptySummary(sessionId, goal.tenantId),
+        status: 'timeout',
+        error: 'Timed out waiting for the session to start',
+      };
+};
+
+export const runGoal = async (options: RunGoalOptions): Promise<RunSummary> => {
+  const { env } = options.stack;
+  const progress = options.onProgress ?? (() => undefined);
+  const goal = readGoalEvent(options.event);
+  const { tenantId, knownSessionId, detail } = goal;
+  const { store } = localClients(env);
+  // What the session looked like before this event: a resume has ended once its run count moved on; a goal whose
+  // session already ended is a duplicate delivery, which intake ignores.
+  const before = tenantId && knownSessionId ? await store.getSession(tenantId, knownSessionId) : undefined;
+  const installFaults = async (sessionId: string) => {
+    if (options.modelScript) {
+      await putModelScript(endpoint(env, 'AWS_ENDPOINT_URL_BEDROCK_RUNTIME'), sessionId, options.modelScript);
+    }
+    if (options.toolFaults)
+      await putToolFaults(endpoint(env, 'AWS_ENDPOINT_URL_LAMBDA'), sessionId, options.toolFaults);
+  };
+  // Scripts and faults go in before the event when the session id is known, so no model call can precede them.
+  if (knownSessionId) await installFaults(knownSessionId);
+
+  const since = new Date(Date.now() - 1000).toISOString();
+  const put = await putGoalEvent(env, goal.raw);
+  if ('refused' in put) return { ...emptySummary(null, tenantId), error: put.refused };
+  const { eventId } = put;
   // The session id is the goalId, or derived from the id EventBridge gave the event (what intake will see).
   const sessionId = sessionIdForEvent(
     eventId,
@@ -201,52 +291,10 @@ export const runGoal = async (options: RunGoalOptions): Promise<RunSummary> => {
   // first Plan) takes far longer than this one local call.
   if (!knownSessionId) await installFaults(sessionId);
   progress(`event ${eventId} accepted by the bus; session ${sessionId}`);
-  if (!isResume && before && TERMINAL_STATUSES.includes(before.status)) {
+  if (!goal.isResume && before && TERMINAL_STATUSES.includes(before.status)) {
     progress(`session ${sessionId} already ${before.status}: a duplicate delivery starts nothing`);
     return summarize(before);
   }
-  const deadline = Date.now() + (options.timeoutMs ?? 300_000);
-  const seen = new Set<string>();
-  let last: SessionItem | undefined;
-  while (Date.now() < deadline) {
-    const events = await fetchBusEvents(endpoint(env, 'AWS_ENDPOINT_URL_EVENTBRIDGE'), since);
-    const mine = events.find((e) => e.event.id === eventId);
-    if (mine && mine.matchedRules.length === 0) {
-      return {
-        ...emptySummary(null, tenantId),
-        error: `No rule on the bus matches detail-type "${str(raw['detail-type'])}"; nothing will handle it`,
-      };
-    }
-    const rejected = events.find(
-      (e) =>
-        e.event['detail-type'] === GOAL_REJECTED &&
-        (e.event.detail as { eventId?: unknown }).eventId === eventId,
-    );
-    if (rejected) {
-      const d = rejected.event.detail as { reason?: string; issues?: string[] };
-      const issues = (d.issues ?? []).map((i) => `  - ${i}`).join('\n');
-      return {
-        ...emptySummary(null, tenantId),
-        error: `${d.reason ?? 'rejected'}${issues ? `\n${issues}` : ''}`,
-      };
-    }
-    if (tenantId) {
-      const conversation = await store.loadConversation(tenantId, sessionId).catch(() => undefined);
-      if (conversation) {
-        last = conversation.session;
-        for (const line of progressLines(conversation, seen)) progress(line);
-        // A resume starts from a failed (terminal) session: it has ended again once the session was written since.
-        const moved = !isResume || last.updatedAt !== before?.updatedAt;
-        if (TERMINAL_STATUSES.includes(last.status) && moved) return summarize(last);
-      }
-    }
-    await sleep(options.pollMs ?? 200);
-  }
-  return last
-    ? { ...summarize(last), status: 'timeout', error: 'Timed out waiting for the session to end' }
-    : {
-        ...emptySummary(sessionId, tenantId),
-        status: 'timeout',
-        error: 'Timed out waiting for the session to start',
-      };
+  const watch: Watch = { env, store, goal, eventId, sessionId, before, since, progress };
+  return watchSession(watch, options.timeoutMs ?? 300_000, options.pollMs ?? 200);
 };

@@ -10,7 +10,8 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { defaultRootDir, intrinsicContext, loadServerlessConfig } from '../stack/serverless-config';
-import { functionSpecs, startLocalStack } from '../stack/start';
+import { functionSpecs } from '../stack/specs';
+import { startLocalStack } from '../stack/start';
 import { bundleSizes } from './bundles';
 import { BenchError, type GoalMeasurement, measureGoal } from './measure';
 import {

@@ -7,7 +7,8 @@ import { parseArgs } from 'node:util';
 import { LocalError } from '../aws/errors';
 import { parseModelScript } from '../bedrock/script';
 import { toolFaultsSchema } from '../lambda-service';
-import { findRunningStack, startLocalStack } from '../stack/start';
+import { findRunningStack } from '../stack/stack-file';
+import { startLocalStack } from '../stack/start';
 import { buildTrace, findSession, formatSummary, formatTrace, listSessions } from './inspect';
 import { localClients, RunGoalError, type RunSummary, runGoal } from './run-goal';
 

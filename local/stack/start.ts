@@ -1,41 +1,21 @@
 /** The offline AWS stack: DynamoDB Local, Bedrock emulator, Lambda, Step Functions and EventBridge on loopback ports. */
 
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { z } from 'zod';
-import { LocalError } from '../aws/errors';
-import { endpointAnswers } from '../aws/ports';
+import { LOCAL_CREDENTIAL_ENV } from '../aws/credentials';
 import { type BedrockEmulator, startBedrockEmulator } from '../bedrock/emulator';
-import {
-  type CloudFormationService,
-  deployedStack,
-  startCloudFormationService,
-} from '../cloudformation/service';
+import { type CloudFormationService, startCloudFormationService } from '../cloudformation/service';
 import { ensureTable, localDynamoDbClient, startDynamoDbLocal } from '../dynamodb/local';
 import { type DynamoDbCountingProxy, startDynamoDbCountingProxy } from '../dynamodb/proxy';
-import { type EventBridgeService, type EventRule, startEventBridgeService } from '../eventbridge/service';
-import { type LambdaFunctionSpec, type LambdaService, startLambdaService } from '../lambda-service';
-import {
-  type StateMachineSpec,
-  type StepFunctionsService,
-  startStepFunctionsService,
-} from '../stepfunctions-service';
-import {
-  defaultRootDir,
-  eventBusName,
-  type IntrinsicContext,
-  intrinsicContext,
-  lambdaArn,
-  loadServerlessConfig,
-  resolveEnvironment,
-  resolveIntrinsics,
-  type ServerlessConfig,
-  stateMachineArn,
-  tableProperties,
-  UnresolvableReferenceError,
-} from './serverless-config';
+import { type EventBridgeService, startEventBridgeService } from '../eventbridge/service';
+import { type LambdaService, startLambdaService } from '../lambda-service';
+import { type StepFunctionsService, startStepFunctionsService } from '../stepfunctions-service';
+import { planStack, type StackPlan } from './plan';
+import { defaultRootDir, type ServerlessConfig } from './serverless-config';
+import { removeOwnStackFile, writeStackFile } from './stack-file';
+import { HostEnvironment, LocalStackError, Teardown } from './teardown';
 
-export class LocalStackError extends LocalError {}
+export { LocalStackError } from './teardown';
 
 export interface StartLocalStackOptions {
   /** Data, logs and stack.json (default `<repo>/.local`). */
@@ -78,78 +58,137 @@ export interface LocalStack {
   stop(): Promise<void>;
 }
 
-/** What `<dataDir>/stack.json` holds while a stack runs, so another process (the CLI) can use it. */
-export const stackFileSchema = z.object({
-  pid: z.number().int().positive(),
-  env: z.record(z.string(), z.string()),
-  startedAt: z.string(),
-});
-export type StackFile = z.infer<typeof stackFileSchema>;
+const seconds = (startedMs: number): string => `${((performance.now() - startedMs) / 1000).toFixed(1)} s`;
 
-const LOCAL_CREDENTIALS = { AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' };
+/** What every start step gets: where data goes, what to stop on failure, where progress goes. */
+interface StartContext {
+  options: StartLocalStackOptions;
+  rootDir: string;
+  dataDir: string;
+  /** Undefined in memory: nothing is kept on disk. */
+  persistDir: string | undefined;
+  teardown: Teardown;
+  log: (line: string) => void;
+}
 
-const stackFilePath = (dataDir: string): string => join(dataDir, 'stack.json');
-
-/** Lambda function specs from serverless.yml: provider + function environment, intrinsics resolved. */
-export const functionSpecs = (config: ServerlessConfig, ctx: IntrinsicContext): LambdaFunctionSpec[] =>
-  Object.values(config.functions).map((fn) => ({
-    key: fn.key,
-    name: fn.name,
-    handler: fn.handler,
-    timeoutSeconds: fn.timeout,
-    memorySize: fn.memorySize,
-    environment: resolveEnvironment(
-      { ...config.provider.environment, ...fn.environment },
-      ctx,
-      `functions.${fn.key}.environment`,
-    ),
-  }));
-
-/** State machines with every `Fn::GetAtt: [fn, Arn]` resolved to the local Lambda ARN. */
-export const stateMachineSpecs = (config: ServerlessConfig, ctx: IntrinsicContext): StateMachineSpec[] =>
-  config.stateMachines.map((sm) => ({
-    arn: stateMachineArn(config.region, sm.name, config.accountId),
-    name: sm.name,
-    definition: resolveIntrinsics<Record<string, unknown>>(
-      sm.definition,
-      ctx,
-      `stepFunctions.stateMachines.${sm.key}.definition`,
-    ),
-  }));
-
-/** A bus given as name, ARN or intrinsic -> its name (`default` when a rule names none). */
-const busNameOf = (eventBus: unknown, ctx: IntrinsicContext, at: string): string => {
-  if (eventBus === undefined) return 'default';
-  const resolved = resolveIntrinsics(eventBus, ctx, at);
-  if (typeof resolved !== 'string' || resolved === '') {
-    throw new UnresolvableReferenceError(`${at} must resolve to an event bus name or ARN`);
+/** DynamoDB Local (or the one given) with the table of serverless.yml created or brought up to date. */
+const startDynamoDb = async (c: StartContext, plan: StackPlan, started: number): Promise<string> => {
+  let endpoint = c.options.dynamodbEndpoint;
+  if (endpoint === undefined) {
+    const dynamodb = await startDynamoDbLocal({
+      dataDir: c.persistDir === undefined ? null : join(c.dataDir, 'dynamodb'),
+    });
+    c.teardown.add('DynamoDB Local', () => dynamodb.stop());
+    endpoint = dynamodb.endpoint;
+    c.log(`DynamoDB Local ready in ${seconds(started)} on ${endpoint}`);
   }
-  const arn = /^arn:aws[a-zA-Z-]*:events:[^:]*:\d{12}:event-bus\/(.+)$/.exec(resolved);
-  return arn?.[1] ?? resolved;
+  const dynamoClient = localDynamoDbClient(endpoint);
+  try {
+    const ensured = await ensureTable(dynamoClient, plan.table);
+    const added = ensured.addedIndexes.length > 0 ? ` (added ${ensured.addedIndexes.join(', ')})` : '';
+    c.log(`Table ${plan.table.TableName} ${ensured.created ? 'created' : 'exists'}${added}`);
+  } finally {
+    dynamoClient.destroy();
+  }
+  return endpoint;
 };
 
-/** One rule per eventBridge event of each function, targeting that function. */
-export const eventRules = (config: ServerlessConfig, ctx: IntrinsicContext): EventRule[] =>
-  Object.values(config.functions).flatMap((fn) =>
-    fn.eventBridge.flatMap((event, i): EventRule[] =>
-      event.enabled
-        ? [
-            {
-              name: event.name ?? `${fn.name}-rule-${i + 1}`,
-              eventBusName: busNameOf(
-                event.eventBus,
-                ctx,
-                `functions.${fn.key}.events[${i}].eventBridge.eventBus`,
-              ),
-              pattern: event.pattern,
-              targets: [{ functionArn: lambdaArn(config.region, fn.name, config.accountId) }],
-            },
-          ]
-        : [],
-    ),
-  );
+const startBedrock = async (c: StartContext): Promise<BedrockEmulator> => {
+  const emulator = await startBedrockEmulator();
+  c.teardown.add('Bedrock emulator', () => emulator.close());
+  c.log(`Bedrock emulator on ${emulator.url}`);
+  return emulator;
+};
 
-const seconds = (startedMs: number): string => `${((performance.now() - startedMs) / 1000).toFixed(1)} s`;
+const startLambda = async (c: StartContext, plan: StackPlan): Promise<LambdaService> => {
+  const service = await startLambdaService({
+    functions: plan.functions,
+    region: plan.config.region,
+    esbuild: plan.config.esbuild,
+    rootDir: c.rootDir,
+    logDir: join(c.dataDir, 'logs'),
+    log: c.log,
+  });
+  c.teardown.add('Lambda service', () => service.close());
+  return service;
+};
+
+/** Java's start (3-4 s) and bundling the functions overlap: neither needs the other's endpoint yet. */
+const startIndependentServices = async (c: StartContext, plan: StackPlan) => {
+  const started = performance.now();
+  const [dynamo, bedrock, lambda] = await Promise.allSettled([
+    startDynamoDb(c, plan, started),
+    startBedrock(c),
+    startLambda(c, plan),
+  ]);
+  if (dynamo.status === 'rejected') throw dynamo.reason;
+  if (bedrock.status === 'rejected') throw bedrock.reason;
+  if (lambda.status === 'rejected') throw lambda.reason;
+  return { dynamodbEndpoint: dynamo.value, bedrock: bedrock.value, lambda: lambda.value };
+};
+
+const startCountingProxy = async (c: StartContext, target: string): Promise<DynamoDbCountingProxy> => {
+  const proxy = await startDynamoDbCountingProxy({ target });
+  c.teardown.add('DynamoDB counting proxy', () => proxy.close());
+  c.log(`DynamoDB counting proxy on ${proxy.url}`);
+  return proxy;
+};
+
+const startStepFunctions = async (c: StartContext, plan: StackPlan): Promise<StepFunctionsService> => {
+  const { machines } = plan;
+  const stepFunctions = await startStepFunctionsService({
+    stateMachines: machines,
+    region: plan.config.region,
+    ...(c.persistDir === undefined ? {} : { dataDir: c.persistDir }),
+    ...(c.options.retryIntervalOverrides === undefined
+      ? {}
+      : { retryIntervalOverrides: c.options.retryIntervalOverrides }),
+  });
+  c.teardown.add('Step Functions service', () => stepFunctions.close());
+  c.log(`Step Functions on ${stepFunctions.url} (${machines.map((m) => m.name).join(', ')})`);
+  return stepFunctions;
+};
+
+const startEventBridge = async (
+  c: StartContext,
+  plan: StackPlan,
+  lambdaUrl: string,
+): Promise<EventBridgeService> => {
+  const { rules, busName } = plan;
+  const eventBridge = await startEventBridgeService({
+    rules,
+    lambdaEndpoint: lambdaUrl,
+    region: plan.config.region,
+    eventBuses: [busName],
+    ...(c.persistDir === undefined ? {} : { dataDir: c.persistDir }),
+  });
+  c.teardown.add('EventBridge service', () => eventBridge.close());
+  c.log(
+    `EventBridge on ${eventBridge.url} (${rules.length} rule${rules.length === 1 ? '' : 's'} on ${busName})`,
+  );
+  return eventBridge;
+};
+
+const startCloudFormation = async (c: StartContext, plan: StackPlan): Promise<CloudFormationService> => {
+  const { deployed } = plan;
+  const cloudFormation = await startCloudFormationService({ stack: deployed });
+  c.teardown.add('CloudFormation service', () => cloudFormation.close());
+  c.log(
+    `CloudFormation on ${cloudFormation.url} (stack ${deployed.stackName}, ${deployed.resources.length} resources)`,
+  );
+  for (const skipped of deployed.skippedOutputs) c.log(`CloudFormation leaves out an output: ${skipped}`);
+  return cloudFormation;
+};
+
+/** The counting proxy's figures, or a clear error when the stack was started without it. */
+const requestCounts = (proxy: DynamoDbCountingProxy | undefined): DynamoDbCountingProxy => {
+  if (proxy === undefined) {
+    throw new LocalStackError(
+      'DynamoDB requests are counted only with startLocalStack({ countDynamoDbRequests: true })',
+    );
+  }
+  return proxy;
+};
 
 /**
  * Starts the whole offline stack on 127.0.0.1 free ports, in dependency order, and points this process's AWS SDK
@@ -158,189 +197,48 @@ const seconds = (startedMs: number): string => `${((performance.now() - startedM
 export const startLocalStack = async (options: StartLocalStackOptions = {}): Promise<LocalStack> => {
   const rootDir = options.rootDir ?? defaultRootDir();
   const dataDir = options.dataDir ?? join(rootDir, '.local');
-  const inMemory = options.inMemory ?? false;
+  const persistDir = (options.inMemory ?? false) ? undefined : dataDir;
   const log = options.log ?? (() => {});
-  const persistDir = inMemory ? undefined : dataDir;
   mkdirSync(dataDir, { recursive: true });
-
-  // Everything started so far, stopped in reverse order if a later step fails (and by stop()).
-  const stoppers: { name: string; stop: () => Promise<void> }[] = [];
-  const previousEnv = new Map<string, string | undefined>();
+  // Everything started so far is stopped in reverse order if a later step fails (and by stop()).
+  const teardown = new Teardown();
+  const hostEnv = new HostEnvironment();
   let stackFileWritten = false;
-
-  const restoreEnv = (): void => {
-    for (const [name, value] of previousEnv) {
-      if (value === undefined) delete process.env[name];
-      else process.env[name] = value;
-    }
-    previousEnv.clear();
-  };
-  const removeStackFile = (): void => {
-    if (!stackFileWritten) return;
+  const onExit = (): void => {
+    if (stackFileWritten) removeOwnStackFile(dataDir);
     stackFileWritten = false;
-    const file = stackFilePath(dataDir);
-    try {
-      const current = stackFileSchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
-      // Only our own: a later stack on the same data dir may have replaced it.
-      if (current.success && current.data.pid === process.pid) rmSync(file, { force: true });
-    } catch {
-      // Already gone.
-    }
   };
-  const onExit = (): void => removeStackFile();
-
-  let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
-    stopping ??= (async () => {
-      process.removeListener('exit', onExit);
-      removeStackFile();
-      const errors: unknown[] = [];
-      for (const { name, stop: stopOne } of stoppers.splice(0).reverse()) {
-        try {
-          await stopOne();
-        } catch (error) {
-          errors.push(new LocalStackError(`Stopping ${name} failed`, { cause: error }));
-        }
-      }
-      restoreEnv();
-      if (errors.length > 0) throw new AggregateError(errors, 'The local stack did not stop cleanly');
-    })();
-    return stopping;
+    process.removeListener('exit', onExit);
+    onExit();
+    return teardown.stop(() => hostEnv.restore());
   };
+  const c: StartContext = { options, rootDir, dataDir, persistDir, teardown, log };
 
   try {
-    let started = performance.now();
-    const config = await loadServerlessConfig({ rootDir, stage: options.stage ?? 'local' });
-    const ctx = intrinsicContext(config);
-    const table = tableProperties(config);
-    const busName = eventBusName(config);
-    // Resolve everything before starting anything: a bad reference fails fast with its path.
-    const functions = functionSpecs(config, ctx).map((spec) => ({
-      ...spec,
-      environment: { ...spec.environment, ...options.functionEnvironment?.[spec.key] },
-    }));
-    const unknownKeys = Object.keys(options.functionEnvironment ?? {}).filter(
-      (key) => !(key in config.functions),
-    );
-    if (unknownKeys.length > 0) {
-      throw new LocalStackError(
-        `functionEnvironment names no function of serverless.yml: ${unknownKeys.join(', ')} (functions: ${Object.keys(config.functions).join(', ')})`,
-      );
-    }
-    const machines = stateMachineSpecs(config, ctx);
-    const rules = eventRules(config, ctx);
-    const deployed = deployedStack(config, ctx);
-    log(`serverless.yml (stage ${config.stage}) read in ${seconds(started)}`);
-
-    // Java's start (3-4 s) and bundling the functions overlap: neither needs the other's endpoint yet.
-    started = performance.now();
-    const startDynamoDb = async (): Promise<string> => {
-      let endpoint = options.dynamodbEndpoint;
-      if (endpoint === undefined) {
-        const dynamodb = await startDynamoDbLocal({ dataDir: inMemory ? null : join(dataDir, 'dynamodb') });
-        stoppers.push({ name: 'DynamoDB Local', stop: () => dynamodb.stop() });
-        endpoint = dynamodb.endpoint;
-        log(`DynamoDB Local ready in ${seconds(started)} on ${endpoint}`);
-      }
-      const dynamoClient = localDynamoDbClient(endpoint);
-      try {
-        const ensured = await ensureTable(dynamoClient, table);
-        const added = ensured.addedIndexes.length > 0 ? ` (added ${ensured.addedIndexes.join(', ')})` : '';
-        log(`Table ${table.TableName} ${ensured.created ? 'created' : 'exists'}${added}`);
-      } finally {
-        dynamoClient.destroy();
-      }
-      return endpoint;
-    };
-    const startBedrock = async (): Promise<BedrockEmulator> => {
-      const emulator = await startBedrockEmulator();
-      stoppers.push({ name: 'Bedrock emulator', stop: () => emulator.close() });
-      log(`Bedrock emulator on ${emulator.url}`);
-      return emulator;
-    };
-    const startLambda = async (): Promise<LambdaService> => {
-      const service = await startLambdaService({
-        functions,
-        region: config.region,
-        esbuild: config.esbuild,
-        rootDir,
-        logDir: join(dataDir, 'logs'),
-        log,
-      });
-      stoppers.push({ name: 'Lambda service', stop: () => service.close() });
-      return service;
-    };
-    const [dynamoStarted, bedrockStarted, lambdaStarted] = await Promise.allSettled([
-      startDynamoDb(),
-      startBedrock(),
-      startLambda(),
-    ]);
-    if (dynamoStarted.status === 'rejected') throw dynamoStarted.reason;
-    if (bedrockStarted.status === 'rejected') throw bedrockStarted.reason;
-    if (lambdaStarted.status === 'rejected') throw lambdaStarted.reason;
-    const dynamodbEndpoint = dynamoStarted.value;
-    let dynamoDbProxy: DynamoDbCountingProxy | undefined;
-    if (options.countDynamoDbRequests === true) {
-      const proxy = await startDynamoDbCountingProxy({ target: dynamodbEndpoint });
-      dynamoDbProxy = proxy;
-      stoppers.push({ name: 'DynamoDB counting proxy', stop: () => proxy.close() });
-      log(`DynamoDB counting proxy on ${proxy.url}`);
-    }
-    const bedrock = bedrockStarted.value;
-    const lambda = lambdaStarted.value;
+    const started = performance.now();
+    const plan = await planStack(options, rootDir);
+    log(`serverless.yml (stage ${plan.config.stage}) read in ${seconds(started)}`);
+    const { dynamodbEndpoint, bedrock, lambda } = await startIndependentServices(c, plan);
+    const proxy =
+      options.countDynamoDbRequests === true ? await startCountingProxy(c, dynamodbEndpoint) : undefined;
 
     // aws-local-stepfunctions and the bus deliver through LambdaClient({}), which reads these from process.env.
     const endpointEnv: Record<string, string> = {
       AWS_ENDPOINT_URL_DYNAMODB: dynamodbEndpoint,
       AWS_ENDPOINT_URL_BEDROCK_RUNTIME: bedrock.url,
       AWS_ENDPOINT_URL_LAMBDA: lambda.url,
-      AWS_REGION: config.region,
-      AWS_DEFAULT_REGION: config.region,
-      ...LOCAL_CREDENTIALS,
-    };
-    const setHostEnv = (vars: Record<string, string>): void => {
-      for (const [name, value] of Object.entries(vars)) {
-        if (!previousEnv.has(name)) previousEnv.set(name, process.env[name]);
-        process.env[name] = value;
-      }
+      AWS_REGION: plan.config.region,
+      AWS_DEFAULT_REGION: plan.config.region,
+      ...LOCAL_CREDENTIAL_ENV,
     };
     // A developer's shell may tell the SDK to ignore endpoint variables; locally they are the whole point.
-    if (process.env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS !== undefined) {
-      previousEnv.set('AWS_IGNORE_CONFIGURED_ENDPOINT_URLS', process.env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS);
-      delete process.env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS;
-    }
-    setHostEnv(endpointEnv);
+    hostEnv.unset('AWS_IGNORE_CONFIGURED_ENDPOINT_URLS');
+    hostEnv.set(endpointEnv);
 
-    const stepFunctions = await startStepFunctionsService({
-      stateMachines: machines,
-      region: config.region,
-      ...(persistDir === undefined ? {} : { dataDir: persistDir }),
-      ...(options.retryIntervalOverrides === undefined
-        ? {}
-        : { retryIntervalOverrides: options.retryIntervalOverrides }),
-    });
-    stoppers.push({ name: 'Step Functions service', stop: () => stepFunctions.close() });
-    log(`Step Functions on ${stepFunctions.url} (${machines.map((m) => m.name).join(', ')})`);
-
-    const eventBridge = await startEventBridgeService({
-      rules,
-      lambdaEndpoint: lambda.url,
-      region: config.region,
-      eventBuses: [busName],
-      ...(persistDir === undefined ? {} : { dataDir: persistDir }),
-    });
-    stoppers.push({ name: 'EventBridge service', stop: () => eventBridge.close() });
-    log(
-      `EventBridge on ${eventBridge.url} (${rules.length} rule${rules.length === 1 ? '' : 's'} on ${busName})`,
-    );
-
-    const cloudFormation = await startCloudFormationService({ stack: deployed });
-    stoppers.push({ name: 'CloudFormation service', stop: () => cloudFormation.close() });
-    log(
-      `CloudFormation on ${cloudFormation.url} (stack ${deployed.stackName}, ${deployed.resources.length} resources)`,
-    );
-    for (const skipped of deployed.skippedOutputs) log(`CloudFormation leaves out an output: ${skipped}`);
-
+    const stepFunctions = await startStepFunctions(c, plan);
+    const eventBridge = await startEventBridge(c, plan, lambda.url);
+    const cloudFormation = await startCloudFormation(c, plan);
     const serviceEndpoints = {
       ...endpointEnv,
       AWS_ENDPOINT_URL_SFN: stepFunctions.url,
@@ -349,83 +247,35 @@ export const startLocalStack = async (options: StartLocalStackOptions = {}): Pro
     };
     // Functions call each other's services (intake -> SFN, finalize -> EventBridge): the workers need them all.
     lambda.setSharedEnvironment(
-      dynamoDbProxy === undefined
-        ? serviceEndpoints
-        : { ...serviceEndpoints, AWS_ENDPOINT_URL_DYNAMODB: dynamoDbProxy.url },
+      proxy === undefined ? serviceEndpoints : { ...serviceEndpoints, AWS_ENDPOINT_URL_DYNAMODB: proxy.url },
     );
-    const stateMachine = machines[0];
+    const stateMachine = plan.machines[0];
     const env: Record<string, string> = {
       ...serviceEndpoints,
-      TABLE_NAME: table.TableName,
-      EVENT_BUS_NAME: busName,
+      TABLE_NAME: plan.table.TableName,
+      EVENT_BUS_NAME: plan.busName,
       ...(stateMachine === undefined ? {} : { STATE_MACHINE_ARN: stateMachine.arn }),
     };
-    setHostEnv(env);
-
-    const stackFile: StackFile = { pid: process.pid, env, startedAt: new Date().toISOString() };
-    const tmp = `${stackFilePath(dataDir)}.${process.pid}.tmp`;
-    writeFileSync(tmp, `${JSON.stringify(stackFile, null, 2)}\n`);
-    renameSync(tmp, stackFilePath(dataDir));
+    hostEnv.set(env);
+    writeStackFile(dataDir, env);
     stackFileWritten = true;
     process.on('exit', onExit);
 
-    const requireProxy = (): DynamoDbCountingProxy => {
-      if (dynamoDbProxy === undefined) {
-        throw new LocalStackError(
-          'DynamoDB requests are counted only with startLocalStack({ countDynamoDbRequests: true })',
-        );
-      }
-      return dynamoDbProxy;
-    };
     return {
       env,
-      config,
+      config: plan.config,
       dataDir,
       bedrock,
       lambda,
       stepFunctions,
       eventBridge,
       cloudFormation,
-      dynamodbRequests: () => requireProxy().counts(),
-      resetDynamoDbRequests: () => requireProxy().reset(),
+      dynamodbRequests: () => requestCounts(proxy).counts(),
+      resetDynamoDbRequests: () => requestCounts(proxy).reset(),
       stop,
     };
   } catch (error) {
     await stop().catch(() => undefined);
     throw error;
   }
-};
-
-const pidAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: alive, owned by someone else.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-};
-
-/**
- * The stack a `serve` process runs for `dataDir`, if its pid is alive and its endpoints accept connections;
- * a stale stack.json (the process died) is removed.
- */
-export const findRunningStack = async (dataDir: string): Promise<StackFile | undefined> => {
-  const file = stackFilePath(dataDir);
-  if (!existsSync(file)) return undefined;
-  let stack: StackFile;
-  try {
-    stack = stackFileSchema.parse(JSON.parse(readFileSync(file, 'utf8')));
-  } catch {
-    return undefined;
-  }
-  if (!pidAlive(stack.pid)) {
-    rmSync(file, { force: true });
-    return undefined;
-  }
-  const endpoints = Object.entries(stack.env)
-    .filter(([name]) => name.startsWith('AWS_ENDPOINT_URL_'))
-    .map(([, url]) => url);
-  const answers = await Promise.all(endpoints.map((url) => endpointAnswers(url)));
-  return endpoints.length > 0 && answers.every(Boolean) ? stack : undefined;
 };

@@ -20,7 +20,7 @@ import {
   type ServerlessConfig,
   tableProperties,
 } from '../../local/stack/serverless-config';
-import { functionSpecs } from '../../local/stack/start';
+import { functionSpecs } from '../../local/stack/specs';
 
 /** Shared with global-teardown, which runs in the same process. */
 export interface IntegrationGlobals {

@@ -13,7 +13,7 @@ import {
   tableProperties,
   UnresolvableReferenceError,
 } from '../../local/stack/serverless-config';
-import { eventRules, functionSpecs, stateMachineSpecs } from '../../local/stack/start';
+import { eventRules, functionSpecs, stateMachineSpecs } from '../../local/stack/specs';
 
 /** A trimmed `sls print --stage local --format json` of a service shaped like ours. */
 const printed = () => ({

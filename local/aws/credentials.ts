@@ -1,6 +1,6 @@
 /** The dummy credentials and account of the local stack, once for every stand-in and client that needs them. */
 
-/** The account id local ARNs carry (AWS's documented placeholder account). */
+/** The account id every local ARN carries (the one LocalStack and the SAM CLI use too). */
 export const LOCAL_ACCOUNT_ID = '000000000000';
 
 /** Credentials the stand-ins accept; they never check them, the SDK only needs some to sign. */

@@ -5,8 +5,8 @@ import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { LocalError } from '../aws/errors';
-import { parseModelScript } from '../bedrock/script';
-import { toolFaultsSchema } from '../lambda-service';
+import { type ModelScript, parseModelScript } from '../bedrock/script';
+import { type ToolFaults, toolFaultsSchema } from '../lambda-service';
 import { findRunningStack } from '../stack/stack-file';
 import { startLocalStack } from '../stack/start';
 import { buildTrace, findSession, formatSummary, formatTrace, listSessions } from './inspect';
@@ -98,37 +98,40 @@ const exitCodeFor = (summary: RunSummary): number => {
   }
 };
 
-const run = async (
-  positionals: string[],
-  values: Record<string, string | boolean | undefined>,
-): Promise<number> => {
+type Flags = Record<string, string | boolean | undefined>;
+
+const modelScriptOf = (values: Flags): ModelScript | undefined => {
+  const file = values['model-script'];
+  if (typeof file !== 'string') return undefined;
+  try {
+    return parseModelScript(readJson(file, 'model script'));
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    throw new UsageError(`Invalid model script: ${(error as Error).message}`);
+  }
+};
+
+const toolFaultsOf = (values: Flags): ToolFaults | undefined => {
+  const file = values['tool-faults'];
+  if (typeof file !== 'string') return undefined;
+  const parsed = toolFaultsSchema.safeParse(readJson(file, 'tool faults file'));
+  if (!parsed.success) {
+    throw new UsageError(
+      `Invalid tool faults: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
+  }
+  return parsed.data;
+};
+
+const run = async (positionals: string[], values: Flags): Promise<number> => {
   const file = positionals[0];
   if (!file)
     throw new UsageError(
       'run needs an event file, e.g. `sovereign-agent run events/goal-billing-audit.json`',
     );
   const event = readJson(file, 'event file');
-  const modelScript =
-    typeof values['model-script'] === 'string'
-      ? (() => {
-          try {
-            return parseModelScript(readJson(values['model-script'] as string, 'model script'));
-          } catch (error) {
-            if (error instanceof UsageError) throw error;
-            throw new UsageError(`Invalid model script: ${(error as Error).message}`);
-          }
-        })()
-      : undefined;
-  let toolFaults: ReturnType<typeof toolFaultsSchema.parse> | undefined;
-  if (typeof values['tool-faults'] === 'string') {
-    const parsed = toolFaultsSchema.safeParse(readJson(values['tool-faults'], 'tool faults file'));
-    if (!parsed.success) {
-      throw new UsageError(
-        `Invalid tool faults: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
-      );
-    }
-    toolFaults = parsed.data;
-  }
+  const modelScript = modelScriptOf(values);
+  const toolFaults = toolFaultsOf(values);
   const timeoutSeconds = values.timeout === undefined ? 300 : Number(values.timeout);
   if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0)
     throw new UsageError('--timeout takes seconds > 0');

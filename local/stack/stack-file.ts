@@ -15,7 +15,7 @@ export type StackFile = z.infer<typeof stackFileSchema>;
 const stackFilePath = (dataDir: string): string => join(dataDir, 'stack.json');
 
 /** Writes this process's stack file atomically (rename), so a reader never sees half of it. */
-export const writeStackFile = (dataDir: string, env: Record<string, string>): void => {
+const writeStackFile = (dataDir: string, env: Record<string, string>): void => {
   const stackFile: StackFile = { pid: process.pid, env, startedAt: new Date().toISOString() };
   const tmp = `${stackFilePath(dataDir)}.${process.pid}.tmp`;
   writeFileSync(tmp, `${JSON.stringify(stackFile, null, 2)}\n`);
@@ -23,7 +23,7 @@ export const writeStackFile = (dataDir: string, env: Record<string, string>): vo
 };
 
 /** Removes the stack file if it is this process's own: a later stack on the same data dir may have replaced it. */
-export const removeOwnStackFile = (dataDir: string): void => {
+const removeOwnStackFile = (dataDir: string): void => {
   const file = stackFilePath(dataDir);
   try {
     const current = stackFileSchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
@@ -32,6 +32,26 @@ export const removeOwnStackFile = (dataDir: string): void => {
     // Already gone.
   }
 };
+
+/** This process's stack file: written once the stack is up, removed by stop() or, failing that, at process exit. */
+export class OwnStackFile {
+  private written = false;
+  private readonly onExit = (): void => this.remove();
+
+  constructor(private readonly dataDir: string) {}
+
+  write(env: Record<string, string>): void {
+    writeStackFile(this.dataDir, env);
+    this.written = true;
+    process.on('exit', this.onExit);
+  }
+
+  remove(): void {
+    process.removeListener('exit', this.onExit);
+    if (this.written) removeOwnStackFile(this.dataDir);
+    this.written = false;
+  }
+}
 
 const pidAlive = (pid: number): boolean => {
   try {

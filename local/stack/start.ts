@@ -13,7 +13,7 @@ import { type LambdaService, startLambdaService } from '../lambda-service';
 import { type StepFunctionsService, startStepFunctionsService } from '../stepfunctions-service';
 import { planStack, type StackPlan } from './plan';
 import { defaultRootDir, type ServerlessConfig } from './serverless-config';
-import { removeOwnStackFile, writeStackFile } from './stack-file';
+import { OwnStackFile } from './stack-file';
 import { HostEnvironment, LocalStackError, Teardown } from './teardown';
 
 export { LocalStackError } from './teardown';
@@ -181,6 +181,19 @@ const startCloudFormation = async (c: StartContext, plan: StackPlan): Promise<Cl
   return cloudFormation;
 };
 
+/** Endpoints of the first services, region and dummy credentials: what an SDK client needs to reach them. */
+const sdkEnvironment = (
+  plan: StackPlan,
+  started: { dynamodbEndpoint: string; bedrock: BedrockEmulator; lambda: LambdaService },
+): Record<string, string> => ({
+  AWS_ENDPOINT_URL_DYNAMODB: started.dynamodbEndpoint,
+  AWS_ENDPOINT_URL_BEDROCK_RUNTIME: started.bedrock.url,
+  AWS_ENDPOINT_URL_LAMBDA: started.lambda.url,
+  AWS_REGION: plan.config.region,
+  AWS_DEFAULT_REGION: plan.config.region,
+  ...LOCAL_CREDENTIAL_ENV,
+});
+
 /** The counting proxy's figures, or a clear error when the stack was started without it. */
 const requestCounts = (proxy: DynamoDbCountingProxy | undefined): DynamoDbCountingProxy => {
   if (proxy === undefined) {
@@ -204,14 +217,9 @@ export const startLocalStack = async (options: StartLocalStackOptions = {}): Pro
   // Everything started so far is stopped in reverse order if a later step fails (and by stop()).
   const teardown = new Teardown();
   const hostEnv = new HostEnvironment();
-  let stackFileWritten = false;
-  const onExit = (): void => {
-    if (stackFileWritten) removeOwnStackFile(dataDir);
-    stackFileWritten = false;
-  };
+  const stackFile = new OwnStackFile(dataDir);
   const stop = (): Promise<void> => {
-    process.removeListener('exit', onExit);
-    onExit();
+    stackFile.remove();
     return teardown.stop(() => hostEnv.restore());
   };
   const c: StartContext = { options, rootDir, dataDir, persistDir, teardown, log };
@@ -225,14 +233,7 @@ export const startLocalStack = async (options: StartLocalStackOptions = {}): Pro
       options.countDynamoDbRequests === true ? await startCountingProxy(c, dynamodbEndpoint) : undefined;
 
     // aws-local-stepfunctions and the bus deliver through LambdaClient({}), which reads these from process.env.
-    const endpointEnv: Record<string, string> = {
-      AWS_ENDPOINT_URL_DYNAMODB: dynamodbEndpoint,
-      AWS_ENDPOINT_URL_BEDROCK_RUNTIME: bedrock.url,
-      AWS_ENDPOINT_URL_LAMBDA: lambda.url,
-      AWS_REGION: plan.config.region,
-      AWS_DEFAULT_REGION: plan.config.region,
-      ...LOCAL_CREDENTIAL_ENV,
-    };
+    const endpointEnv = sdkEnvironment(plan, { dynamodbEndpoint, bedrock, lambda });
     // A developer's shell may tell the SDK to ignore endpoint variables; locally they are the whole point.
     hostEnv.unset('AWS_IGNORE_CONFIGURED_ENDPOINT_URLS');
     hostEnv.set(endpointEnv);
@@ -251,6 +252,7 @@ export const startLocalStack = async (options: StartLocalStackOptions = {}): Pro
       proxy === undefined ? serviceEndpoints : { ...serviceEndpoints, AWS_ENDPOINT_URL_DYNAMODB: proxy.url },
     );
     const stateMachine = plan.machines[0];
+    // What the CLI and tests need beside the endpoints: the names production reads from its environment.
     const env: Record<string, string> = {
       ...serviceEndpoints,
       TABLE_NAME: plan.table.TableName,
@@ -258,9 +260,7 @@ export const startLocalStack = async (options: StartLocalStackOptions = {}): Pro
       ...(stateMachine === undefined ? {} : { STATE_MACHINE_ARN: stateMachine.arn }),
     };
     hostEnv.set(env);
-    writeStackFile(dataDir, env);
-    stackFileWritten = true;
-    process.on('exit', onExit);
+    stackFile.write(env);
 
     return {
       env,

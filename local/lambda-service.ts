@@ -17,10 +17,10 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { type BuildOptions, build, version as esbuildVersion } from 'esbuild';
 import { z } from 'zod';
-import { LocalError } from './errors';
+import { LocalError } from './aws/errors';
+import { readBody } from './aws/http';
 import type { FunctionErrorPayload, InvokeMessage, WorkerInit, WorkerMessage } from './lambda-worker';
-import { readBody } from './loopback-http';
-import { type EsbuildConfig, LOCAL_ACCOUNT_ID, lambdaArn } from './serverless-config';
+import { type EsbuildConfig, LOCAL_ACCOUNT_ID, lambdaArn } from './stack/serverless-config';
 
 export class LambdaServiceError extends LocalError {}
 

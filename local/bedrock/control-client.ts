@@ -1,6 +1,5 @@
-/** Client for the emulator's control endpoints, so another process (the CLI) can drive a running emulator. */
+/** Client for the emulator's control endpoint, so another process (the CLI) can install a session's model script. */
 import http2 from 'node:http2';
-import type { ConverseCallRecord } from './emulator';
 import { EmulatorControlError } from './errors';
 import type { ModelScript } from './script';
 
@@ -8,7 +7,7 @@ const TIMEOUT_MS = 10_000;
 
 const request = (
   url: string,
-  method: 'GET' | 'PUT' | 'DELETE',
+  method: 'PUT',
   path: string,
   body?: string,
 ): Promise<{ status: number; body: string }> =>
@@ -76,29 +75,4 @@ export const putModelScript = async (url: string, sessionId: string, script: Mod
       },
     );
   }
-};
-
-/** Removes a session's script: its next calls get the default policy. */
-export const clearModelScript = async (url: string, sessionId: string): Promise<void> => {
-  const answer = await request(url, 'DELETE', scriptPath(sessionId));
-  if (answer.status !== 204) {
-    throw new EmulatorControlError(
-      `The Bedrock emulator could not clear the script of session "${sessionId}": ${messageOf(answer.body)}`,
-      {
-        status: answer.status,
-      },
-    );
-  }
-};
-
-/** The Converse calls the emulator has answered, optionally for one session only. */
-export const fetchConverseCalls = async (url: string, sessionId?: string): Promise<ConverseCallRecord[]> => {
-  const query = sessionId !== undefined ? `?sessionId=${encodeURIComponent(sessionId)}` : '';
-  const answer = await request(url, 'GET', `/_local/calls${query}`);
-  if (answer.status !== 200) {
-    throw new EmulatorControlError(`The Bedrock emulator did not list its calls: ${messageOf(answer.body)}`, {
-      status: answer.status,
-    });
-  }
-  return JSON.parse(answer.body) as ConverseCallRecord[];
 };

@@ -1,5 +1,5 @@
 /** Errors of the local Bedrock Runtime emulator, and the Converse error types it can answer with. */
-import { LocalError } from '../errors';
+import { LocalError } from '../aws/errors';
 
 /**
  * Converse error types and their HTTP statuses, as listed under "Errors" in the Converse API reference
@@ -50,7 +50,7 @@ export class ConverseValidationError extends ConverseFaultError {
 /** A model script (PUT /_local/scripts/<sessionId> or setScript) is not valid. */
 export class ModelScriptError extends BedrockEmulatorError {}
 
-/** A control call to a running emulator (putModelScript and friends) did not succeed. */
+/** A control call to a running emulator (putModelScript) did not succeed. */
 export class EmulatorControlError extends BedrockEmulatorError {
   readonly status: number | undefined;
   constructor(message: string, options?: { cause?: unknown; status?: number }) {

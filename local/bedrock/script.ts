@@ -135,7 +135,7 @@ export const nextScriptStep = (
 /** The message of the 400 ValidationException a session gets once its script has no turn left. */
 export const exhaustedMessage = (sessionId: string, step: { turnNumber: number; turns: number }): string =>
   `The model script of session "${sessionId}" has no turn ${step.turnNumber}: its ${step.turns} turn(s) are used up. ` +
-  `Add turns with PUT /_local/scripts/${sessionId} (or putModelScript), or clear the script to use the default policy.`;
+  `Add turns with PUT /_local/scripts/${sessionId} (or putModelScript).`;
 
 /** The content blocks of a scripted answer; ids are made by the caller. */
 export const scriptedBlocks = (

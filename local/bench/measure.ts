@@ -3,11 +3,13 @@
 import { tierSchema } from '../../shared/agents';
 import { executionNameFor } from '../../shared/goal-event';
 import { costOf, rateFor, type TokenUsage } from '../../shared/pricing';
-import { LocalError } from '../errors';
-import { localClients, runGoal } from '../run-goal';
-import type { LocalStack } from '../stack';
+import { LocalError } from '../aws/errors';
+import { type LocalClients, localClients, runGoal } from '../cli/run-goal';
+import type { LocalStack } from '../stack/start';
 
 export class BenchError extends LocalError {}
+
+type Conversation = Awaited<ReturnType<LocalClients['store']['loadConversation']>>;
 
 /** One goal's figures; every count is for this goal only (goals run one after another on the stack). */
 export interface GoalMeasurement {
@@ -36,6 +38,46 @@ export const totalOf = (values: Record<string, number>): number =>
   Object.values(values).reduce((a, b) => a + b, 0);
 
 const sleep = (ms: number): Promise<void> => new Promise((done) => setTimeout(done, ms));
+
+/** What the same tokens would cost without prompt caching (cache reads and writes billed as plain input). */
+const costWithoutCaching = (conversation: Conversation, sessionId: string): number => {
+  let total = 0;
+  for (const message of conversation.messages) {
+    if (message.role !== 'assistant' || message.usage === undefined || message.modelId === undefined)
+      continue;
+    const tier = tierSchema.safeParse(message.tier);
+    if (!tier.success)
+      throw new BenchError(`Turn ${message.turn} of ${sessionId} has no known tier: ${String(message.tier)}`);
+    const rate = rateFor(message.modelId, tier.data);
+    const { input, output, cacheRead, cacheWrite } = message.usage;
+    total += costOf({ input: input + cacheRead + cacheWrite, output, cacheRead: 0, cacheWrite: 0 }, rate);
+  }
+  return Math.round(total * 1e8) / 1e8;
+};
+
+/** The Lambda invocations since `before`, once intake's (asynchronous, from the bus) has landed. */
+const invocationsSince = async (stack: LocalStack, before: number, functionKeys: Map<string, string>) => {
+  // The bus invokes intake asynchronously; its record lands when it returns, normally long before now.
+  let invocations = stack.lambda.invocations().slice(before);
+  for (let i = 0; i < 40 && !invocations.some((r) => functionKeys.get(r.functionName) === 'intake'); i++) {
+    await sleep(25);
+    invocations = stack.lambda.invocations().slice(before);
+  }
+  return invocations;
+};
+
+/** Invocations per function key, sorted by key. */
+const countByFunction = (
+  invocations: { functionName: string }[],
+  functionKeys: Map<string, string>,
+): Record<string, number> => {
+  const counts: Record<string, number> = {};
+  for (const r of invocations) {
+    const key = functionKeys.get(r.functionName) ?? r.functionName;
+    counts[key] = (counts[key] ?? 0) + 1;
+  }
+  return Object.fromEntries(Object.entries(counts).sort(([a], [b]) => a.localeCompare(b)));
+};
 
 /**
  * Puts `event` on the stack's bus, waits for the session and its execution to end, and reads every counter. The
@@ -69,35 +111,10 @@ export const measureGoal = async (
   const record = await stack.stepFunctions.waitForExecution(execution.executionArn, 30_000);
   const wallMs = performance.now() - started;
 
-  // The bus invokes intake asynchronously; its record lands when it returns, normally long before now.
-  let invocations = stack.lambda.invocations().slice(invocationsBefore);
-  for (let i = 0; i < 40 && !invocations.some((r) => functionKeys.get(r.functionName) === 'intake'); i++) {
-    await sleep(25);
-    invocations = stack.lambda.invocations().slice(invocationsBefore);
-  }
-  const lambdaInvocations: Record<string, number> = {};
-  for (const r of invocations) {
-    const key = functionKeys.get(r.functionName) ?? r.functionName;
-    lambdaInvocations[key] = (lambdaInvocations[key] ?? 0) + 1;
-  }
+  const invocations = await invocationsSince(stack, invocationsBefore, functionKeys);
   const dynamodbRequests = stack.dynamodbRequests();
-
   const converseCalls = stack.bedrock.calls().filter((c) => c.sessionId === sessionId).length;
   const conversation = await localClients(stack.env).store.loadConversation(tenantId, sessionId);
-  let costWithoutCachingUsd = 0;
-  for (const message of conversation.messages) {
-    if (message.role !== 'assistant' || message.usage === undefined || message.modelId === undefined)
-      continue;
-    const tier = tierSchema.safeParse(message.tier);
-    if (!tier.success)
-      throw new BenchError(`Turn ${message.turn} of ${sessionId} has no known tier: ${String(message.tier)}`);
-    const rate = rateFor(message.modelId, tier.data);
-    const { input, output, cacheRead, cacheWrite } = message.usage;
-    costWithoutCachingUsd += costOf(
-      { input: input + cacheRead + cacheWrite, output, cacheRead: 0, cacheWrite: 0 },
-      rate,
-    );
-  }
 
   return {
     sessionId,
@@ -106,16 +123,14 @@ export const measureGoal = async (
     toolCalls: summary.toolCalls,
     stateTransitions: record.stateTransitions,
     historyEvents: record.historyEventCount,
-    lambdaInvocations: Object.fromEntries(
-      Object.entries(lambdaInvocations).sort(([a], [b]) => a.localeCompare(b)),
-    ),
+    lambdaInvocations: countByFunction(invocations, functionKeys),
     coldStarts: invocations.filter((r) => r.coldStart).length,
     converseCalls,
     models: summary.models,
     dynamodbRequests,
     tokens: summary.tokens,
     costUsd: summary.costUsd,
-    costWithoutCachingUsd: Math.round(costWithoutCachingUsd * 1e8) / 1e8,
+    costWithoutCachingUsd: costWithoutCaching(conversation, sessionId),
     wallMs,
   };
 };

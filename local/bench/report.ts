@@ -238,89 +238,103 @@ const breakdown = (a: Record<string, number>, b: Record<string, number>): string
     .sort()
     .map((k) => [`  ${k}`, num(a[k] ?? 0, 2), num(b[k] ?? 0, 2), ratio(a[k] ?? 0, b[k] ?? 0)]);
 
-export const formatReport = (r: BenchReport): string => {
-  const a = r.modes.routed;
-  const b = r.modes.plannerOnly;
-  const row = (label: string, x: number, y: number, format: (v: number) => string = (v) => num(v, 2)) => [
-    label,
-    format(x),
-    format(y),
-    ratio(x, y),
-  ];
-  const out: string[] = [];
-  out.push(
-    `sovereign-agent benchmark, ${r.measuredAt}: ${r.goalFile}, ${r.runs} run(s) per mode, ` +
-      `node ${r.machine.node}, ${r.machine.cpus} CPU(s), ${r.machine.platform}`,
-  );
-  for (const [name, mode] of [
-    ['routed', a],
-    ['plannerOnly', b],
-  ] as const) {
+const row = (label: string, x: number, y: number, format: (v: number) => string = (v) => num(v, 2)) => [
+  label,
+  format(x),
+  format(y),
+  ratio(x, y),
+];
+
+/** Each mode's tiers and per-goal table, warm-up apart. */
+const perModeLines = (r: BenchReport): string[] =>
+  (['routed', 'plannerOnly'] as const).flatMap((name) => {
+    const mode = r.modes[name];
     const tiers = Object.entries(mode.tiers)
       .map(([tier, model]) => `${tier}=${model}`)
       .join(', ');
-    out.push(
+    return [
       '',
       `Per goal, ${MODE_LABELS[name]}: ${tiers}`,
       goalTable(mode),
       `  warm-up: ${mode.warmUp.coldStarts} cold starts, ${JSON.stringify(mode.warmUp.lambdaInvocations)}; not in the means`,
-    );
-  }
-  out.push(
+    ];
+  });
+
+/** The two modes' means per task and per turn, with the ratio of each. */
+const sideBySideTable = (r: BenchReport): string => {
+  const a = r.modes.routed;
+  const b = r.modes.plannerOnly;
+  return table([
+    ['', MODE_LABELS.routed, MODE_LABELS.plannerOnly, '(b)/(a)'],
+    row('turns / task', a.perTask.turns, b.perTask.turns),
+    row('tool calls / task', a.perTask.toolCalls, b.perTask.toolCalls),
+    row('input tokens / task', a.perTask.tokens.input, b.perTask.tokens.input),
+    row('output tokens / task', a.perTask.tokens.output, b.perTask.tokens.output),
+    row('cache read tokens / task', a.perTask.tokens.cacheRead, b.perTask.tokens.cacheRead),
+    row('cache write tokens / task', a.perTask.tokens.cacheWrite, b.perTask.tokens.cacheWrite),
+    row('all tokens / task', r.comparison.tokensPerTask.routed, r.comparison.tokensPerTask.plannerOnly),
+    row('cost / task', a.perTask.costUsd, b.perTask.costUsd, (v) => usd(v)),
+    row('cost / 1,000 tasks', a.costPer1000TasksUsd, b.costPer1000TasksUsd, (v) => usd(v, 2)),
+    row('state transitions / task', a.perTask.stateTransitions, b.perTask.stateTransitions),
+    row('state transitions / turn', a.perTurn.stateTransitions, b.perTurn.stateTransitions),
+    row('history events / turn', a.perTurn.historyEvents, b.perTurn.historyEvents),
+    row('Converse calls / turn', a.perTurn.converseCalls, b.perTurn.converseCalls),
+    row('Lambda invocations / turn', a.perTurn.lambdaInvocations, b.perTurn.lambdaInvocations),
+    ...breakdown(a.perTurn.lambdaByFunction, b.perTurn.lambdaByFunction),
+    row('DynamoDB requests / turn', a.perTurn.dynamodbRequests, b.perTurn.dynamodbRequests),
+    ...breakdown(a.perTurn.dynamodbByOperation, b.perTurn.dynamodbByOperation),
+  ]);
+};
+
+const cachingTable = (r: BenchReport): string => {
+  const a = r.modes.routed;
+  const b = r.modes.plannerOnly;
+  return table([
+    ['', MODE_LABELS.routed, MODE_LABELS.plannerOnly],
+    ['cache read share', pct(a.caching.cacheReadShare), pct(b.caching.cacheReadShare)],
+    ['cache write share', pct(a.caching.cacheWriteShare), pct(b.caching.cacheWriteShare)],
+    ['cost / 1,000 tasks', usd(a.caching.costPer1000TasksUsd, 2), usd(b.caching.costPer1000TasksUsd, 2)],
+    [
+      'same, without caching',
+      usd(a.caching.costPer1000TasksWithoutCachingUsd, 2),
+      usd(b.caching.costPer1000TasksWithoutCachingUsd, 2),
+    ],
+  ]);
+};
+
+const bundleLines = (r: BenchReport): string[] => [
+  'Bundles (.local/build, esbuild options of serverless.yml)',
+  table([
+    ['function', 'bundle', 'source map'],
+    ...r.bundles.functions.map((f) => [f.key, kib(f.bytes), f.mapBytes === null ? '-' : kib(f.mapBytes)]),
+  ]),
+  '',
+  r.bundles.zips.length === 0
+    ? 'Packaged zips: none (.serverless/*.zip appears after `npm run package`)'
+    : `Packaged zips (.serverless)\n${table(r.bundles.zips.map((z) => [z.file, kib(z.bytes)]))}`,
+];
+
+export const formatReport = (r: BenchReport): string => {
+  const a = r.modes.routed;
+  const b = r.modes.plannerOnly;
+  return [
+    `sovereign-agent benchmark, ${r.measuredAt}: ${r.goalFile}, ${r.runs} run(s) per mode, ` +
+      `node ${r.machine.node}, ${r.machine.cpus} CPU(s), ${r.machine.platform}`,
+    ...perModeLines(r),
     '',
     'Side by side (means per task; per-turn figures are totals over all turns)',
-    table([
-      ['', MODE_LABELS.routed, MODE_LABELS.plannerOnly, '(b)/(a)'],
-      row('turns / task', a.perTask.turns, b.perTask.turns),
-      row('tool calls / task', a.perTask.toolCalls, b.perTask.toolCalls),
-      row('input tokens / task', a.perTask.tokens.input, b.perTask.tokens.input),
-      row('output tokens / task', a.perTask.tokens.output, b.perTask.tokens.output),
-      row('cache read tokens / task', a.perTask.tokens.cacheRead, b.perTask.tokens.cacheRead),
-      row('cache write tokens / task', a.perTask.tokens.cacheWrite, b.perTask.tokens.cacheWrite),
-      row('all tokens / task', r.comparison.tokensPerTask.routed, r.comparison.tokensPerTask.plannerOnly),
-      row('cost / task', a.perTask.costUsd, b.perTask.costUsd, (v) => usd(v)),
-      row('cost / 1,000 tasks', a.costPer1000TasksUsd, b.costPer1000TasksUsd, (v) => usd(v, 2)),
-      row('state transitions / task', a.perTask.stateTransitions, b.perTask.stateTransitions),
-      row('state transitions / turn', a.perTurn.stateTransitions, b.perTurn.stateTransitions),
-      row('history events / turn', a.perTurn.historyEvents, b.perTurn.historyEvents),
-      row('Converse calls / turn', a.perTurn.converseCalls, b.perTurn.converseCalls),
-      row('Lambda invocations / turn', a.perTurn.lambdaInvocations, b.perTurn.lambdaInvocations),
-      ...breakdown(a.perTurn.lambdaByFunction, b.perTurn.lambdaByFunction),
-      row('DynamoDB requests / turn', a.perTurn.dynamodbRequests, b.perTurn.dynamodbRequests),
-      ...breakdown(a.perTurn.dynamodbByOperation, b.perTurn.dynamodbByOperation),
-    ]),
+    sideBySideTable(r),
     '',
     `Cost per 1,000 tasks: routed ${usd(a.costPer1000TasksUsd, 2)}, planner-only ${usd(b.costPer1000TasksUsd, 2)}; ` +
       `planner-only costs ${r.comparison.costRatioPlannerOnlyToRouted.toFixed(2)}x routed.`,
     '',
     'Prompt caching (shares of all prompt tokens: input + cache read + cache write)',
-    table([
-      ['', MODE_LABELS.routed, MODE_LABELS.plannerOnly],
-      ['cache read share', pct(a.caching.cacheReadShare), pct(b.caching.cacheReadShare)],
-      ['cache write share', pct(a.caching.cacheWriteShare), pct(b.caching.cacheWriteShare)],
-      ['cost / 1,000 tasks', usd(a.caching.costPer1000TasksUsd, 2), usd(b.caching.costPer1000TasksUsd, 2)],
-      [
-        'same, without caching',
-        usd(a.caching.costPer1000TasksWithoutCachingUsd, 2),
-        usd(b.caching.costPer1000TasksWithoutCachingUsd, 2),
-      ],
-    ]),
+    cachingTable(r),
     `Without caching, planner-only costs ${r.comparison.costRatioWithoutCaching.toFixed(2)}x routed.`,
     '',
-    'Bundles (.local/build, esbuild options of serverless.yml)',
-    table([
-      ['function', 'bundle', 'source map'],
-      ...r.bundles.functions.map((f) => [f.key, kib(f.bytes), f.mapBytes === null ? '-' : kib(f.mapBytes)]),
-    ]),
-  );
-  out.push(
-    '',
-    r.bundles.zips.length === 0
-      ? 'Packaged zips: none (.serverless/*.zip appears after `npm run package`)'
-      : `Packaged zips (.serverless)\n${table(r.bundles.zips.map((z) => [z.file, kib(z.bytes)]))}`,
+    ...bundleLines(r),
     '',
     `Timings (information only): stack start ${(a.stackStartMs / 1000).toFixed(1)} s / ${(b.stackStartMs / 1000).toFixed(1)} s, ` +
       `mean goal ${(a.meanWallMs / 1000).toFixed(2)} s / ${(b.meanWallMs / 1000).toFixed(2)} s (routed / planner-only)`,
-  );
-  return out.join('\n');
+  ].join('\n');
 };

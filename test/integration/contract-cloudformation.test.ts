@@ -22,9 +22,9 @@ import {
   ListExportsCommand,
   ListStackResourcesCommand,
 } from '@aws-sdk/client-cloudformation';
-import { deployedStack } from '../../local/cloudformation-service';
-import { intrinsicContext } from '../../local/serverless-config';
-import type { LocalStack } from '../../local/stack';
+import { deployedStack } from '../../local/cloudformation/deployed-stack';
+import { intrinsicContext } from '../../local/stack/serverless-config';
+import type { LocalStack } from '../../local/stack/start';
 import { loadEvent, root, startTestStack } from './helpers';
 
 let stack: LocalStack;

@@ -23,7 +23,7 @@ import {
   lambdaArn,
   loadServerlessConfig,
   resolveEnvironment,
-} from '../../local/serverless-config';
+} from '../../local/stack/serverless-config';
 import { FIXTURE_SERVICE, fixtureFunctions } from '../fixtures/lambda/functions';
 
 const ROOT = resolve(__dirname, '..', '..');

@@ -10,10 +10,10 @@ import {
   DescribeTableCommand,
   PutItemCommand,
 } from '@aws-sdk/client-dynamodb';
-import { localDynamoDbClient } from '../../local/dynamodb-local';
-import { startDynamoDbCountingProxy } from '../../local/dynamodb-proxy';
-import { runGoal } from '../../local/run-goal';
-import { type LocalStack, startLocalStack } from '../../local/stack';
+import { runGoal } from '../../local/cli/run-goal';
+import { localDynamoDbClient } from '../../local/dynamodb/local';
+import { startDynamoDbCountingProxy } from '../../local/dynamodb/proxy';
+import { type LocalStack, startLocalStack } from '../../local/stack/start';
 import { executionNameFor } from '../../shared/goal-event';
 import { goalEvent } from './helpers';
 

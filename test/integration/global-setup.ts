@@ -5,12 +5,8 @@
  * workers inherit; test files then call startLocalStack({ dynamodbEndpoint: process.env.AWS_ENDPOINT_URL_DYNAMODB,
  * inMemory: true, dataDir: <tmp dir> }).
  */
-import {
-  type DynamoDbLocal,
-  ensureTable,
-  localDynamoDbClient,
-  startDynamoDbLocal,
-} from '../../local/dynamodb-local';
+import { type DynamoDbLocal, localDynamoDbClient, startDynamoDbLocal } from '../../local/dynamodb/local';
+import { ensureTable } from '../../local/dynamodb/table';
 import { buildFunctions } from '../../local/lambda-service';
 import {
   defaultRootDir,
@@ -19,8 +15,8 @@ import {
   loadServerlessConfig,
   type ServerlessConfig,
   tableProperties,
-} from '../../local/serverless-config';
-import { functionSpecs } from '../../local/stack';
+} from '../../local/stack/serverless-config';
+import { functionSpecs } from '../../local/stack/specs';
 
 /** Shared with global-teardown, which runs in the same process. */
 export interface IntegrationGlobals {

@@ -4,9 +4,9 @@
  */
 import { ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
 import type { ModelScript } from '../../local/bedrock/script';
-import { buildTrace } from '../../local/inspect';
-import { localClients, runGoal } from '../../local/run-goal';
-import type { LocalStack } from '../../local/stack';
+import { buildTrace } from '../../local/cli/inspect';
+import { localClients, runGoal } from '../../local/cli/run-goal';
+import type { LocalStack } from '../../local/stack/start';
 import { goalEvent, loadEvent, loadJson, reportsOf, startTestStack } from './helpers';
 
 jest.setTimeout(120_000);

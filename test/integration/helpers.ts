@@ -3,8 +3,8 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { localClients } from '../../local/run-goal';
-import { type LocalStack, startLocalStack } from '../../local/stack';
+import { localClients } from '../../local/cli/run-goal';
+import { type LocalStack, startLocalStack } from '../../local/stack/start';
 import { tenantPk } from '../../shared/keys';
 
 export const root = join(__dirname, '..', '..');

@@ -13,8 +13,7 @@ import {
   compileEventPattern,
   InvalidEventPatternError,
   matchesEventPattern,
-  parseEventPattern,
-} from '../../local/event-pattern';
+} from '../../local/eventbridge/event-pattern';
 
 /** The sample EC2 event used throughout the docs and the event-ruler README. */
 const ec2Event = {
@@ -373,11 +372,6 @@ describe('validation (what PutRule rejects with InvalidEventPatternException)', 
     expect(() => compileEventPattern({ detail: { count: [{ numeric: ['<', 'x'] }] } })).toThrow(
       /detail\.count/,
     );
-  });
-
-  it('parses patterns given as JSON text and rejects text that is not JSON', () => {
-    expect(parseEventPattern('{"source":["aws.ec2"]}').matches(ec2Event)).toBe(true);
-    expect(() => parseEventPattern('{"source":')).toThrow(InvalidEventPatternError);
   });
 
   it('never matches an event that is not an object', () => {

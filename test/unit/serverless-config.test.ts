@@ -12,8 +12,8 @@ import {
   resolveIntrinsics,
   tableProperties,
   UnresolvableReferenceError,
-} from '../../local/serverless-config';
-import { eventRules, functionSpecs, stateMachineSpecs } from '../../local/stack';
+} from '../../local/stack/serverless-config';
+import { eventRules, functionSpecs, stateMachineSpecs } from '../../local/stack/specs';
 
 /** A trimmed `sls print --stage local --format json` of a service shaped like ours. */
 const printed = () => ({

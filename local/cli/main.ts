@@ -4,12 +4,13 @@ import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { parseModelScript } from './bedrock/script';
-import { LocalError } from './errors';
+import { LocalError } from '../aws/errors';
+import { type ModelScript, parseModelScript } from '../bedrock/script';
+import { type ToolFaults, toolFaultsSchema } from '../lambda-service';
+import { findRunningStack } from '../stack/stack-file';
+import { startLocalStack } from '../stack/start';
 import { buildTrace, findSession, formatSummary, formatTrace, listSessions } from './inspect';
-import { toolFaultsSchema } from './lambda-service';
 import { localClients, RunGoalError, type RunSummary, runGoal } from './run-goal';
-import { findRunningStack, startLocalStack } from './stack';
 
 export const EXIT = { ok: 0, usage: 1, rejected: 2, failed: 3, stopped: 4 } as const;
 
@@ -24,7 +25,8 @@ Usage:
 
 run       puts the event on the local bus (starting the local stack unless \`serve\` is running), waits for
           the session to end, shows progress on stderr and prints a summary (one JSON object with --json).
-          --model-script F  scripted model answers for this session (see README)
+          --model-script F  scripted model answers for this session (see README); without one, the
+                            emulator's deterministic fixture model answers (offline runs; not a model)
           --tool-faults F   faults to inject into tools: {"<tool>":{"failTimes","error","delayMs","crashAfterSideEffect"}}
           --fresh           wipe local data (.local/) first
           --trace           print the turn-by-turn trace after the summary
@@ -39,7 +41,7 @@ class UsageError extends LocalError {}
 const out = (text: string) => process.stdout.write(`${text}\n`);
 const err = (text: string) => process.stderr.write(`${text}\n`);
 
-const dataDir = () => resolve(process.env.SOVEREIGN_AGENT_DATA_DIR ?? join(__dirname, '..', '.local'));
+const dataDir = () => resolve(process.env.SOVEREIGN_AGENT_DATA_DIR ?? join(__dirname, '..', '..', '.local'));
 
 const readJson = (file: string, what: string): unknown => {
   let text: string;
@@ -96,37 +98,40 @@ const exitCodeFor = (summary: RunSummary): number => {
   }
 };
 
-const run = async (
-  positionals: string[],
-  values: Record<string, string | boolean | undefined>,
-): Promise<number> => {
+type Flags = Record<string, string | boolean | undefined>;
+
+const modelScriptOf = (values: Flags): ModelScript | undefined => {
+  const file = values['model-script'];
+  if (typeof file !== 'string') return undefined;
+  try {
+    return parseModelScript(readJson(file, 'model script'));
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    throw new UsageError(`Invalid model script: ${(error as Error).message}`);
+  }
+};
+
+const toolFaultsOf = (values: Flags): ToolFaults | undefined => {
+  const file = values['tool-faults'];
+  if (typeof file !== 'string') return undefined;
+  const parsed = toolFaultsSchema.safeParse(readJson(file, 'tool faults file'));
+  if (!parsed.success) {
+    throw new UsageError(
+      `Invalid tool faults: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
+  }
+  return parsed.data;
+};
+
+const run = async (positionals: string[], values: Flags): Promise<number> => {
   const file = positionals[0];
   if (!file)
     throw new UsageError(
       'run needs an event file, e.g. `sovereign-agent run events/goal-billing-audit.json`',
     );
   const event = readJson(file, 'event file');
-  const modelScript =
-    typeof values['model-script'] === 'string'
-      ? (() => {
-          try {
-            return parseModelScript(readJson(values['model-script'] as string, 'model script'));
-          } catch (error) {
-            if (error instanceof UsageError) throw error;
-            throw new UsageError(`Invalid model script: ${(error as Error).message}`);
-          }
-        })()
-      : undefined;
-  let toolFaults: ReturnType<typeof toolFaultsSchema.parse> | undefined;
-  if (typeof values['tool-faults'] === 'string') {
-    const parsed = toolFaultsSchema.safeParse(readJson(values['tool-faults'], 'tool faults file'));
-    if (!parsed.success) {
-      throw new UsageError(
-        `Invalid tool faults: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
-      );
-    }
-    toolFaults = parsed.data;
-  }
+  const modelScript = modelScriptOf(values);
+  const toolFaults = toolFaultsOf(values);
   const timeoutSeconds = values.timeout === undefined ? 300 : Number(values.timeout);
   if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0)
     throw new UsageError('--timeout takes seconds > 0');

@@ -1,10 +1,14 @@
-/** The emulator's default model: a deterministic planner from goal + tool specs to the next Converse answer. */
+/**
+ * The fixture model for offline runs: a deterministic planner from goal + tool specs to the next Converse answer.
+ * It is not a model and judges nothing; it answers the same request the same way so local runs, tests and the
+ * benchmark are repeatable without Bedrock.
+ */
 import type { ConverseRequestBody, ConverseToolSpec } from './converse-request';
 import { isJsonObject, type JsonObject, type JsonValue, stableStringify } from './json';
 
-// Without a script, the emulator answers like a careful agent would: gather facts with every relevant tool
-// that needs nothing but the goal, then hand those results to the tools that synthesize (they take a list
-// of findings), then summarize. It reads only the request, so the same request always gets the same answer.
+// Its answers follow the shape of a careful agent's plan: gather facts with every relevant tool that needs
+// nothing but the goal, then hand those results to the tools that synthesize (they take a list of findings),
+// then summarize. It reads only the request, so the same request always gets the same answer.
 
 export type PlannedBlock = { text: string } | { toolUse: { name: string; input: JsonObject } };
 
@@ -319,7 +323,7 @@ const summaryText = (goal: Goal, calls: PastCall[]): string => {
  * tools fed with the gather results, then a final summary. A tool is never called twice with the same
  * input, so a failed call is not repeated; it is reported in the summary. A forced toolChoice is obeyed.
  */
-export const planDefaultAnswer = (request: ConverseRequestBody): PlannedAnswer => {
+export const planFixtureAnswer = (request: ConverseRequestBody): PlannedAnswer => {
   const goal = readGoal(request);
   const tools = toolSpecsOf(request);
   const calls = pastCalls(request);

@@ -7,10 +7,11 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import { LocalError } from './errors';
+import { LOCAL_ACCOUNT_ID, LOCAL_CREDENTIAL_ENV } from '../aws/credentials';
+import { LocalError } from '../aws/errors';
 
-/** The account id every local ARN carries (the one LocalStack and the SAM CLI use too). */
-export const LOCAL_ACCOUNT_ID = '000000000000';
+/** The account id every local ARN carries (re-exported here, where the Lambda stand-in reads it). */
+export { LOCAL_ACCOUNT_ID } from '../aws/credentials';
 
 export class ServerlessConfigError extends LocalError {}
 
@@ -236,6 +237,70 @@ export const functionLogicalId = (key: string): string => `${normalizedName(key)
 const formatIssues = (error: z.ZodError): string =>
   error.issues.map((issue) => `  - ${issue.path.join('.') || '(root)'}: ${issue.message}`).join('\n');
 
+type PrintedFunction = SlsPrint['functions'][string];
+
+/** A function's eventBridge events that can match something on the bus. */
+const eventBridgeEventsOf = (fn: PrintedFunction): EventBridgeEventConfig[] =>
+  (fn.events ?? []).flatMap((event): EventBridgeEventConfig[] => {
+    const eb = event.eventBridge;
+    // Schedule-only rules have no pattern: nothing on the bus can match them, so the local bus skips them.
+    if (eb?.pattern === undefined) return [];
+    return [
+      {
+        eventBus: eb.eventBus,
+        pattern: eb.pattern,
+        ...(eb.name === undefined ? {} : { name: eb.name }),
+        enabled: eb.enabled ?? true,
+      },
+    ];
+  });
+
+/** The functions with the framework's defaults: deployed name, logical id, provider timeout and memory. */
+const functionsOf = (
+  raw: SlsPrint,
+  service: string,
+  defaults: { timeout: number; memorySize: number },
+): Record<string, FunctionConfig> =>
+  Object.fromEntries(
+    Object.entries(raw.functions).map(([key, fn]): [string, FunctionConfig] => [
+      key,
+      {
+        key,
+        name: fn.name ?? `${service}-${raw.provider.stage}-${key}`,
+        logicalId: functionLogicalId(key),
+        handler: fn.handler,
+        environment: fn.environment ?? {},
+        timeout: fn.timeout ?? defaults.timeout,
+        memorySize: fn.memorySize ?? defaults.memorySize,
+        eventBridge: eventBridgeEventsOf(fn),
+      },
+    ]),
+  );
+
+const stateMachinesOf = (raw: SlsPrint, service: string): StateMachineConfig[] =>
+  Object.entries(raw.stepFunctions?.stateMachines ?? {}).map(
+    ([key, sm]): StateMachineConfig => ({
+      key,
+      // serverless-step-functions' logical id: the `id`, else `<Key>StepFunctionsStateMachine`.
+      id: sm.id ?? `${normalizedName(key)}StepFunctionsStateMachine`,
+      name: sm.name ?? `${service}-${raw.provider.stage}-${key}`,
+      type: sm.type ?? 'STANDARD',
+      definition: sm.definition,
+    }),
+  );
+
+const outputsOf = (raw: SlsPrint): Record<string, OutputConfig> =>
+  Object.fromEntries(
+    Object.entries(raw.resources?.Outputs ?? {}).map(([key, output]): [string, OutputConfig] => [
+      key,
+      {
+        Value: output.Value,
+        ...(output.Description === undefined ? {} : { Description: output.Description }),
+        ...(output.Export === undefined ? {} : { ExportName: output.Export.Name }),
+      },
+    ]),
+  );
+
 /** Validates printed configuration and applies the framework's defaults. */
 export const parseServerlessConfig = (printed: unknown): ServerlessConfig => {
   const result = slsPrintSchema.safeParse(printed);
@@ -247,60 +312,14 @@ export const parseServerlessConfig = (printed: unknown): ServerlessConfig => {
   const raw = result.data;
   const service = typeof raw.service === 'string' ? raw.service : raw.service.name;
   const { stage, region } = raw.provider;
-  const providerTimeout = raw.provider.timeout ?? DEFAULT_TIMEOUT_SECONDS;
-  const providerMemory = raw.provider.memorySize ?? DEFAULT_MEMORY_MB;
-
-  const functions: Record<string, FunctionConfig> = {};
-  for (const [key, fn] of Object.entries(raw.functions)) {
-    const eventBridge: EventBridgeEventConfig[] = [];
-    for (const event of fn.events ?? []) {
-      const eb = event.eventBridge;
-      // Schedule-only rules have no pattern: nothing on the bus can match them, so the local bus skips them.
-      if (eb?.pattern === undefined) continue;
-      eventBridge.push({
-        eventBus: eb.eventBus,
-        pattern: eb.pattern,
-        ...(eb.name === undefined ? {} : { name: eb.name }),
-        enabled: eb.enabled ?? true,
-      });
-    }
-    functions[key] = {
-      key,
-      name: fn.name ?? `${service}-${stage}-${key}`,
-      logicalId: functionLogicalId(key),
-      handler: fn.handler,
-      environment: fn.environment ?? {},
-      timeout: fn.timeout ?? providerTimeout,
-      memorySize: fn.memorySize ?? providerMemory,
-      eventBridge,
-    };
-  }
-
-  const stateMachines = Object.entries(raw.stepFunctions?.stateMachines ?? {}).map(
-    ([key, sm]): StateMachineConfig => ({
-      key,
-      // serverless-step-functions' logical id: the `id`, else `<Key>StepFunctionsStateMachine`.
-      id: sm.id ?? `${normalizedName(key)}StepFunctionsStateMachine`,
-      name: sm.name ?? `${service}-${stage}-${key}`,
-      type: sm.type ?? 'STANDARD',
-      definition: sm.definition,
-    }),
+  const timeout = raw.provider.timeout ?? DEFAULT_TIMEOUT_SECONDS;
+  const memorySize = raw.provider.memorySize ?? DEFAULT_MEMORY_MB;
+  const resources: Record<string, ResourceConfig> = Object.fromEntries(
+    Object.entries(raw.resources?.Resources ?? {}).map(([id, resource]) => [
+      id,
+      { Type: resource.Type, Properties: resource.Properties ?? {} },
+    ]),
   );
-
-  const resources: Record<string, ResourceConfig> = {};
-  for (const [id, resource] of Object.entries(raw.resources?.Resources ?? {})) {
-    resources[id] = { Type: resource.Type, Properties: resource.Properties ?? {} };
-  }
-
-  const outputs: Record<string, OutputConfig> = {};
-  for (const [key, output] of Object.entries(raw.resources?.Outputs ?? {})) {
-    outputs[key] = {
-      Value: output.Value,
-      ...(output.Description === undefined ? {} : { Description: output.Description }),
-      ...(output.Export === undefined ? {} : { ExportName: output.Export.Name }),
-    };
-  }
-
   return {
     service,
     stage,
@@ -308,15 +327,15 @@ export const parseServerlessConfig = (printed: unknown): ServerlessConfig => {
     accountId: LOCAL_ACCOUNT_ID,
     provider: {
       environment: raw.provider.environment ?? {},
-      timeout: providerTimeout,
-      memorySize: providerMemory,
+      timeout,
+      memorySize,
       ...(raw.provider.runtime === undefined ? {} : { runtime: raw.provider.runtime }),
     },
     esbuild: raw.custom?.esbuild ?? {},
-    functions,
-    stateMachines,
+    functions: functionsOf(raw, service, { timeout, memorySize }),
+    stateMachines: stateMachinesOf(raw, service),
     resources,
-    outputs,
+    outputs: outputsOf(raw),
   };
 };
 
@@ -582,7 +601,7 @@ export interface LoadServerlessConfigOptions {
   cacheDir?: string;
 }
 
-export const defaultRootDir = (): string => resolve(__dirname, '..');
+export const defaultRootDir = (): string => resolve(__dirname, '..', '..');
 
 /** sha256 over serverless.yml and statemachines/*.asl.json: the inputs `sls print` reads. */
 export const configInputsHash = (rootDir: string): string => {
@@ -648,8 +667,7 @@ const runSlsPrint = async (rootDir: string, stage: string): Promise<string> => {
       if (!name.startsWith('AWS_')) env[name] = value;
     }
     Object.assign(env, {
-      AWS_ACCESS_KEY_ID: 'local',
-      AWS_SECRET_ACCESS_KEY: 'local',
+      ...LOCAL_CREDENTIAL_ENV,
       AWS_ENDPOINT_URL: sts.url,
       AWS_ENDPOINT_URL_STS: sts.url,
       SLS_TELEMETRY_DISABLED: '1',

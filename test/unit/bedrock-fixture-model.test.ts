@@ -2,12 +2,12 @@ import type { ConverseMessage, ConverseRequestBody } from '../../local/bedrock/c
 import {
   isSynthesisTool,
   numberFromGoal,
-  planDefaultAnswer,
+  planFixtureAnswer,
   readGoal,
   resultLine,
   selectRelevantTools,
   stem,
-} from '../../local/bedrock/default-policy';
+} from '../../local/bedrock/fixture-model';
 import type { JsonObject } from '../../local/bedrock/json';
 
 const auditTool = {
@@ -89,7 +89,7 @@ const goalMessage: ConverseMessage = { role: 'user', content: [{ text: GOAL }] }
 /** Appends the model's answer and a result for each of its tool calls, as the Plan/RunTools loop does. */
 const answerTools = (
   messages: ConverseMessage[],
-  answer: ReturnType<typeof planDefaultAnswer>,
+  answer: ReturnType<typeof planFixtureAnswer>,
   result: (name: string, index: number) => { json?: JsonObject; text?: string; status?: 'success' | 'error' },
 ): ConverseMessage[] => {
   const uses = answer.content.flatMap((b, i) =>
@@ -179,9 +179,9 @@ describe('tool selection', () => {
   });
 });
 
-describe('planDefaultAnswer', () => {
+describe('planFixtureAnswer', () => {
   it('first calls every relevant gather tool at once, with inputs filled from the goal and schema', () => {
-    const answer = planDefaultAnswer(request([goalMessage]));
+    const answer = planFixtureAnswer(request([goalMessage]));
     expect(answer.stopReason).toBe('tool_use');
     expect(answer.content).toEqual([
       { toolUse: { name: 'audit_billing_logs', input: { tenant_id: 'acme', lookback_days: 90 } } },
@@ -198,7 +198,7 @@ describe('planDefaultAnswer', () => {
       },
     });
     const inputOf = (schema: JsonObject) => {
-      const [block] = planDefaultAnswer(request([goalMessage], [numberTool(schema)])).content;
+      const [block] = planFixtureAnswer(request([goalMessage], [numberTool(schema)])).content;
       return block && 'toolUse' in block ? block.toolUse.input.window : undefined;
     };
     expect(inputOf({ type: 'integer', default: 14, minimum: 7 })).toBe(14);
@@ -208,13 +208,13 @@ describe('planDefaultAnswer', () => {
   });
 
   it('then calls the synthesis tool with one finding per gather result', () => {
-    const first = planDefaultAnswer(request([goalMessage]));
+    const first = planFixtureAnswer(request([goalMessage]));
     const messages = answerTools([goalMessage], first, (name) =>
       name === 'audit_billing_logs'
         ? { json: { summary: 'EC2 spend rose 40% in March', anomalies: 3 } }
         : { text: `{"services":[${'"ec2",'.repeat(60)}"s3"]}` },
     );
-    const second = planDefaultAnswer(request(messages));
+    const second = planFixtureAnswer(request(messages));
     expect(second.stopReason).toBe('tool_use');
     expect(second.content).toHaveLength(1);
     const [block] = second.content;
@@ -231,13 +231,13 @@ describe('planDefaultAnswer', () => {
   });
 
   it('finally answers with a summary of the results and ends the turn', () => {
-    let messages = answerTools([goalMessage], planDefaultAnswer(request([goalMessage])), (name) => ({
+    let messages = answerTools([goalMessage], planFixtureAnswer(request([goalMessage])), (name) => ({
       json: { summary: `${name} done` },
     }));
-    messages = answerTools(messages, planDefaultAnswer(request(messages)), () => ({
+    messages = answerTools(messages, planFixtureAnswer(request(messages)), () => ({
       json: { summary: 'report r-1 stored' },
     }));
-    const final = planDefaultAnswer(request(messages));
+    const final = planFixtureAnswer(request(messages));
     expect(final.stopReason).toBe('end_turn');
     expect(final.content).toHaveLength(1);
     const [block] = final.content;
@@ -249,12 +249,12 @@ describe('planDefaultAnswer', () => {
   });
 
   it('does not call a failed tool again with the same input and reports the failure', () => {
-    let messages = answerTools([goalMessage], planDefaultAnswer(request([goalMessage])), (name) =>
+    let messages = answerTools([goalMessage], planFixtureAnswer(request([goalMessage])), (name) =>
       name === 'get_service_usage'
         ? { text: 'Cost Explorer throttled the request', status: 'error' }
         : { json: { summary: 'EC2 spend rose 40%' } },
     );
-    const second = planDefaultAnswer(request(messages));
+    const second = planFixtureAnswer(request(messages));
     const names = second.content.flatMap((b) => ('toolUse' in b ? [b.toolUse.name] : []));
     expect(names).toEqual(['create_optimization_report']);
     const [block] = second.content;
@@ -263,7 +263,7 @@ describe('planDefaultAnswer', () => {
     ]);
 
     messages = answerTools(messages, second, () => ({ json: { summary: 'report stored' } }));
-    const final = planDefaultAnswer(request(messages));
+    const final = planFixtureAnswer(request(messages));
     const [text] = final.content;
     expect(final.stopReason).toBe('end_turn');
     expect(text && 'text' in text ? text.text : '').toMatch(
@@ -272,16 +272,16 @@ describe('planDefaultAnswer', () => {
   });
 
   it('gives the same answer to the same request', () => {
-    const messages = answerTools([goalMessage], planDefaultAnswer(request([goalMessage])), () => ({
+    const messages = answerTools([goalMessage], planFixtureAnswer(request([goalMessage])), () => ({
       json: { ok: true },
     }));
-    expect(planDefaultAnswer(request(messages))).toEqual(
-      planDefaultAnswer(structuredClone(request(messages))),
+    expect(planFixtureAnswer(request(messages))).toEqual(
+      planFixtureAnswer(structuredClone(request(messages))),
     );
   });
 
   it('answers with text at once when the request has no tools', () => {
-    const answer = planDefaultAnswer({ messages: [goalMessage] });
+    const answer = planFixtureAnswer({ messages: [goalMessage] });
     expect(answer.stopReason).toBe('end_turn');
     expect(answer.content[0]).toEqual({
       text: expect.stringContaining('No tool call was needed or available'),
@@ -296,7 +296,7 @@ describe('planDefaultAnswer', () => {
         toolChoice: { tool: { name: 'create_optimization_report' } },
       },
     };
-    const answer = planDefaultAnswer(forced);
+    const answer = planFixtureAnswer(forced);
     expect(answer.content.map((b) => ('toolUse' in b ? b.toolUse.name : 'text'))).toEqual([
       'create_optimization_report',
     ]);

@@ -10,13 +10,12 @@
  * matches when any of its elements matches.
  */
 import { BlockList, isIP } from 'node:net';
-import { LocalServiceError } from './aws-json-protocol';
+import { LocalServiceError } from '../aws/json-protocol';
 
 export type EventPattern = Record<string, unknown>;
 
 /** The pattern breaks a documented rule; PutRule answers this with InvalidEventPatternException. */
 export class InvalidEventPatternError extends LocalServiceError {
-  readonly code = 'InvalidEventPatternException';
   constructor(message: string, options?: { cause?: unknown }) {
     super(`Event pattern is not valid. Reason: ${message}`, options);
     this.name = 'InvalidEventPatternError';
@@ -361,17 +360,6 @@ export const compileEventPattern = (pattern: unknown): CompiledEventPattern => {
   }
   const matcher = compileObject(pattern, '');
   return { pattern, matches: (event) => isPlainObject(event) && matchObject(matcher, event) };
-};
-
-/** Parses a pattern given as JSON text, as PutRule and TestEventPattern receive it. */
-export const parseEventPattern = (json: string): CompiledEventPattern => {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(json);
-  } catch (err) {
-    throw new InvalidEventPatternError('the pattern is not valid JSON', { cause: err });
-  }
-  return compileEventPattern(parsed);
 };
 
 export const matchesEventPattern = (pattern: unknown, event: unknown): boolean =>

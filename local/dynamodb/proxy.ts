@@ -8,8 +8,8 @@ import {
   request,
   type ServerResponse,
 } from 'node:http';
-import { LocalError } from './errors';
-import { listenOnLoopback } from './loopback-http';
+import { LocalError } from '../aws/errors';
+import { listenOnLoopback } from '../aws/http';
 
 export class DynamoDbProxyError extends LocalError {}
 
@@ -32,6 +32,44 @@ export const operationOf = (target: string | string[] | undefined): string => {
   return value !== undefined && dot > 0 && dot < value.length - 1 ? value.slice(dot + 1) : UNKNOWN_OPERATION;
 };
 
+/** The answer when DynamoDB Local does not: a 5xx the SDK retries like any DynamoDB server error, saying where. */
+const answerUnreachable = (res: ServerResponse, host: string, error: Error): void => {
+  if (res.headersSent) {
+    res.destroy(error);
+    return;
+  }
+  res.writeHead(502, { 'content-type': 'application/x-amz-json-1.0' });
+  res.end(
+    JSON.stringify({
+      __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError',
+      message: `DynamoDB counting proxy: ${host} did not answer: ${error.message}`,
+    }),
+  );
+};
+
+/** Streams one request to `target` and its answer back, both unparsed. */
+const forwardTo = (target: URL, agent: Agent, req: IncomingMessage, res: ServerResponse): void => {
+  const upstream = request(
+    {
+      protocol: target.protocol,
+      hostname: target.hostname,
+      port: target.port,
+      method: req.method,
+      path: req.url,
+      headers: req.headers as OutgoingHttpHeaders,
+      agent,
+    },
+    (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.statusMessage, answer.headers);
+      answer.pipe(res);
+      answer.on('error', (error) => res.destroy(error));
+    },
+  );
+  upstream.on('error', (error) => answerUnreachable(res, target.host, error));
+  req.on('error', (error) => upstream.destroy(error));
+  req.pipe(upstream);
+};
+
 /**
  * Listens on 127.0.0.1 (a free port unless `port` is given) and forwards to `target` (DynamoDB Local's endpoint).
  * Bodies are streamed both ways without being parsed, and headers pass through as received (the SDK signs `host`;
@@ -49,44 +87,10 @@ export const startDynamoDbCountingProxy = async (options: {
   }
   const agent = new Agent({ keepAlive: true });
   let counts = new Map<string, number>();
-
-  const fail = (res: ServerResponse, error: Error): void => {
-    // The SDK retries a 5xx like any other DynamoDB server error; say where it came from.
-    if (!res.headersSent) {
-      res.writeHead(502, { 'content-type': 'application/x-amz-json-1.0' });
-      res.end(
-        JSON.stringify({
-          __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError',
-          message: `DynamoDB counting proxy: ${target.host} did not answer: ${error.message}`,
-        }),
-      );
-    } else {
-      res.destroy(error);
-    }
-  };
-
   const forward = (req: IncomingMessage, res: ServerResponse): void => {
     const operation = operationOf(req.headers['x-amz-target']);
     counts.set(operation, (counts.get(operation) ?? 0) + 1);
-    const upstream = request(
-      {
-        protocol: target.protocol,
-        hostname: target.hostname,
-        port: target.port,
-        method: req.method,
-        path: req.url,
-        headers: req.headers as OutgoingHttpHeaders,
-        agent,
-      },
-      (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.statusMessage, answer.headers);
-        answer.pipe(res);
-        answer.on('error', (error) => res.destroy(error));
-      },
-    );
-    upstream.on('error', (error) => fail(res, error));
-    req.on('error', (error) => upstream.destroy(error));
-    req.pipe(upstream);
+    forwardTo(target, agent, req, res);
   };
 
   const server = createServer(forward);

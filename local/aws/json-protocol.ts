@@ -1,10 +1,10 @@
-/** The AWS JSON 1.0/1.1 wire protocol for the local Step Functions and EventBridge stand-ins: routing, errors, timestamps. */
+/** The AWS JSON 1.0/1.1 wire protocol for the local Step Functions and EventBridge stand-ins: routing, errors, timestamps, tokens. */
 
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { z } from 'zod';
 import { LocalError } from './errors';
-import { listenOnLoopback, readBody } from './loopback-http';
+import { listenOnLoopback, readBody } from './http';
 
 /** Base error of the local AWS stand-ins. */
 export class LocalServiceError extends LocalError {}
@@ -67,6 +67,42 @@ const send = (
   res.end(text);
 };
 
+/** The operation `X-Amz-Target` names and the request's JSON object, or the AwsApiError AWS answers instead. */
+const readOperation = async (
+  req: IncomingMessage,
+  o: AwsJsonServerOptions,
+): Promise<{ handler: OperationHandler; input: Record<string, unknown> }> => {
+  const target = req.headers['x-amz-target'];
+  const [prefix, operation] = typeof target === 'string' ? target.split('.', 2) : [];
+  if (prefix !== o.targetPrefix || !operation) {
+    throw new AwsApiError(
+      'UnknownOperationException',
+      `X-Amz-Target must be ${o.targetPrefix}.<Operation>, got ${String(target)}`,
+    );
+  }
+  const handler = Object.hasOwn(o.operations, operation) ? o.operations[operation] : undefined;
+  if (!handler) {
+    throw new AwsApiError('UnknownOperationException', `Operation ${operation} is not supported locally`);
+  }
+  const raw = (
+    await readBody(
+      req,
+      MAX_BODY_BYTES,
+      () => new AwsApiError('RequestEntityTooLargeException', 'Request body too large', { statusCode: 413 }),
+    )
+  ).toString('utf8');
+  let input: unknown;
+  try {
+    input = raw.trim() === '' ? {} : JSON.parse(raw);
+  } catch (err) {
+    throw new AwsApiError('SerializationException', 'Request body is not valid JSON', { cause: err });
+  }
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    throw new AwsApiError('SerializationException', 'Request body must be a JSON object');
+  }
+  return { handler, input: input as Record<string, unknown> };
+};
+
 /** Starts an HTTP server on 127.0.0.1 speaking the AWS JSON protocol (`POST /` + `X-Amz-Target: <prefix>.<Operation>`). */
 export const startAwsJsonServer = async (o: AwsJsonServerOptions): Promise<AwsJsonServer> => {
   const contentType = `application/x-amz-json-${o.jsonVersion}`;
@@ -76,49 +112,18 @@ export const startAwsJsonServer = async (o: AwsJsonServerOptions): Promise<AwsJs
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     const method = req.method ?? 'GET';
-    if (o.extraRoutes) {
-      const routed = await o.extraRoutes(method, url);
-      if (routed) {
-        send(res, routed.status, 'application/json', routed.body);
-        return;
-      }
+    const routed = o.extraRoutes ? await o.extraRoutes(method, url) : undefined;
+    if (routed) {
+      send(res, routed.status, 'application/json', routed.body);
+      return;
     }
     if (method !== 'POST' || url.pathname !== '/') {
       throw new AwsApiError('UnknownOperationException', `No route for ${method} ${url.pathname}`, {
         statusCode: 404,
       });
     }
-    const target = req.headers['x-amz-target'];
-    const [prefix, operation] = typeof target === 'string' ? target.split('.', 2) : [];
-    if (prefix !== o.targetPrefix || !operation) {
-      throw new AwsApiError(
-        'UnknownOperationException',
-        `X-Amz-Target must be ${o.targetPrefix}.<Operation>, got ${String(target)}`,
-      );
-    }
-    const handler = Object.hasOwn(o.operations, operation) ? o.operations[operation] : undefined;
-    if (!handler) {
-      throw new AwsApiError('UnknownOperationException', `Operation ${operation} is not supported locally`);
-    }
-    const raw = (
-      await readBody(
-        req,
-        MAX_BODY_BYTES,
-        () =>
-          new AwsApiError('RequestEntityTooLargeException', 'Request body too large', { statusCode: 413 }),
-      )
-    ).toString('utf8');
-    let input: unknown;
-    try {
-      input = raw.trim() === '' ? {} : JSON.parse(raw);
-    } catch (err) {
-      throw new AwsApiError('SerializationException', 'Request body is not valid JSON', { cause: err });
-    }
-    if (typeof input !== 'object' || input === null || Array.isArray(input)) {
-      throw new AwsApiError('SerializationException', 'Request body must be a JSON object');
-    }
-    const output = await handler(input as Record<string, unknown>);
-    send(res, 200, contentType, output ?? {});
+    const { handler, input } = await readOperation(req, o);
+    send(res, 200, contentType, (await handler(input)) ?? {});
   };
 
   const server = createServer((req, res) => {

@@ -9,8 +9,11 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { bundleSizes } from './bench/bundles';
-import { BenchError, type GoalMeasurement, measureGoal } from './bench/measure';
+import { defaultRootDir, intrinsicContext, loadServerlessConfig } from '../stack/serverless-config';
+import { functionSpecs } from '../stack/specs';
+import { type LocalStack, startLocalStack } from '../stack/start';
+import { bundleSizes } from './bundles';
+import { BenchError, type GoalMeasurement, measureGoal } from './measure';
 import {
   type BenchReport,
   compare,
@@ -18,9 +21,7 @@ import {
   type ModeName,
   type ModeReport,
   summarizeMode,
-} from './bench/report';
-import { defaultRootDir, intrinsicContext, loadServerlessConfig } from './serverless-config';
-import { functionSpecs, startLocalStack } from './stack';
+} from './report';
 
 const USAGE = `Usage: npm run bench -- [--runs N] [--goal events/<file>.json] [--json]
 
@@ -98,15 +99,14 @@ const withGoalId = (
   },
 });
 
-const main = async (argv: string[]): Promise<void> => {
-  const options = parseOptions(argv);
-  const rootDir = defaultRootDir();
-  const goalFile = resolve(rootDir, options.goal);
-  const goal = loadGoal(goalFile);
-  const progress = (line: string): void => {
-    process.stderr.write(`${line}\n`);
-  };
+interface Mode {
+  name: ModeName;
+  tiers: Record<string, string>;
+  planEnvironment: Record<string, string>;
+}
 
+/** The two modes: tiers as serverless.yml's params route them, and every tier on the planner model. */
+const modesFromConfig = async (rootDir: string): Promise<Mode[]> => {
   // The planner model comes from serverless.yml's params, as the deployed functions would get it.
   const config = await loadServerlessConfig({ rootDir, stage: 'local' });
   const plan = functionSpecs(config, intrinsicContext(config)).find((fn) => fn.key === 'plan');
@@ -116,25 +116,60 @@ const main = async (argv: string[]): Promise<void> => {
   );
   const plannerModel = routedTiers.planner;
   if (!plannerModel) throw new BenchError('The plan function has no MODEL_TIER_PLANNER in serverless.yml');
-  const plannerOnlyTiers = Object.fromEntries(
-    Object.keys(TIER_VARIABLES).map((tier) => [tier, plannerModel]),
+  return [
+    { name: 'routed', tiers: routedTiers, planEnvironment: {} },
+    {
+      name: 'plannerOnly',
+      tiers: Object.fromEntries(Object.keys(TIER_VARIABLES).map((tier) => [tier, plannerModel])),
+      planEnvironment: Object.fromEntries(
+        Object.values(TIER_VARIABLES).map((variable) => [variable, plannerModel]),
+      ),
+    },
+  ];
+};
+
+const progress = (line: string): void => {
+  process.stderr.write(`${line}\n`);
+};
+
+/** A warm-up goal, then `runs` measured goals, all on the same stack. */
+const measureMode = async (
+  stack: LocalStack,
+  mode: Mode,
+  goal: Record<string, unknown>,
+  runs: number,
+): Promise<{ warmUp: GoalMeasurement; goals: GoalMeasurement[] }> => {
+  // Fresh sandboxes and a fresh JVM make the first goal unlike the others (cold starts can outlast the 3 s tool
+  // timeout and add retries): it runs first, is shown, and is left out of the means.
+  const warmUp = await measureGoal(stack, withGoalId(goal, mode.name, 0));
+  progress(
+    `${mode.name} warm-up: ${warmUp.status}, ${warmUp.turns} turns, ${warmUp.coldStarts} cold starts, ` +
+      `${(warmUp.wallMs / 1000).toFixed(2)} s`,
   );
+  const goals: GoalMeasurement[] = [];
+  for (let run = 1; run <= runs; run++) {
+    const measured = await measureGoal(stack, withGoalId(goal, mode.name, run));
+    progress(
+      `${mode.name} ${run}/${runs}: ${measured.status}, ${measured.turns} turns, ` +
+        `$${measured.costUsd.toFixed(6)}, ${(measured.wallMs / 1000).toFixed(2)} s`,
+    );
+    if (measured.status !== 'completed') {
+      throw new BenchError(
+        `The ${mode.name} goal ${measured.sessionId} ended ${measured.status}, not completed`,
+      );
+    }
+    goals.push(measured);
+  }
+  return { warmUp, goals };
+};
 
-  const modes: { name: ModeName; tiers: Record<string, string>; planEnvironment: Record<string, string> }[] =
-    [
-      { name: 'routed', tiers: routedTiers, planEnvironment: {} },
-      {
-        name: 'plannerOnly',
-        tiers: plannerOnlyTiers,
-        planEnvironment: Object.fromEntries(
-          Object.values(TIER_VARIABLES).map((variable) => [variable, plannerModel]),
-        ),
-      },
-    ];
-
+const main = async (argv: string[]): Promise<void> => {
+  const options = parseOptions(argv);
+  const rootDir = defaultRootDir();
+  const goal = loadGoal(resolve(rootDir, options.goal));
   const reports = {} as Record<ModeName, ModeReport>;
   let builds: Parameters<typeof bundleSizes>[0] = [];
-  for (const mode of modes) {
+  for (const mode of await modesFromConfig(rootDir)) {
     const dataDir = mkdtempSync(join(tmpdir(), 'sovereign-agent-bench-'));
     const started = performance.now();
     // One stack per mode: the tiers are per-function environment, fixed when the sandboxes start.
@@ -148,27 +183,7 @@ const main = async (argv: string[]): Promise<void> => {
     const stackStartMs = performance.now() - started;
     try {
       builds = stack.lambda.builds;
-      // Fresh sandboxes and a fresh JVM make the first goal unlike the others (cold starts can outlast the 3 s tool
-      // timeout and add retries): it runs first, is shown, and is left out of the means.
-      const warmUp = await measureGoal(stack, withGoalId(goal, mode.name, 0));
-      progress(
-        `${mode.name} warm-up: ${warmUp.status}, ${warmUp.turns} turns, ${warmUp.coldStarts} cold starts, ` +
-          `${(warmUp.wallMs / 1000).toFixed(2)} s`,
-      );
-      const goals: GoalMeasurement[] = [];
-      for (let run = 1; run <= options.runs; run++) {
-        const measured = await measureGoal(stack, withGoalId(goal, mode.name, run));
-        progress(
-          `${mode.name} ${run}/${options.runs}: ${measured.status}, ${measured.turns} turns, ` +
-            `$${measured.costUsd.toFixed(6)}, ${(measured.wallMs / 1000).toFixed(2)} s`,
-        );
-        if (measured.status !== 'completed') {
-          throw new BenchError(
-            `The ${mode.name} goal ${measured.sessionId} ended ${measured.status}, not completed`,
-          );
-        }
-        goals.push(measured);
-      }
+      const { warmUp, goals } = await measureMode(stack, mode, goal, options.runs);
       reports[mode.name] = summarizeMode(goals, warmUp, mode.tiers, stackStartMs);
     } finally {
       await stack.stop();

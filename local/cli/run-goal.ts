@@ -1,0 +1,300 @@
+/**
+ * Runs one goal on a local stack through the real entry point: PutEvents on the bus, then watches the session
+ * in DynamoDB (and the bus for a rejection) until it ends. Used by the CLI's `run` and by integration tests.
+ */
+
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { createDocumentClient } from '../../shared/clients/dynamodb';
+import { GOAL_REJECTED } from '../../shared/events';
+import { busEnvelopeSchema, RESUME_REQUESTED, sessionIdForEvent } from '../../shared/goal-event';
+import { summary } from '../../shared/outcome';
+import {
+  type Conversation,
+  type SessionItem,
+  SessionStore,
+  TERMINAL_STATUSES,
+} from '../../shared/session-store';
+import { LocalError } from '../aws/errors';
+import { putModelScript } from '../bedrock/control-client';
+import type { ModelScript } from '../bedrock/script';
+import { localDynamoDbClient } from '../dynamodb/local';
+import { type BusEventRecord, fetchBusEvents } from '../eventbridge/service';
+import { putToolFaults, type ToolFaults } from '../lambda-service';
+
+export interface StackEndpoints {
+  env: Record<string, string>;
+}
+
+export type RunStatus = 'completed' | 'failed' | 'stopped' | 'rejected';
+
+export interface RunSummary {
+  sessionId: string | null;
+  tenantId: string | null;
+  status: RunStatus | 'timeout';
+  turns: number;
+  toolCalls: number;
+  tokens: { input: number; output: number; cacheRead: number; cacheWrite: number };
+  costUsd: number;
+  models: Record<string, number>;
+  output: string | null;
+  error: string | null;
+}
+
+export class RunGoalError extends LocalError {}
+
+export interface RunGoalOptions {
+  stack: StackEndpoints;
+  /** The event as EventBridge delivers it to targets (envelope with detail), e.g. a file from events/. */
+  event: unknown;
+  modelScript?: ModelScript;
+  toolFaults?: ToolFaults;
+  timeoutMs?: number;
+  pollMs?: number;
+  onProgress?: (line: string) => void;
+}
+
+const endpoint = (env: Record<string, string>, name: string): string => {
+  const value = env[name];
+  if (!value) throw new RunGoalError(`The local stack does not expose ${name}`);
+  return value;
+};
+
+export interface LocalClients {
+  doc: DynamoDBDocumentClient;
+  store: SessionStore;
+  tableName: string;
+}
+
+export const localClients = (env: Record<string, string>): LocalClients => {
+  const doc = createDocumentClient(localDynamoDbClient(endpoint(env, 'AWS_ENDPOINT_URL_DYNAMODB')));
+  const tableName = endpoint(env, 'TABLE_NAME');
+  return { doc, tableName, store: new SessionStore(doc, tableName, 90) };
+};
+
+const emptySummary = (sessionId: string | null, tenantId: string | null): RunSummary => ({
+  sessionId,
+  tenantId,
+  status: 'rejected',
+  turns: 0,
+  toolCalls: 0,
+  tokens: { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 },
+  costUsd: 0,
+  models: {},
+  output: null,
+  error: null,
+});
+
+/** The CLI's summary: the session summary the agent publishes, plus output and error (no agent name). */
+export const summarize = (session: SessionItem): RunSummary => {
+  const base = summary(session);
+  return {
+    sessionId: base.sessionId,
+    tenantId: base.tenantId,
+    status: session.status === 'pending' || session.status === 'running' ? 'timeout' : session.status,
+    turns: base.turns,
+    toolCalls: base.toolCalls,
+    tokens: base.tokens,
+    costUsd: base.costUsd,
+    models: base.models,
+    output: session.output ?? null,
+    error: session.error ? `${session.error.type}: ${session.error.message}` : null,
+  };
+};
+
+/** New progress lines, in conversation order: each turn, then its finished tool calls; `seen` remembers printed ones. */
+const progressLines = (conversation: Conversation, seen: Set<string>): string[] => {
+  const lines: string[] = [];
+  for (const message of conversation.messages) {
+    if (message.role !== 'assistant') continue;
+    const key = `M${message.turn}`;
+    if (!seen.has(key)) {
+      seen.add(key);
+      const usage = message.usage;
+      const tokens = usage ? usage.input + usage.output + usage.cacheRead + usage.cacheWrite : 0;
+      const tools = message.content.flatMap((b) => (b.toolUse?.name ? [b.toolUse.name] : []));
+      lines.push(
+        `turn ${message.turn}: ${message.modelId} (${message.tier}) ${tokens} tokens, $${(message.costUsd ?? 0).toFixed(6)}` +
+          (tools.length > 0 ? ` -> ${tools.join(', ')}` : ' -> answer'),
+      );
+    }
+    for (const call of conversation.toolCalls.filter((c) => c.turn === message.turn)) {
+      const callKey = `C${call.turn}.${call.index}`;
+      if (call.status === 'started' || seen.has(callKey)) continue;
+      seen.add(callKey);
+      lines.push(
+        `  ${call.name}: ${call.status}${call.errorKind ? ` (${call.errorKind})` : ''} in ${call.latencyMs ?? 0} ms, ${call.invocations ?? 0} invocation(s)`,
+      );
+    }
+  }
+  return lines;
+};
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+const str = (value: unknown): string | null => (typeof value === 'string' ? value : null);
+
+/** What runGoal reads from the event file: the envelope, its detail, and the ids known before the bus sees it. */
+interface GoalEvent {
+  raw: Record<string, unknown>;
+  detail: Record<string, unknown>;
+  tenantId: string | null;
+  /** The goalId or sessionId of the detail; otherwise intake derives the session id from the bus's event id. */
+  knownSessionId: string | null;
+  isResume: boolean;
+}
+
+const readGoalEvent = (event: unknown): GoalEvent => {
+  const envelope = busEnvelopeSchema.partial().safeParse(event);
+  if (!envelope.success || typeof event !== 'object' || event === null) {
+    throw new RunGoalError(
+      'The event file must hold a JSON object: an EventBridge event envelope with "detail"',
+    );
+  }
+  const raw = event as Record<string, unknown>;
+  const detail = (typeof raw.detail === 'object' && raw.detail !== null ? raw.detail : {}) as Record<
+    string,
+    unknown
+  >;
+  return {
+    raw,
+    detail,
+    tenantId: str(detail.tenantId),
+    knownSessionId: str(detail.goalId) ?? str(detail.sessionId),
+    isResume: raw['detail-type'] === RESUME_REQUESTED,
+  };
+};
+
+/** PutEvents of the goal on the stack's bus: the event id, or the bus's reason for refusing it. */
+const putGoalEvent = async (
+  env: Record<string, string>,
+  raw: Record<string, unknown>,
+): Promise<{ eventId: string } | { refused: string }> => {
+  const bus = new EventBridgeClient({ endpoint: endpoint(env, 'AWS_ENDPOINT_URL_EVENTBRIDGE') });
+  const put = await bus.send(
+    new PutEventsCommand({
+      Entries: [
+        {
+          EventBusName: endpoint(env, 'EVENT_BUS_NAME'),
+          Source: str(raw.source) ?? undefined,
+          DetailType: str(raw['detail-type']) ?? undefined,
+          Detail: JSON.stringify(raw.detail ?? null),
+          Resources: Array.isArray(raw.resources) ? (raw.resources as string[]) : undefined,
+          ...(str(raw.time) ? { Time: new Date(str(raw.time) as string) } : {}),
+        },
+      ],
+    }),
+  );
+  const entry = put.Entries?.[0];
+  if (entry?.EventId) return { eventId: entry.EventId };
+  return {
+    refused:
+      `The bus refused the event: ${entry?.ErrorCode ?? 'unknown'} ${entry?.ErrorMessage ?? ''}`.trim(),
+  };
+};
+
+/** Why the bus's records say the event will start no session (no rule matched, or intake rejected it), if so. */
+const busVerdict = (
+  events: BusEventRecord[],
+  eventId: string,
+  detailType: string | null,
+): string | undefined => {
+  const mine = events.find((e) => e.event.id === eventId);
+  if (mine && mine.matchedRules.length === 0) {
+    return `No rule on the bus matches detail-type "${detailType}"; nothing will handle it`;
+  }
+  const rejected = events.find(
+    (e) =>
+      e.event['detail-type'] === GOAL_REJECTED &&
+      (e.event.detail as { eventId?: unknown }).eventId === eventId,
+  );
+  if (!rejected) return undefined;
+  const d = rejected.event.detail as { reason?: string; issues?: string[] };
+  const issues = (d.issues ?? []).map((i) => `  - ${i}`).join('\n');
+  return `${d.reason ?? 'rejected'}${issues ? `\n${issues}` : ''}`;
+};
+
+interface Watch {
+  env: Record<string, string>;
+  store: SessionStore;
+  goal: GoalEvent;
+  eventId: string;
+  sessionId: string;
+  /** The session before the event was put (a resume has ended once it was written since). */
+  before: SessionItem | undefined;
+  /** Bus records from this time on are read. */
+  since: string;
+  progress: (line: string) => void;
+}
+
+/** Polls the bus and the session until the session ends, the event is rejected, or the time is up. */
+const watchSession = async (w: Watch, timeoutMs: number, pollMs: number): Promise<RunSummary> => {
+  const { goal, sessionId } = w;
+  const deadline = Date.now() + timeoutMs;
+  const seen = new Set<string>();
+  let last: SessionItem | undefined;
+  while (Date.now() < deadline) {
+    const events = await fetchBusEvents(endpoint(w.env, 'AWS_ENDPOINT_URL_EVENTBRIDGE'), w.since);
+    const verdict = busVerdict(events, w.eventId, str(goal.raw['detail-type']));
+    if (verdict !== undefined) return { ...emptySummary(null, goal.tenantId), error: verdict };
+    if (goal.tenantId) {
+      const conversation = await w.store.loadConversation(goal.tenantId, sessionId).catch(() => undefined);
+      if (conversation) {
+        last = conversation.session;
+        for (const line of progressLines(conversation, seen)) w.progress(line);
+        // A resume starts from a failed (terminal) session: it has ended again once the session was written since.
+        const moved = !goal.isResume || last.updatedAt !== w.before?.updatedAt;
+        if (TERMINAL_STATUSES.includes(last.status) && moved) return summarize(last);
+      }
+    }
+    await sleep(pollMs);
+  }
+  return last
+    ? { ...summarize(last), status: 'timeout', error: 'Timed out waiting for the session to end' }
+    : {
+        ...emptySummary(sessionId, goal.tenantId),
+        status: 'timeout',
+        error: 'Timed out waiting for the session to start',
+      };
+};
+
+export const runGoal = async (options: RunGoalOptions): Promise<RunSummary> => {
+  const { env } = options.stack;
+  const progress = options.onProgress ?? (() => undefined);
+  const goal = readGoalEvent(options.event);
+  const { tenantId, knownSessionId, detail } = goal;
+  const { store } = localClients(env);
+  // What the session looked like before this event: a resume has ended once its run count moved on; a goal whose
+  // session already ended is a duplicate delivery, which intake ignores.
+  const before = tenantId && knownSessionId ? await store.getSession(tenantId, knownSessionId) : undefined;
+  const installFaults = async (sessionId: string) => {
+    if (options.modelScript) {
+      await putModelScript(endpoint(env, 'AWS_ENDPOINT_URL_BEDROCK_RUNTIME'), sessionId, options.modelScript);
+    }
+    if (options.toolFaults)
+      await putToolFaults(endpoint(env, 'AWS_ENDPOINT_URL_LAMBDA'), sessionId, options.toolFaults);
+  };
+  // Scripts and faults go in before the event when the session id is known, so no model call can precede them.
+  if (knownSessionId) await installFaults(knownSessionId);
+
+  const since = new Date(Date.now() - 1000).toISOString();
+  const put = await putGoalEvent(env, goal.raw);
+  if ('refused' in put) return { ...emptySummary(null, tenantId), error: put.refused };
+  const { eventId } = put;
+  // The session id is the goalId, or derived from the id EventBridge gave the event (what intake will see).
+  const sessionId = sessionIdForEvent(
+    eventId,
+    str(detail.goalId) ?? undefined,
+    str(detail.sessionId) ?? undefined,
+  );
+  // Otherwise the id is the one EventBridge just gave the event; the delivery chain (intake, Step Functions, the
+  // first Plan) takes far longer than this one local call.
+  if (!knownSessionId) await installFaults(sessionId);
+  progress(`event ${eventId} accepted by the bus; session ${sessionId}`);
+  if (!goal.isResume && before && TERMINAL_STATUSES.includes(before.status)) {
+    progress(`session ${sessionId} already ${before.status}: a duplicate delivery starts nothing`);
+    return summarize(before);
+  }
+  const watch: Watch = { env, store, goal, eventId, sessionId, before, since, progress };
+  return watchSession(watch, options.timeoutMs ?? 300_000, options.pollMs ?? 200);
+};

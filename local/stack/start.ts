@@ -1,0 +1,282 @@
+/** The offline AWS stack: DynamoDB Local, Bedrock emulator, Lambda, Step Functions and EventBridge on loopback ports. */
+
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { LOCAL_CREDENTIAL_ENV } from '../aws/credentials';
+import { type BedrockEmulator, startBedrockEmulator } from '../bedrock/emulator';
+import { type CloudFormationService, startCloudFormationService } from '../cloudformation/service';
+import { localDynamoDbClient, startDynamoDbLocal } from '../dynamodb/local';
+import { type DynamoDbCountingProxy, startDynamoDbCountingProxy } from '../dynamodb/proxy';
+import { ensureTable } from '../dynamodb/table';
+import { type EventBridgeService, startEventBridgeService } from '../eventbridge/service';
+import { type LambdaService, startLambdaService } from '../lambda-service';
+import { type StepFunctionsService, startStepFunctionsService } from '../stepfunctions-service';
+import { planStack, type StackPlan } from './plan';
+import { defaultRootDir, type ServerlessConfig } from './serverless-config';
+import { OwnStackFile } from './stack-file';
+import { HostEnvironment, LocalStackError, Teardown } from './teardown';
+
+export { LocalStackError } from './teardown';
+
+export interface StartLocalStackOptions {
+  /** Data, logs and stack.json (default `<repo>/.local`). */
+  dataDir?: string;
+  /** Keep nothing on disk: DynamoDB in memory, executions and bus events in memory only. */
+  inMemory?: boolean;
+  /** Reuse an already running DynamoDB Local (tests: the one of global-setup) instead of starting java. */
+  dynamodbEndpoint?: string;
+  /** serverless.yml stage (default `local`). */
+  stage?: string;
+  /** Repository root holding serverless.yml (default: the parent of local/). */
+  rootDir?: string;
+  /** Extra variables per function key, over serverless.yml's (tests shorten a function's own backoff). */
+  functionEnvironment?: Record<string, Record<string, string>>;
+  /** Step Functions retry waits per state name (tests skip the real backoff). */
+  retryIntervalOverrides?: Record<string, number | number[]>;
+  /**
+   * Put a counting proxy between the functions and DynamoDB (benchmarks): their AWS_ENDPOINT_URL_DYNAMODB points at
+   * it, while `env` (this process, the CLI) keeps the direct endpoint, so only the functions' requests count.
+   */
+  countDynamoDbRequests?: boolean;
+  /** Progress lines ("DynamoDB Local ready in 3.4 s"); nothing is printed without it. */
+  log?: (line: string) => void;
+}
+
+export interface LocalStack {
+  /** Endpoint variables, region, dummy credentials, TABLE_NAME, EVENT_BUS_NAME, STATE_MACHINE_ARN. */
+  env: Record<string, string>;
+  config: ServerlessConfig;
+  dataDir: string;
+  bedrock: BedrockEmulator;
+  lambda: LambdaService;
+  stepFunctions: StepFunctionsService;
+  eventBridge: EventBridgeService;
+  /** The stage's stack as CloudFormation reports it (sls invoke local resolves `Ref` in env vars through it). */
+  cloudFormation: CloudFormationService;
+  /** Functions' DynamoDB requests per operation since start or the last reset (needs countDynamoDbRequests). */
+  dynamodbRequests(): Record<string, number>;
+  resetDynamoDbRequests(): void;
+  stop(): Promise<void>;
+}
+
+const seconds = (startedMs: number): string => `${((performance.now() - startedMs) / 1000).toFixed(1)} s`;
+
+/** What every start step gets: where data goes, what to stop on failure, where progress goes. */
+interface StartContext {
+  options: StartLocalStackOptions;
+  rootDir: string;
+  dataDir: string;
+  /** Undefined in memory: nothing is kept on disk. */
+  persistDir: string | undefined;
+  teardown: Teardown;
+  log: (line: string) => void;
+}
+
+/** DynamoDB Local (or the one given) with the table of serverless.yml created or brought up to date. */
+const startDynamoDb = async (c: StartContext, plan: StackPlan, started: number): Promise<string> => {
+  let endpoint = c.options.dynamodbEndpoint;
+  if (endpoint === undefined) {
+    const dynamodb = await startDynamoDbLocal({
+      dataDir: c.persistDir === undefined ? null : join(c.dataDir, 'dynamodb'),
+    });
+    c.teardown.add('DynamoDB Local', () => dynamodb.stop());
+    endpoint = dynamodb.endpoint;
+    c.log(`DynamoDB Local ready in ${seconds(started)} on ${endpoint}`);
+  }
+  const dynamoClient = localDynamoDbClient(endpoint);
+  try {
+    const ensured = await ensureTable(dynamoClient, plan.table);
+    const added = ensured.addedIndexes.length > 0 ? ` (added ${ensured.addedIndexes.join(', ')})` : '';
+    c.log(`Table ${plan.table.TableName} ${ensured.created ? 'created' : 'exists'}${added}`);
+  } finally {
+    dynamoClient.destroy();
+  }
+  return endpoint;
+};
+
+const startBedrock = async (c: StartContext): Promise<BedrockEmulator> => {
+  const emulator = await startBedrockEmulator();
+  c.teardown.add('Bedrock emulator', () => emulator.close());
+  c.log(`Bedrock emulator on ${emulator.url}`);
+  return emulator;
+};
+
+const startLambda = async (c: StartContext, plan: StackPlan): Promise<LambdaService> => {
+  const service = await startLambdaService({
+    functions: plan.functions,
+    region: plan.config.region,
+    esbuild: plan.config.esbuild,
+    rootDir: c.rootDir,
+    logDir: join(c.dataDir, 'logs'),
+    log: c.log,
+  });
+  c.teardown.add('Lambda service', () => service.close());
+  return service;
+};
+
+/** Java's start (3-4 s) and bundling the functions overlap: neither needs the other's endpoint yet. */
+const startIndependentServices = async (c: StartContext, plan: StackPlan) => {
+  const started = performance.now();
+  const [dynamo, bedrock, lambda] = await Promise.allSettled([
+    startDynamoDb(c, plan, started),
+    startBedrock(c),
+    startLambda(c, plan),
+  ]);
+  if (dynamo.status === 'rejected') throw dynamo.reason;
+  if (bedrock.status === 'rejected') throw bedrock.reason;
+  if (lambda.status === 'rejected') throw lambda.reason;
+  return { dynamodbEndpoint: dynamo.value, bedrock: bedrock.value, lambda: lambda.value };
+};
+
+const startCountingProxy = async (c: StartContext, target: string): Promise<DynamoDbCountingProxy> => {
+  const proxy = await startDynamoDbCountingProxy({ target });
+  c.teardown.add('DynamoDB counting proxy', () => proxy.close());
+  c.log(`DynamoDB counting proxy on ${proxy.url}`);
+  return proxy;
+};
+
+const startStepFunctions = async (c: StartContext, plan: StackPlan): Promise<StepFunctionsService> => {
+  const { machines } = plan;
+  const stepFunctions = await startStepFunctionsService({
+    stateMachines: machines,
+    region: plan.config.region,
+    ...(c.persistDir === undefined ? {} : { dataDir: c.persistDir }),
+    ...(c.options.retryIntervalOverrides === undefined
+      ? {}
+      : { retryIntervalOverrides: c.options.retryIntervalOverrides }),
+  });
+  c.teardown.add('Step Functions service', () => stepFunctions.close());
+  c.log(`Step Functions on ${stepFunctions.url} (${machines.map((m) => m.name).join(', ')})`);
+  return stepFunctions;
+};
+
+const startEventBridge = async (
+  c: StartContext,
+  plan: StackPlan,
+  lambdaUrl: string,
+): Promise<EventBridgeService> => {
+  const { rules, busName } = plan;
+  const eventBridge = await startEventBridgeService({
+    rules,
+    lambdaEndpoint: lambdaUrl,
+    region: plan.config.region,
+    eventBuses: [busName],
+    ...(c.persistDir === undefined ? {} : { dataDir: c.persistDir }),
+  });
+  c.teardown.add('EventBridge service', () => eventBridge.close());
+  c.log(
+    `EventBridge on ${eventBridge.url} (${rules.length} rule${rules.length === 1 ? '' : 's'} on ${busName})`,
+  );
+  return eventBridge;
+};
+
+const startCloudFormation = async (c: StartContext, plan: StackPlan): Promise<CloudFormationService> => {
+  const { deployed } = plan;
+  const cloudFormation = await startCloudFormationService({ stack: deployed });
+  c.teardown.add('CloudFormation service', () => cloudFormation.close());
+  c.log(
+    `CloudFormation on ${cloudFormation.url} (stack ${deployed.stackName}, ${deployed.resources.length} resources)`,
+  );
+  for (const skipped of deployed.skippedOutputs) c.log(`CloudFormation leaves out an output: ${skipped}`);
+  return cloudFormation;
+};
+
+/** Endpoints of the first services, region and dummy credentials: what an SDK client needs to reach them. */
+const sdkEnvironment = (
+  plan: StackPlan,
+  started: { dynamodbEndpoint: string; bedrock: BedrockEmulator; lambda: LambdaService },
+): Record<string, string> => ({
+  AWS_ENDPOINT_URL_DYNAMODB: started.dynamodbEndpoint,
+  AWS_ENDPOINT_URL_BEDROCK_RUNTIME: started.bedrock.url,
+  AWS_ENDPOINT_URL_LAMBDA: started.lambda.url,
+  AWS_REGION: plan.config.region,
+  AWS_DEFAULT_REGION: plan.config.region,
+  ...LOCAL_CREDENTIAL_ENV,
+});
+
+/** The counting proxy's figures, or a clear error when the stack was started without it. */
+const requestCounts = (proxy: DynamoDbCountingProxy | undefined): DynamoDbCountingProxy => {
+  if (proxy === undefined) {
+    throw new LocalStackError(
+      'DynamoDB requests are counted only with startLocalStack({ countDynamoDbRequests: true })',
+    );
+  }
+  return proxy;
+};
+
+/**
+ * Starts the whole offline stack on 127.0.0.1 free ports, in dependency order, and points this process's AWS SDK
+ * at it (process.env), because aws-local-stepfunctions creates its LambdaClient from the environment.
+ */
+export const startLocalStack = async (options: StartLocalStackOptions = {}): Promise<LocalStack> => {
+  const rootDir = options.rootDir ?? defaultRootDir();
+  const dataDir = options.dataDir ?? join(rootDir, '.local');
+  const persistDir = (options.inMemory ?? false) ? undefined : dataDir;
+  const log = options.log ?? (() => {});
+  mkdirSync(dataDir, { recursive: true });
+  // Everything started so far is stopped in reverse order if a later step fails (and by stop()).
+  const teardown = new Teardown();
+  const hostEnv = new HostEnvironment();
+  const stackFile = new OwnStackFile(dataDir);
+  const stop = (): Promise<void> => {
+    stackFile.remove();
+    return teardown.stop(() => hostEnv.restore());
+  };
+  const c: StartContext = { options, rootDir, dataDir, persistDir, teardown, log };
+
+  try {
+    const started = performance.now();
+    const plan = await planStack(options, rootDir);
+    log(`serverless.yml (stage ${plan.config.stage}) read in ${seconds(started)}`);
+    const { dynamodbEndpoint, bedrock, lambda } = await startIndependentServices(c, plan);
+    const proxy =
+      options.countDynamoDbRequests === true ? await startCountingProxy(c, dynamodbEndpoint) : undefined;
+
+    // aws-local-stepfunctions and the bus deliver through LambdaClient({}), which reads these from process.env.
+    const endpointEnv = sdkEnvironment(plan, { dynamodbEndpoint, bedrock, lambda });
+    // A developer's shell may tell the SDK to ignore endpoint variables; locally they are the whole point.
+    hostEnv.unset('AWS_IGNORE_CONFIGURED_ENDPOINT_URLS');
+    hostEnv.set(endpointEnv);
+
+    const stepFunctions = await startStepFunctions(c, plan);
+    const eventBridge = await startEventBridge(c, plan, lambda.url);
+    const cloudFormation = await startCloudFormation(c, plan);
+    const serviceEndpoints = {
+      ...endpointEnv,
+      AWS_ENDPOINT_URL_SFN: stepFunctions.url,
+      AWS_ENDPOINT_URL_EVENTBRIDGE: eventBridge.url,
+      AWS_ENDPOINT_URL_CLOUDFORMATION: cloudFormation.url,
+    };
+    // Functions call each other's services (intake -> SFN, finalize -> EventBridge): the workers need them all.
+    lambda.setSharedEnvironment(
+      proxy === undefined ? serviceEndpoints : { ...serviceEndpoints, AWS_ENDPOINT_URL_DYNAMODB: proxy.url },
+    );
+    const stateMachine = plan.machines[0];
+    // What the CLI and tests need beside the endpoints: the names production reads from its environment.
+    const env: Record<string, string> = {
+      ...serviceEndpoints,
+      TABLE_NAME: plan.table.TableName,
+      EVENT_BUS_NAME: plan.busName,
+      ...(stateMachine === undefined ? {} : { STATE_MACHINE_ARN: stateMachine.arn }),
+    };
+    hostEnv.set(env);
+    stackFile.write(env);
+
+    return {
+      env,
+      config: plan.config,
+      dataDir,
+      bedrock,
+      lambda,
+      stepFunctions,
+      eventBridge,
+      cloudFormation,
+      dynamodbRequests: () => requestCounts(proxy).counts(),
+      resetDynamoDbRequests: () => requestCounts(proxy).reset(),
+      stop,
+    };
+  } catch (error) {
+    await stop().catch(() => undefined);
+    throw error;
+  }
+};

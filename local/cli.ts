@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { parseModelScript } from './bedrock/script';
 import { LocalError } from './errors';
 import { buildTrace, findSession, formatSummary, formatTrace, listSessions } from './inspect';
-import { toolFaultsSchema } from './lambda-service';
+import { toolFaultsSchema } from './lambda/api';
 import { localClients, RunGoalError, type RunSummary, runGoal } from './run-goal';
 import { findRunningStack, startLocalStack } from './stack';
 

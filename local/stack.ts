@@ -13,7 +13,7 @@ import { ensureTable, localDynamoDbClient, startDynamoDbLocal } from './dynamodb
 import { type DynamoDbCountingProxy, startDynamoDbCountingProxy } from './dynamodb-proxy';
 import { LocalError } from './errors';
 import { type EventBridgeService, type EventRule, startEventBridgeService } from './eventbridge-service';
-import { type LambdaFunctionSpec, type LambdaService, startLambdaService } from './lambda-service';
+import { type LambdaFunctionSpec, type LambdaService, startLambdaService } from './lambda/api';
 import { endpointAnswers } from './ports';
 import {
   defaultRootDir,
@@ -33,7 +33,7 @@ import {
   type StateMachineSpec,
   type StepFunctionsService,
   startStepFunctionsService,
-} from './stepfunctions-service';
+} from './stepfunctions/api';
 
 export class LocalStackError extends LocalError {}
 

@@ -17,7 +17,7 @@ import {
   type LambdaService,
   putToolFaults,
   startLambdaService,
-} from '../../local/lambda-service';
+} from '../../local/lambda/api';
 import {
   intrinsicContext,
   lambdaArn,

@@ -39,7 +39,7 @@ import {
   StopExecutionCommand,
   ValidationException,
 } from '@aws-sdk/client-sfn';
-import { type StepFunctionsService, startStepFunctionsService } from '../../local/stepfunctions-service';
+import { type StepFunctionsService, startStepFunctionsService } from '../../local/stepfunctions/api';
 import { type FakeLambda, type FakeReply, startFakeLambda } from '../fixtures/sfn/fake-lambda';
 import gateAsl from '../fixtures/sfn/gate.asl.json';
 import lambdaInvokeAsl from '../fixtures/sfn/lambda-invoke.asl.json';

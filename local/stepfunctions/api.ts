@@ -28,7 +28,7 @@ import {
   parseInput,
   startAwsJsonServer,
   utf8Length,
-} from './aws-json-protocol';
+} from '../aws-json-protocol';
 
 // The package is typed as ESM but ships a CommonJS build, which require() picks through its "exports" map.
 type LocalStepFunctions = typeof import('aws-local-stepfunctions', { with: { 'resolution-mode': 'import' }});

@@ -17,10 +17,10 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { type BuildOptions, build, version as esbuildVersion } from 'esbuild';
 import { z } from 'zod';
-import { LocalError } from './errors';
-import type { FunctionErrorPayload, InvokeMessage, WorkerInit, WorkerMessage } from './lambda-worker';
-import { readBody } from './loopback-http';
-import { type EsbuildConfig, LOCAL_ACCOUNT_ID, lambdaArn } from './serverless-config';
+import { LocalError } from '../errors';
+import { readBody } from '../loopback-http';
+import { type EsbuildConfig, LOCAL_ACCOUNT_ID, lambdaArn } from '../serverless-config';
+import type { FunctionErrorPayload, InvokeMessage, WorkerInit, WorkerMessage } from './worker';
 
 export class LambdaServiceError extends LocalError {}
 
@@ -267,7 +267,7 @@ export const bundle = async (
 };
 
 export interface BuiltFunctions {
-  /** The bundled worker bootstrap (local/lambda-worker.ts). */
+  /** The bundled worker bootstrap (local/lambda/worker.ts). */
   runtimeFile: string;
   entries: { spec: LambdaFunctionSpec; file: string; exportName: string }[];
   builds: BuildReport[];
@@ -287,7 +287,7 @@ export const buildFunctions = async (o: {
   const buildDir = o.buildDir ?? join(o.rootDir, '.local', 'build');
   const started = performance.now();
   const bundleOptions = esbuildOptions(o.esbuild);
-  const workerSource = join(__dirname, 'lambda-worker.ts');
+  const workerSource = join(__dirname, 'worker.ts');
   const entries = o.functions.map((spec) => ({ spec, ...handlerEntry(o.rootDir, spec.handler) }));
   const [runtimeBuild, ...builds] = await Promise.all([
     bundle(

@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { parseModelScript } from './bedrock/script';
 import { LocalError } from './errors';
 import { buildTrace, findSession, formatSummary, formatTrace, listSessions } from './inspect';
-import { toolFaultsSchema } from './lambda/api';
+import { toolFaultsSchema } from './lambda/tool-faults';
 import { localClients, RunGoalError, type RunSummary, runGoal } from './run-goal';
 import { findRunningStack, startLocalStack } from './stack';
 

@@ -20,7 +20,7 @@ import type { ModelScript } from './bedrock/script';
 import { localDynamoDbClient } from './dynamodb-local';
 import { LocalError } from './errors';
 import { fetchBusEvents } from './eventbridge-service';
-import { putToolFaults, type ToolFaults } from './lambda/api';
+import { putToolFaults, type ToolFaults } from './lambda/tool-faults';
 
 export interface StackEndpoints {
   env: Record<string, string>;

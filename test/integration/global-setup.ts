@@ -11,7 +11,7 @@ import {
   localDynamoDbClient,
   startDynamoDbLocal,
 } from '../../local/dynamodb-local';
-import { buildFunctions } from '../../local/lambda/api';
+import { buildFunctions } from '../../local/lambda/bundles';
 import {
   defaultRootDir,
   eventBusName,

@@ -1,7 +1,7 @@
 /** Sizes of the function bundles the local stack built, and of the packaged zips when `sls package` left some. */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import type { BuildReport } from '../lambda-service';
+import type { BuildReport } from '../lambda/bundles';
 
 export interface BundleSize {
   key: string;

@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { LocalError } from '../aws/errors';
 import { type ModelScript, parseModelScript } from '../bedrock/script';
-import { type ToolFaults, toolFaultsSchema } from '../lambda-service';
+import { type ToolFaults, toolFaultsSchema } from '../lambda/tool-faults';
 import { findRunningStack } from '../stack/stack-file';
 import { startLocalStack } from '../stack/start';
 import { buildTrace, findSession, formatSummary, formatTrace, listSessions } from './inspect';

@@ -20,7 +20,7 @@ import { putModelScript } from '../bedrock/control-client';
 import type { ModelScript } from '../bedrock/script';
 import { localDynamoDbClient } from '../dynamodb/local';
 import { type BusEventRecord, fetchBusEvents } from '../eventbridge/service';
-import { putToolFaults, type ToolFaults } from '../lambda-service';
+import { putToolFaults, type ToolFaults } from '../lambda/tool-faults';
 
 export interface StackEndpoints {
   env: Record<string, string>;

@@ -1,8 +1,8 @@
 /** The stack to start, read from serverless.yml and resolved in full before anything starts (a bad reference fails fast). */
 import { type DeployedStack, deployedStack } from '../cloudformation/deployed-stack';
 import type { EventRule } from '../eventbridge/service';
-import type { LambdaFunctionSpec } from '../lambda-service';
-import type { StateMachineSpec } from '../stepfunctions-service';
+import type { LambdaFunctionSpec } from '../lambda/api';
+import type { StateMachineSpec } from '../stepfunctions/api';
 import {
   eventBusName,
   intrinsicContext,

@@ -1,7 +1,7 @@
 /** What the local stand-ins run, read from serverless.yml: Lambda functions, state machines and bus rules. */
 import type { EventRule } from '../eventbridge/service';
-import type { LambdaFunctionSpec } from '../lambda-service';
-import type { StateMachineSpec } from '../stepfunctions-service';
+import type { LambdaFunctionSpec } from '../lambda/api';
+import type { StateMachineSpec } from '../stepfunctions/api';
 import {
   type IntrinsicContext,
   lambdaArn,

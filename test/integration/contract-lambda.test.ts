@@ -12,12 +12,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { InvokeCommand, LambdaClient, ResourceNotFoundException } from '@aws-sdk/client-lambda';
-import {
-  deleteToolFaults,
-  type LambdaService,
-  putToolFaults,
-  startLambdaService,
-} from '../../local/lambda-service';
+import { type LambdaService, startLambdaService } from '../../local/lambda/api';
+import { putToolFaults } from '../../local/lambda/tool-faults';
 import {
   intrinsicContext,
   lambdaArn,
@@ -260,7 +256,7 @@ describe('local Lambda service (Invoke API contract)', () => {
 
   it('injects failTimes for one tool of one session, without running the handler', async () => {
     // Arrange
-    service.setToolFaults('sess-flaky', {
+    await putToolFaults(service.url, 'sess-flaky', {
       audit_billing_logs: { failTimes: 2, error: 'ServiceUnavailable' },
     });
     const before = sideEffects().length;
@@ -321,7 +317,7 @@ describe('local Lambda service (Invoke API contract)', () => {
     expect(records.map((r) => r.outcome)).toEqual(['injected-crash', 'success']);
   });
 
-  it('delayMs counts against the timeout; DELETE clears the faults', async () => {
+  it('delayMs counts against the timeout; other sessions are not delayed', async () => {
     // Arrange
     await putToolFaults(service.url, 'sess-slow-tool', { lookup: { delayMs: 300 } });
 
@@ -329,14 +325,13 @@ describe('local Lambda service (Invoke API contract)', () => {
     const started = Date.now();
     const delayed = await invoke(`${FIXTURE_SERVICE}-tool`, actionGroupEvent('sess-slow-tool', 'lookup'));
     const delayedMs = Date.now() - started;
-    await deleteToolFaults(service.url, 'sess-slow-tool');
-    const startedAgain = Date.now();
-    await invoke(`${FIXTURE_SERVICE}-tool`, actionGroupEvent('sess-slow-tool', 'lookup'));
+    const startedOther = Date.now();
+    await invoke(`${FIXTURE_SERVICE}-tool`, actionGroupEvent('sess-quick-tool', 'lookup'));
 
     // Assess
     expect(delayed.FunctionError).toBeUndefined();
     expect(delayedMs).toBeGreaterThanOrEqual(300);
-    expect(Date.now() - startedAgain).toBeLessThan(300);
+    expect(Date.now() - startedOther).toBeLessThan(300);
   });
 
   it('rejects invalid tool faults on the control endpoint with 400', async () => {

@@ -22,7 +22,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   DescribeExecutionCommand,
-  DescribeStateMachineCommand,
   ExecutionAlreadyExists,
   ExecutionDoesNotExist,
   GetExecutionHistoryCommand,
@@ -32,14 +31,13 @@ import {
   InvalidName,
   InvalidToken,
   ListExecutionsCommand,
-  ListStateMachinesCommand,
   SFNClient,
   StartExecutionCommand,
   StateMachineDoesNotExist,
   StopExecutionCommand,
   ValidationException,
 } from '@aws-sdk/client-sfn';
-import { type StepFunctionsService, startStepFunctionsService } from '../../local/stepfunctions-service';
+import { type StepFunctionsService, startStepFunctionsService } from '../../local/stepfunctions/api';
 import { type FakeLambda, type FakeReply, startFakeLambda } from '../fixtures/sfn/fake-lambda';
 import gateAsl from '../fixtures/sfn/gate.asl.json';
 import lambdaInvokeAsl from '../fixtures/sfn/lambda-invoke.asl.json';
@@ -412,7 +410,7 @@ describe('the optimized integration arn:aws:states:::lambda:invoke', () => {
   });
 });
 
-describe('GetExecutionHistory, ListExecutions, StopExecution, DescribeStateMachine', () => {
+describe('GetExecutionHistory, ListExecutions, StopExecution', () => {
   it('returns ordered, linked, timestamped events with pagination, reverse order and without data', async () => {
     flakyScript.set('history', ['TransientError']);
     const { executionArn } = await sfn.send(
@@ -517,26 +515,6 @@ describe('GetExecutionHistory, ListExecutions, StopExecution, DescribeStateMachi
     });
     gates.get('stop-me')?.({ result: null });
     gates.delete('stop-me');
-  });
-
-  it('describes and lists the state machines it runs', async () => {
-    const described = await sfn.send(new DescribeStateMachineCommand({ stateMachineArn: MAP }));
-    expect(described).toMatchObject({
-      name: 'map',
-      type: 'STANDARD',
-      status: 'ACTIVE',
-      stateMachineArn: MAP,
-    });
-    expect(JSON.parse(described.definition ?? '')).toEqual(mapAsl);
-    expect(described.creationDate).toBeInstanceOf(Date);
-    const listed = await sfn.send(new ListStateMachinesCommand({}));
-    expect(listed.stateMachines?.map((m) => m.name).sort()).toEqual([
-      'gate',
-      'lambda-invoke',
-      'many-iterations',
-      'map',
-      'retry-catch',
-    ]);
   });
 
   it('fails an execution that reaches 25,000 history events, as the Step Functions quota does', async () => {

@@ -7,7 +7,7 @@
  */
 import { type DynamoDbLocal, localDynamoDbClient, startDynamoDbLocal } from '../../local/dynamodb/local';
 import { ensureTable } from '../../local/dynamodb/table';
-import { buildFunctions } from '../../local/lambda-service';
+import { buildFunctions } from '../../local/lambda/bundles';
 import {
   defaultRootDir,
   eventBusName,

@@ -111,37 +111,32 @@ const runHandler = (handler: Handler, event: unknown, context: Record<string, un
 
 const serialize = (result: unknown): string => JSON.stringify(result === undefined ? null : result);
 
-const main = (): void => {
-  if (port === null || init === undefined) return;
-  if (init.enableSourceMaps) process.setSourceMapsEnabled(true);
-  patchConsole();
-  const started = performance.now();
-  let handler: Handler;
+/** The init phase: loads the bundle and finds the handler, or reports the init error as Lambda does. */
+const loadHandler = (w: WorkerInit): Handler | undefined => {
   try {
-    const mod = require(init.bundlePath) as Record<string, unknown>;
-    const candidate = mod[init.handlerExport];
-    if (typeof candidate !== 'function') {
-      post({
-        type: 'init-error',
-        error: {
-          errorType: 'Runtime.HandlerNotFound',
-          errorMessage: `${init.bundlePath}.${init.handlerExport} is undefined or not exported`,
-          trace: [],
-        },
-      });
-      return;
-    }
-    handler = candidate as Handler;
+    const mod = require(w.bundlePath) as Record<string, unknown>;
+    const candidate = mod[w.handlerExport];
+    if (typeof candidate === 'function') return candidate as Handler;
+    post({
+      type: 'init-error',
+      error: {
+        errorType: 'Runtime.HandlerNotFound',
+        errorMessage: `${w.bundlePath}.${w.handlerExport} is undefined or not exported`,
+        trace: [],
+      },
+    });
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     post({
       type: 'init-error',
       error: toErrorPayload(error, code === 'MODULE_NOT_FOUND' ? 'Runtime.ImportModuleError' : 'Error'),
     });
-    return;
   }
+  return undefined;
+};
 
-  // Like the Node.js runtime: an unhandled rejection or uncaught exception fails the invocation and ends the sandbox.
+/** Like the Node.js runtime: an unhandled rejection or uncaught exception fails the invocation and ends the sandbox. */
+const failFatally = (): void => {
   process.on('unhandledRejection', (reason) => {
     const error = toErrorPayload(reason);
     post({
@@ -163,42 +158,55 @@ const main = (): void => {
     });
     process.exit(129);
   });
+};
 
+/** Runs one invocation and posts its result (or error). */
+const invokeHandler = (handler: Handler, message: InvokeMessage): void => {
+  currentRequestId = message.requestId;
+  const { requestId } = message;
+  const context: Record<string, unknown> = {
+    ...message.context,
+    awsRequestId: requestId,
+    callbackWaitsForEmptyEventLoop: true,
+    getRemainingTimeInMillis: () => Math.max(0, message.deadlineMs - Date.now()),
+  };
+  let event: unknown;
+  try {
+    event = JSON.parse(message.payload);
+  } catch (error) {
+    post({ type: 'result', requestId, ok: false, error: toErrorPayload(error) });
+    return;
+  }
+  runHandler(handler, event, context).then(
+    (result) => {
+      let payload: string;
+      try {
+        payload = serialize(result);
+      } catch (error) {
+        post({
+          type: 'result',
+          requestId,
+          ok: false,
+          error: toErrorPayload(error, 'Runtime.MalformedHandlerResponse'),
+        });
+        return;
+      }
+      post({ type: 'result', requestId, ok: true, payload });
+    },
+    (error: unknown) => post({ type: 'result', requestId, ok: false, error: toErrorPayload(error) }),
+  );
+};
+
+const main = (): void => {
+  if (port === null || init === undefined) return;
+  if (init.enableSourceMaps) process.setSourceMapsEnabled(true);
+  patchConsole();
+  const started = performance.now();
+  const handler = loadHandler(init);
+  if (handler === undefined) return;
+  failFatally();
   port.on('message', (message: InvokeMessage) => {
-    if (message.type !== 'invoke') return;
-    currentRequestId = message.requestId;
-    const context: Record<string, unknown> = {
-      ...message.context,
-      awsRequestId: message.requestId,
-      callbackWaitsForEmptyEventLoop: true,
-      getRemainingTimeInMillis: () => Math.max(0, message.deadlineMs - Date.now()),
-    };
-    let event: unknown;
-    try {
-      event = JSON.parse(message.payload);
-    } catch (error) {
-      post({ type: 'result', requestId: message.requestId, ok: false, error: toErrorPayload(error) });
-      return;
-    }
-    runHandler(handler, event, context).then(
-      (result) => {
-        let payload: string;
-        try {
-          payload = serialize(result);
-        } catch (error) {
-          post({
-            type: 'result',
-            requestId: message.requestId,
-            ok: false,
-            error: toErrorPayload(error, 'Runtime.MalformedHandlerResponse'),
-          });
-          return;
-        }
-        post({ type: 'result', requestId: message.requestId, ok: true, payload });
-      },
-      (error: unknown) =>
-        post({ type: 'result', requestId: message.requestId, ok: false, error: toErrorPayload(error) }),
-    );
+    if (message.type === 'invoke') invokeHandler(handler, message);
   });
   post({ type: 'ready', initDurationMs: performance.now() - started });
 };

@@ -8,8 +8,8 @@ import {
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
-import { EventPublisher } from '../../shared/events';
-import { SessionStore } from '../../shared/session-store';
+import { EventPublisher } from '../../shared/contracts/lifecycle-events';
+import { SessionStore } from '../../shared/store/session-store';
 import { NOW } from './fixtures';
 
 export const TABLE = 'sovereign-agent-test';

@@ -14,7 +14,7 @@ import { localDynamoDbClient } from '../../local/dynamodb-local';
 import { startDynamoDbCountingProxy } from '../../local/dynamodb-proxy';
 import { runGoal } from '../../local/run-goal';
 import { type LocalStack, startLocalStack } from '../../local/stack';
-import { executionNameFor } from '../../shared/goal-event';
+import { executionNameFor } from '../../shared/contracts/goal-events';
 import { goalEvent } from './helpers';
 
 jest.setTimeout(60_000);

@@ -9,7 +9,7 @@ import reportEvent from '../../events/action-group-billing-report.json';
 import { createBillingHandler } from '../../functions/action-groups/billing/action-group';
 import { createDocumentClient } from '../../functions/action-groups/billing/config';
 import { ReportStoreError } from '../../functions/action-groups/billing/errors';
-import { type ActionGroupEventInput, readActionGroupResponse } from '../../shared/action-group-contract';
+import { type ActionGroupEventInput, readActionGroupResponse } from '../../shared/contracts/action-group';
 
 const TABLE = 'sovereign-agent-test';
 const ddb = mockClient(DynamoDBDocumentClient);

@@ -1,15 +1,15 @@
 /** The Decide step: loop detection, schema-violation limit, token/USD budgets and the turn limit. */
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import 'aws-sdk-client-mock-jest';
+import { ProfileError, SessionStateError } from '../../shared/runtime/errors';
 import {
   type DecideInput,
   decide,
   decideNext,
   repeatStreak,
   schemaViolationTurns,
-} from '../../shared/decide';
-import { ProfileError, SessionStateError } from '../../shared/errors';
-import type { ToolCallItem } from '../../shared/session-store';
+} from '../../shared/steps/decide';
+import type { ToolCallItem } from '../../shared/store/session-store';
 import { mockedStore } from '../helpers/aws';
 import {
   assistantToolUses,

@@ -7,11 +7,11 @@ import 'aws-sdk-client-mock-jest';
 import acmeGoal from '../../events/goal-billing-audit.json';
 import globexGoal from '../../events/goal-billing-audit-globex.json';
 import resumeRequest from '../../events/resume-request.json';
-import { StoreUnavailableError } from '../../shared/errors';
-import { GOAL_REJECTED } from '../../shared/events';
-import { executionNameFor } from '../../shared/goal-event';
-import { acceptEvent, type IntakeDeps, resolveLimits } from '../../shared/intake';
-import type { MessageItem, SessionItem } from '../../shared/session-store';
+import { executionNameFor } from '../../shared/contracts/goal-events';
+import { GOAL_REJECTED } from '../../shared/contracts/lifecycle-events';
+import { StoreUnavailableError } from '../../shared/runtime/errors';
+import { acceptEvent, type IntakeDeps, resolveLimits } from '../../shared/steps/intake';
+import type { MessageItem, SessionItem } from '../../shared/store/session-store';
 import {
   BUS,
   credentials,

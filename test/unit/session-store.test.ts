@@ -8,9 +8,9 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import 'aws-sdk-client-mock-jest';
-import { SessionNotFoundError, SessionStateError, StoreUnavailableError } from '../../shared/errors';
-import { keys } from '../../shared/keys';
-import type { MessageItem, NewSession, SessionItem } from '../../shared/session-store';
+import { SessionNotFoundError, SessionStateError, StoreUnavailableError } from '../../shared/runtime/errors';
+import { keys } from '../../shared/store/keys';
+import type { MessageItem, NewSession, SessionItem } from '../../shared/store/session-store';
 import {
   conditionFailed,
   mockedStore,

@@ -1,4 +1,4 @@
-/** The billing action group: checks a tool call against openapi.json and the session's tenant, then runs it. */
+/** The billing action group: checks a tool call against its OpenAPI schema (shared/contracts/tool-schemas/billing.openapi.json) and the session's tenant, then runs it. */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import Ajv from 'ajv';
@@ -14,7 +14,8 @@ import {
   parseActionGroupEvent,
   readActionGroupOperations,
   TENANT_ID_ATTRIBUTE,
-} from '../../../shared/action-group-contract';
+} from '../../../shared/contracts/action-group';
+import openapi from '../../../shared/contracts/tool-schemas/billing.openapi.json';
 import { auditBillingLogs } from './audit';
 import { getContractTerms } from './contract-terms';
 import { loadTenantDataset, type TenantDataset } from './dataset';
@@ -26,7 +27,6 @@ import {
   TenantMismatchError,
   UnknownFunctionError,
 } from './errors';
-import openapi from './openapi.json';
 import { createOptimizationReport } from './report';
 import { listUnderutilizedResources } from './utilization';
 
@@ -37,7 +37,7 @@ export interface BillingDeps {
   now?: () => Date;
 }
 
-/** The operations of openapi.json: the same list the plan Lambda offers the model as tools. */
+/** The operations of billing.openapi.json: the same list the plan Lambda offers the model as tools. */
 export const billingOperations: readonly ActionGroupOperation[] = readActionGroupOperations(openapi);
 
 interface TenantInput {
@@ -76,7 +76,7 @@ function bind<I extends TenantInput>(
   run: (input: I, context: ToolContext) => unknown,
 ): BoundTool {
   const operation = billingOperations.find((candidate) => candidate.name === name);
-  if (!operation) throw new Error(`openapi.json has no operation ${name}`);
+  if (!operation) throw new Error(`billing.openapi.json has no operation ${name}`);
   const validate = ajv.compile<I>(operation.inputSchema);
   const call: BoundTool['call'] = (raw, sessionTenant, event, deps) => {
     if (!validate(raw)) {
@@ -139,7 +139,7 @@ const tools: Readonly<Record<string, BoundTool>> = {
 const unimplemented = billingOperations.filter((operation) => !Object.hasOwn(tools, operation.name));
 if (unimplemented.length > 0) {
   throw new Error(
-    `openapi.json operations without a billing tool: ${unimplemented.map((o) => o.name).join(', ')}`,
+    `billing.openapi.json operations without a billing tool: ${unimplemented.map((o) => o.name).join(', ')}`,
   );
 }
 

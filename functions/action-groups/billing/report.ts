@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
-import { keys } from '../../../shared/keys';
+import { keys } from '../../../shared/store/keys';
 import { auditBillingLogs } from './audit';
 import { formatPercentChange, formatUsd, labelOf, plural, type TenantDataset } from './dataset';
 import { ReportStoreError } from './errors';

@@ -5,28 +5,30 @@
  */
 import { createHash } from 'node:crypto';
 import { InvokeCommand, type InvokeCommandOutput, type LambdaClient } from '@aws-sdk/client-lambda';
+import { z } from 'zod';
+import { toolUsesOf } from '../agent/conversation';
+import { getProfile } from '../agent/profiles';
+import { actionGroupFunctionName, getActionGroup, toolsForAgent, validateToolInput } from '../agent/tools';
 import {
   type ActionGroupEvent,
   actionGroupResponseSchema,
   buildActionGroupEvent,
   toActionGroupParameters,
-} from './action-group-contract';
-import { actionGroupFunctionName, getActionGroup, toolsForAgent, validateToolInput } from './action-groups';
-import { getProfile } from './agents';
-import { toolUsesOf } from './conversation';
-import { SessionStateError, ToolInvocationError, ToolTimeoutError } from './errors';
-import { type RetryPolicy, withFullJitter } from './retry';
-import type { SessionStore, ToolCallStatus, ToolErrorKind } from './session-store';
+} from '../contracts/action-group';
+import { SessionStateError, ToolInvocationError, ToolTimeoutError } from '../runtime/errors';
+import { type RetryPolicy, withFullJitter } from '../runtime/retry';
+import type { SessionStore, ToolCallStatus, ToolErrorKind } from '../store/session-store';
 
 /** Results fed back to the model are capped so one chatty tool cannot blow the context or the item size. */
 export const MAX_RESULT_CHARS = 20_000;
 
-export interface RunToolInput {
-  tenantId: string;
-  sessionId: string;
-  turn: number;
-  call: { toolUseId: string; name: string; index: number };
-}
+export const runToolInputSchema = z.object({
+  tenantId: z.string().min(1),
+  sessionId: z.string().min(1),
+  turn: z.number().int().min(1),
+  call: z.object({ toolUseId: z.string().min(1), name: z.string().min(1), index: z.number().int().min(0) }),
+});
+export type RunToolInput = z.infer<typeof runToolInputSchema>;
 
 export interface RunToolResult {
   toolUseId: string;

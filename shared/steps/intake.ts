@@ -1,11 +1,11 @@
 /** Intake: turns a bus event into at most one running execution per goal (or per resume), or a rejection. */
 import { ExecutionAlreadyExists, type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import { agentNames, getProfile, hasProfile } from './agents';
-import { goalMessage } from './conversation';
-import { InvalidGoalError } from './errors';
-import { type EventPublisher, GOAL_REJECTED } from './events';
-import { executionNameFor, type GoalDetail, type ParsedEvent, parseBusEvent } from './goal-event';
-import type { SessionLimits, SessionStore } from './session-store';
+import { goalMessage } from '../agent/conversation';
+import { agentNames, getProfile, hasProfile } from '../agent/profiles';
+import { executionNameFor, type GoalDetail, type ParsedEvent, parseBusEvent } from '../contracts/goal-events';
+import { type EventPublisher, GOAL_REJECTED } from '../contracts/lifecycle-events';
+import { InvalidGoalError } from '../runtime/errors';
+import type { SessionLimits, SessionStore } from '../store/session-store';
 
 export interface IntakeDeps {
   store: SessionStore;

@@ -1,7 +1,7 @@
 /** The event contract of the bus: goal and resume events in, and how session ids and execution names derive from them. */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { InvalidGoalError } from './errors';
+import { InvalidGoalError } from '../runtime/errors';
 
 export const GOAL_SUBMITTED = 'Agent Goal Submitted';
 export const RESUME_REQUESTED = 'Agent Goal Resume Requested';

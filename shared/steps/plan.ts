@@ -8,13 +8,26 @@ import {
   type SystemContentBlock,
   type Tool,
 } from '@aws-sdk/client-bedrock-runtime';
-import { type ToolDefinition, toolsForAgent } from './action-groups';
-import { type AgentProfile, getProfile } from './agents';
-import { buildMessages, pendingToolUses, toolUsesOf } from './conversation';
-import { ModelRequestError, ModelThrottledError, ModelUnavailableError, SessionStateError } from './errors';
-import { costOf, rateFor, type TokenUsage } from './pricing';
-import { chooseRoute, type ModelTiers, type Route } from './routing';
-import type { Conversation, SessionItem, SessionStore } from './session-store';
+import { z } from 'zod';
+import { buildMessages, pendingToolUses, toolUsesOf } from '../agent/conversation';
+import { costOf, rateFor, type TokenUsage } from '../agent/pricing';
+import { type AgentProfile, getProfile } from '../agent/profiles';
+import { chooseRoute, type ModelTiers, type Route } from '../agent/routing';
+import { type ToolDefinition, toolsForAgent } from '../agent/tools';
+import {
+  ModelRequestError,
+  ModelThrottledError,
+  ModelUnavailableError,
+  SessionStateError,
+} from '../runtime/errors';
+import type { Conversation, SessionItem, SessionStore } from '../store/session-store';
+
+export const planInputSchema = z.object({
+  tenantId: z.string().min(1),
+  sessionId: z.string().min(1),
+  turn: z.number().int().min(0),
+});
+export type PlanInput = z.infer<typeof planInputSchema>;
 
 export interface PlannedToolCall {
   toolUseId: string;
@@ -126,7 +139,7 @@ const replay = (conversation: Conversation): PlanResult | undefined => {
 
 export const planTurn = async (
   deps: PlanDeps,
-  input: { tenantId: string; sessionId: string },
+  input: Pick<PlanInput, 'tenantId' | 'sessionId'>,
 ): Promise<PlanResult & { modelId?: string; tier?: string; usage?: TokenUsage; costUsd?: number }> => {
   const conversation = await deps.store.loadConversation(input.tenantId, input.sessionId);
   const { session } = conversation;

@@ -1,7 +1,7 @@
 /** Rebuilds the Converse message list from stored turns and tool-call records. */
 import type { ContentBlock, Message, ToolUseBlock } from '@aws-sdk/client-bedrock-runtime';
-import { SessionStateError } from './errors';
-import type { Conversation, MessageItem, ToolCallItem } from './session-store';
+import { SessionStateError } from '../runtime/errors';
+import type { Conversation, MessageItem, ToolCallItem } from '../store/session-store';
 
 export const toolUsesOf = (message: MessageItem): ToolUseBlock[] =>
   message.content.flatMap((block) => (block.toolUse ? [block.toolUse] : []));

@@ -13,8 +13,8 @@ import {
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { SessionNotFoundError, SessionStateError, StoreUnavailableError } from './errors';
-import type { Constraints, DataClassification } from './goal-event';
+import type { Constraints, DataClassification } from '../contracts/goal-events';
+import { SessionNotFoundError, SessionStateError, StoreUnavailableError } from '../runtime/errors';
 import { keys, MESSAGE_PREFIX, SESSION_INDEX, sessionPk, TOOL_CALL_PREFIX, tenantPk } from './keys';
 
 export type SessionStatus = 'pending' | 'running' | 'completed' | 'stopped' | 'failed';

@@ -1,6 +1,6 @@
 /** Lifecycle events the agent publishes on its bus (detail-types are the contract consumers match on). */
 import { type EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { EventPublishError } from './errors';
+import { EventPublishError } from '../runtime/errors';
 
 export const GOAL_REJECTED = 'Agent Goal Rejected';
 export const GOAL_COMPLETED = 'Agent Goal Completed';

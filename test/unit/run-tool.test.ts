@@ -3,11 +3,16 @@ import { InvokeCommand, type InvokeCommandOutput, LambdaClient } from '@aws-sdk/
 import { GetCommand, PutCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
-import { type ActionGroupEvent, buildActionGroupResponse } from '../../shared/action-group-contract';
-import { ConfigError, SessionStateError } from '../../shared/errors';
-import { keys } from '../../shared/keys';
-import type { ToolCallItem } from '../../shared/session-store';
-import { MAX_RESULT_CHARS, type RunToolInput, runTool, type ToolRunnerDeps } from '../../shared/tool-runner';
+import { type ActionGroupEvent, buildActionGroupResponse } from '../../shared/contracts/action-group';
+import { ConfigError, SessionStateError } from '../../shared/runtime/errors';
+import {
+  MAX_RESULT_CHARS,
+  type RunToolInput,
+  runTool,
+  type ToolRunnerDeps,
+} from '../../shared/steps/run-tool';
+import { keys } from '../../shared/store/keys';
+import type { ToolCallItem } from '../../shared/store/session-store';
 import { conditionFailed, credentials, mockedStore, REGION } from '../helpers/aws';
 import {
   assistantToolUses,

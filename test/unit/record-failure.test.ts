@@ -2,7 +2,7 @@
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import 'aws-sdk-client-mock-jest';
-import { describeCause, recordFailure } from '../../shared/outcome';
+import { describeCause, recordFailure } from '../../shared/steps/record-failure';
 import { conditionFailed, mockedPublisher, mockedStore } from '../helpers/aws';
 import { SESSION, sessionItem, TENANT } from '../helpers/fixtures';
 

@@ -1,7 +1,7 @@
 /** Token prices (data in prices.json, with source and date) and the per-call cost: input, output and cache rates. */
 import { z } from 'zod';
-import type { Tier } from '../agents';
-import { PricingError } from '../errors';
+import { PricingError } from '../../runtime/errors';
+import type { Tier } from '../profiles';
 import table from './prices.json';
 
 const rateSchema = z.object({
@@ -36,7 +36,9 @@ export interface TokenUsage {
 export const rateFor = (modelId: string, tier: Tier): Rate => {
   const rate = priceTable.models[modelId] ?? priceTable.tiers[tier];
   if (!rate)
-    throw new PricingError(`No price for model "${modelId}" (tier ${tier}) in shared/pricing/prices.json`);
+    throw new PricingError(
+      `No price for model "${modelId}" (tier ${tier}) in shared/agent/pricing/prices.json`,
+    );
   return rate;
 };
 

@@ -1,6 +1,7 @@
 /** Model routing: picks the cheapest tier that can do a step, by data class, latency tolerance and complexity (RCI). */
-import type { AgentProfile, Tier } from './agents';
-import type { DataClassification } from './goal-event';
+
+import type { DataClassification } from '../contracts/goal-events';
+import type { AgentProfile, Tier } from './profiles';
 
 export interface ModelTiers {
   planner: string;

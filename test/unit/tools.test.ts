@@ -1,6 +1,5 @@
 /** Action-group registry: OpenAPI operations become Converse tools, and tool input is validated by their schemas. */
-import openapi from '../../functions/action-groups/billing/openapi.json';
-import { ActionGroupContractError } from '../../shared/action-group-contract';
+
 import {
   actionGroupFunctionName,
   getActionGroup,
@@ -8,8 +7,10 @@ import {
   toolsForAgent,
   toolsFromOpenApi,
   validateToolInput,
-} from '../../shared/action-groups';
-import { ConfigError, ProfileError } from '../../shared/errors';
+} from '../../shared/agent/tools';
+import { ActionGroupContractError } from '../../shared/contracts/action-group';
+import openapi from '../../shared/contracts/tool-schemas/billing.openapi.json';
+import { ConfigError, ProfileError } from '../../shared/runtime/errors';
 
 const CONVERSE_TOOL_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
 const BILLING_TOOLS = [

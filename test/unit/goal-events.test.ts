@@ -4,7 +4,6 @@ import acmeGoal from '../../events/goal-billing-audit.json';
 import globexGoal from '../../events/goal-billing-audit-globex.json';
 import invalidGoal from '../../events/goal-invalid.json';
 import resumeRequest from '../../events/resume-request.json';
-import { InvalidGoalError } from '../../shared/errors';
 import {
   executionNameFor,
   GOAL_SUBMITTED,
@@ -12,7 +11,8 @@ import {
   RESUME_REQUESTED,
   sessionIdForEvent,
   sessionIdFromEventId,
-} from '../../shared/goal-event';
+} from '../../shared/contracts/goal-events';
+import { InvalidGoalError } from '../../shared/runtime/errors';
 
 const SESSION_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 const EXECUTION_NAME = /^[0-9A-Za-z_-]{1,80}$/;

@@ -1,7 +1,8 @@
 /** The Decide step: after a turn, continue planning, finish, or stop on a limit (turns, budget, loop, schema). */
-import { getProfile } from './agents';
-import { SessionStateError } from './errors';
-import type { Conversation, SessionStore, ToolCallItem } from './session-store';
+import { z } from 'zod';
+import { getProfile } from '../agent/profiles';
+import { SessionStateError } from '../runtime/errors';
+import type { Conversation, SessionStore, ToolCallItem } from '../store/session-store';
 
 export type StopReason =
   | 'completed'
@@ -11,13 +12,16 @@ export type StopReason =
   | 'loop_detected'
   | 'schema_violations';
 
-export interface DecideInput {
-  tenantId: string;
-  sessionId: string;
-  turn: number;
-  action: 'tools' | 'finish' | 'stop';
-  planReason: StopReason | null;
-}
+export const decideInputSchema = z.object({
+  tenantId: z.string().min(1),
+  sessionId: z.string().min(1),
+  turn: z.number().int().min(0),
+  action: z.enum(['tools', 'finish', 'stop']),
+  planReason: z
+    .enum(['completed', 'max_turns', 'token_budget', 'usd_budget', 'loop_detected', 'schema_violations'])
+    .nullable(),
+});
+export type DecideInput = z.infer<typeof decideInputSchema>;
 
 export interface Decision {
   tenantId: string;

@@ -1,6 +1,6 @@
 /** Agent profiles: data files validated when loaded, looked up by name. */
 import { z } from 'zod';
-import { ProfileError } from '../errors';
+import { ProfileError } from '../../runtime/errors';
 import billingAuditor from './billing-auditor.json';
 
 export const tierSchema = z.enum(['planner', 'executor', 'reader', 'private']);

@@ -1,7 +1,6 @@
 /** Bedrock action-group contract: event and response schemas, parameter (de)serialization, OpenAPI reading. */
 import auditEvent from '../../events/action-group-billing-audit.json';
 import reportEvent from '../../events/action-group-billing-report.json';
-import openapi from '../../functions/action-groups/billing/openapi.json';
 import {
   ActionGroupContractError,
   actionGroupResponseSchema,
@@ -16,7 +15,8 @@ import {
   readActionGroupOperations,
   readActionGroupResponse,
   toActionGroupParameters,
-} from '../../shared/action-group-contract';
+} from '../../shared/contracts/action-group';
+import openapi from '../../shared/contracts/tool-schemas/billing.openapi.json';
 
 const operations = readActionGroupOperations(openapi);
 const schemaOf = (name: string) => {

@@ -1,8 +1,9 @@
 /** Agent profiles: the schema every profile file must meet, and the billing-auditor profile itself. */
-import { toolsForAgent } from '../../shared/action-groups';
-import { agentNames, getProfile, hasProfile, parseProfile } from '../../shared/agents';
-import billingAuditor from '../../shared/agents/billing-auditor.json';
-import { ProfileError } from '../../shared/errors';
+
+import { agentNames, getProfile, hasProfile, parseProfile } from '../../shared/agent/profiles';
+import billingAuditor from '../../shared/agent/profiles/billing-auditor.json';
+import { toolsForAgent } from '../../shared/agent/tools';
+import { ProfileError } from '../../shared/runtime/errors';
 
 describe('billing-auditor profile', () => {
   it('is registered and carries the mission defaults for routing and limits', () => {

@@ -4,10 +4,10 @@
  */
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
-import billingOpenApi from '../functions/action-groups/billing/openapi.json';
-import { readActionGroupOperations } from './action-group-contract';
-import { requiredEnv } from './env';
-import { ProfileError } from './errors';
+import { readActionGroupOperations } from '../contracts/action-group';
+import billingOpenApi from '../contracts/tool-schemas/billing.openapi.json';
+import { requiredEnv } from '../runtime/env';
+import { ProfileError } from '../runtime/errors';
 
 export interface ToolDefinition {
   /** Converse tool name, equal to the OpenAPI operationId and to the action-group `function`. */

@@ -1,6 +1,7 @@
 /** Per-function configuration, read from the environment once at cold start. */
+
+import type { ModelTiers } from '../agent/routing';
 import { numberEnv, requiredEnv } from './env';
-import type { ModelTiers } from './routing';
 
 export const tableConfig = () => ({
   tableName: requiredEnv('TABLE_NAME'),

@@ -1,13 +1,15 @@
 /** The StartSession step: marks the session running for this execution (start or resume) and returns its checkpoint. */
-import { getProfile } from './agents';
-import type { SessionStore } from './session-store';
+import { z } from 'zod';
+import { getProfile } from '../agent/profiles';
+import type { SessionStore } from '../store/session-store';
 
-export interface StartSessionInput {
-  tenantId: string;
-  sessionId: string;
-  mode: 'start' | 'resume';
-  executionArn: string;
-}
+export const startSessionInputSchema = z.object({
+  tenantId: z.string().min(1),
+  sessionId: z.string().min(1),
+  mode: z.enum(['start', 'resume']),
+  executionArn: z.string().min(1),
+});
+export type StartSessionInput = z.infer<typeof startSessionInputSchema>;
 
 export const startSession = async (store: SessionStore, input: StartSessionInput) => {
   const session = await store.beginRun(input.tenantId, input.sessionId, input.mode, input.executionArn);

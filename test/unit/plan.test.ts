@@ -17,18 +17,18 @@ import {
 import { QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
-import { toolsForAgent } from '../../shared/action-groups';
-import { getProfile } from '../../shared/agents';
+import { getProfile } from '../../shared/agent/profiles';
+import type { Route } from '../../shared/agent/routing';
+import { toolsForAgent } from '../../shared/agent/tools';
 import {
   ModelRequestError,
   ModelThrottledError,
   ModelUnavailableError,
   PricingError,
   SessionStateError,
-} from '../../shared/errors';
-import { buildRequest, classifyModelError, type PlanDeps, planTurn } from '../../shared/planner';
-import type { Route } from '../../shared/routing';
-import type { Conversation } from '../../shared/session-store';
+} from '../../shared/runtime/errors';
+import { buildRequest, classifyModelError, type PlanDeps, planTurn } from '../../shared/steps/plan';
+import type { Conversation } from '../../shared/store/session-store';
 import asl from '../../statemachines/agent-goal.asl.json';
 import { credentials, mockedStore, REGION, transactionConditionFailed } from '../helpers/aws';
 import {

@@ -1,0 +1,52 @@
+/** The RecordFailure step: keeps a resumable checkpoint of a failed goal and announces Agent Goal Failed. */
+import { z } from 'zod';
+import { type EventPublisher, GOAL_FAILED } from '../contracts/lifecycle-events';
+import type { SessionStore } from '../store/session-store';
+import { summary } from './finalize';
+
+export const recordFailureInputSchema = z.object({
+  tenantId: z.string().min(1),
+  sessionId: z.string().min(1),
+  error: z.object({ Error: z.string().optional(), Cause: z.string().optional() }),
+});
+export type RecordFailureInput = z.infer<typeof recordFailureInputSchema>;
+
+/** Step Functions puts the task's error JSON in Cause; dig out a readable message. */
+export const describeCause = (cause: string | undefined): string => {
+  if (!cause) return 'no cause recorded';
+  try {
+    const parsed = JSON.parse(cause) as { errorMessage?: string };
+    return parsed.errorMessage ?? cause;
+  } catch {
+    return cause;
+  }
+};
+
+export const recordFailure = async (
+  deps: { store: SessionStore; events: EventPublisher },
+  input: RecordFailureInput,
+) => {
+  const errorType = input.error.Error ?? 'Unknown';
+  const message = describeCause(input.error.Cause);
+  const session = await deps.store.failSession({
+    tenantId: input.tenantId,
+    sessionId: input.sessionId,
+    errorType,
+    message,
+  });
+  const detail = {
+    tenantId: input.tenantId,
+    sessionId: input.sessionId,
+    error: { type: errorType, message },
+    resumable: session !== undefined,
+    checkpointTurn: session?.turn ?? null,
+    ...(session ? { summary: summary(session) } : {}),
+  };
+  if (!session) {
+    // The session already ended (completed or stopped) or does not exist: announcing a failure would contradict it.
+    const current = await deps.store.getSession(input.tenantId, input.sessionId);
+    return { ...detail, published: false, status: current?.status ?? null };
+  }
+  await deps.events.publish(GOAL_FAILED, detail);
+  return { ...detail, published: true, status: session.status };
+};

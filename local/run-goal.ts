@@ -6,9 +6,8 @@
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { busEnvelopeSchema, RESUME_REQUESTED, sessionIdForEvent } from '../shared/contracts/goal-events';
-import { GOAL_REJECTED } from '../shared/contracts/lifecycle-events';
+import { GOAL_REJECTED, summary } from '../shared/contracts/lifecycle-events';
 import { createDocumentClient } from '../shared/runtime/clients/dynamodb';
-import { summary } from '../shared/steps/finalize';
 import {
   type Conversation,
   type SessionItem,

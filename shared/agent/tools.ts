@@ -2,10 +2,9 @@
  * Action-group registry: each group's OpenAPI v3 document is the one source of its tools. Plan turns the
  * operations into Converse tool specs; run-tool validates the model's parameters against the same schemas.
  */
-import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
-import addFormats from 'ajv-formats';
-import { readActionGroupOperations } from '../contracts/action-group';
-import billingOpenApi from '../contracts/tool-schemas/billing.openapi.json';
+import type { ErrorObject } from 'ajv';
+import { type ActionGroupOperation, readActionGroupOperations } from '../contracts/action-group';
+import { billingOperations, compileToolSchema } from '../contracts/tool-schemas';
 import { requiredEnv } from '../runtime/env';
 import { ProfileError } from '../runtime/errors';
 
@@ -24,13 +23,16 @@ export interface ActionGroup {
   tools: ToolDefinition[];
 }
 
-export const toolsFromOpenApi = (actionGroup: string, document: unknown): ToolDefinition[] =>
-  readActionGroupOperations(document).map((op) => ({
+const toolsOf = (actionGroup: string, operations: readonly ActionGroupOperation[]): ToolDefinition[] =>
+  operations.map((op) => ({
     name: op.name,
     actionGroup,
     description: op.description,
     inputSchema: op.inputSchema,
   }));
+
+export const toolsFromOpenApi = (actionGroup: string, document: unknown): ToolDefinition[] =>
+  toolsOf(actionGroup, readActionGroupOperations(document));
 
 const groups = new Map<string, ActionGroup>([
   [
@@ -38,7 +40,7 @@ const groups = new Map<string, ActionGroup>([
     {
       name: 'billing',
       functionEnv: 'BILLING_ACTION_GROUP_FUNCTION',
-      tools: toolsFromOpenApi('billing', billingOpenApi),
+      tools: toolsOf('billing', billingOperations),
     },
   ],
 ]);
@@ -64,10 +66,6 @@ export const toolsForAgent = (actionGroups: string[]): ToolDefinition[] => {
 
 export const actionGroupFunctionName = (group: ActionGroup): string => requiredEnv(group.functionEnv);
 
-const ajv = new Ajv({ allErrors: true, strict: false, useDefaults: true, coerceTypes: false });
-addFormats(ajv);
-const validators = new Map<string, ValidateFunction>();
-
 const formatError = (error: ErrorObject): string => {
   const where = error.instancePath === '' ? 'input' : error.instancePath.slice(1).replaceAll('/', '.');
   if (error.keyword === 'additionalProperties') {
@@ -82,12 +80,7 @@ export type ValidationResult = { ok: true; input: Record<string, unknown> } | { 
 
 /** Validates (and fills schema defaults into a copy of) the model's input for a tool. */
 export const validateToolInput = (tool: ToolDefinition, input: unknown): ValidationResult => {
-  const key = `${tool.actionGroup}/${tool.name}`;
-  let validate = validators.get(key);
-  if (!validate) {
-    validate = ajv.compile(tool.inputSchema);
-    validators.set(key, validate);
-  }
+  const validate = compileToolSchema(tool.inputSchema);
   const copy: unknown = structuredClone(input ?? {});
   if (validate(copy)) return { ok: true, input: copy as Record<string, unknown> };
   return { ok: false, errors: (validate.errors ?? []).map(formatError) };

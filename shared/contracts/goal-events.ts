@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { InvalidGoalError } from '../runtime/errors';
+import { zodIssues } from '../runtime/zod-issues';
 
 export const GOAL_SUBMITTED = 'Agent Goal Submitted';
 export const RESUME_REQUESTED = 'Agent Goal Resume Requested';
@@ -67,12 +68,6 @@ export type ParsedEvent =
   | { kind: 'goal'; eventId: string; sessionId: string; detail: GoalDetail }
   | { kind: 'resume'; eventId: string; sessionId: string; detail: ResumeDetail };
 
-const describe = (error: z.ZodError): string[] =>
-  error.issues.map((issue) => {
-    const path = issue.path.length > 0 ? issue.path.join('.') : '(root)';
-    return `${path}: ${issue.message}`;
-  });
-
 /** Event ids are UUIDs on AWS; anything else is hashed into a valid session id. */
 export const sessionIdFromEventId = (eventId: string): string =>
   /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/.test(eventId)
@@ -83,14 +78,14 @@ export const sessionIdFromEventId = (eventId: string): string =>
 export const parseBusEvent = (input: unknown): ParsedEvent => {
   const envelope = busEnvelopeSchema.safeParse(input);
   if (!envelope.success) {
-    throw new InvalidGoalError('The event is not an EventBridge event envelope', describe(envelope.error));
+    throw new InvalidGoalError('The event is not an EventBridge event envelope', zodIssues(envelope.error));
   }
   const event = envelope.data;
   const type = event['detail-type'];
   if (type === GOAL_SUBMITTED) {
     const detail = goalDetailSchema.safeParse(event.detail);
     if (!detail.success) {
-      throw new InvalidGoalError(`Invalid "${GOAL_SUBMITTED}" detail`, describe(detail.error));
+      throw new InvalidGoalError(`Invalid "${GOAL_SUBMITTED}" detail`, zodIssues(detail.error));
     }
     const sessionId = detail.data.goalId ?? sessionIdFromEventId(event.id);
     return { kind: 'goal', eventId: event.id, sessionId, detail: detail.data };
@@ -98,7 +93,7 @@ export const parseBusEvent = (input: unknown): ParsedEvent => {
   if (type === RESUME_REQUESTED) {
     const detail = resumeDetailSchema.safeParse(event.detail);
     if (!detail.success) {
-      throw new InvalidGoalError(`Invalid "${RESUME_REQUESTED}" detail`, describe(detail.error));
+      throw new InvalidGoalError(`Invalid "${RESUME_REQUESTED}" detail`, zodIssues(detail.error));
     }
     return { kind: 'resume', eventId: event.id, sessionId: detail.data.sessionId, detail: detail.data };
   }

@@ -1,6 +1,7 @@
 /** Lifecycle events the agent publishes on its bus (detail-types are the contract consumers match on). */
 import { type EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { EventPublishError } from '../runtime/errors';
+import type { SessionItem } from '../store/session-store';
 
 export const GOAL_REJECTED = 'Agent Goal Rejected';
 export const GOAL_COMPLETED = 'Agent Goal Completed';
@@ -12,6 +13,24 @@ export type AgentEventType =
   | typeof GOAL_COMPLETED
   | typeof GOAL_STOPPED
   | typeof GOAL_FAILED;
+
+/** The session summary every end-of-goal event carries (Completed, Stopped, and Failed under `summary`). */
+export const summary = (session: SessionItem) => ({
+  tenantId: session.tenantId,
+  sessionId: session.sessionId,
+  agent: session.agent,
+  status: session.status,
+  turns: session.turn,
+  toolCalls: session.toolCalls,
+  tokens: {
+    input: session.tokensInput,
+    output: session.tokensOutput,
+    cacheRead: session.tokensCacheRead,
+    cacheWrite: session.tokensCacheWrite,
+  },
+  costUsd: session.costUsd,
+  models: session.models,
+});
 
 export class EventPublisher {
   constructor(

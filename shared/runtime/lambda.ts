@@ -6,12 +6,13 @@ import type { Context } from 'aws-lambda';
 import type { z } from 'zod';
 import { InvalidGoalError } from './errors';
 import { logger, metrics, tracer } from './powertools';
+import { zodIssues } from './zod-issues';
 
 /** Parses a step's input with its schema; a malformed payload is a bug upstream, reported with every issue. */
 export const parseInput = <S extends z.ZodType>(schema: S, event: unknown, step: string): z.infer<S> => {
   const parsed = schema.safeParse(event);
   if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+    const issues = zodIssues(parsed.error);
     throw new InvalidGoalError(`${step} received an invalid input: ${issues.join('; ')}`, issues);
   }
   return parsed.data;

@@ -9,6 +9,7 @@ import {
   type Tool,
 } from '@aws-sdk/client-bedrock-runtime';
 import { z } from 'zod';
+import { type BudgetReason, budgetExceeded } from '../agent/budget';
 import { buildMessages, pendingToolUses, toolUsesOf } from '../agent/conversation';
 import { costOf, rateFor, type TokenUsage } from '../agent/pricing';
 import { type AgentProfile, getProfile } from '../agent/profiles';
@@ -39,7 +40,7 @@ export interface PlannedToolCall {
 export type PlanResult =
   | { turn: number; action: 'tools'; toolCalls: PlannedToolCall[]; reason: null }
   | { turn: number; action: 'finish'; toolCalls: []; reason: null }
-  | { turn: number; action: 'stop'; toolCalls: []; reason: 'token_budget' | 'usd_budget' };
+  | { turn: number; action: 'stop'; toolCalls: []; reason: BudgetReason };
 
 export interface PlanDeps {
   store: SessionStore;
@@ -153,12 +154,8 @@ export const planTurn = async (
 
   const turn = session.turn + 1;
   const { limits } = session;
-  const tokensUsed =
-    session.tokensInput + session.tokensOutput + session.tokensCacheRead + session.tokensCacheWrite;
-  if (tokensUsed >= limits.tokenBudget)
-    return { turn: session.turn, action: 'stop', toolCalls: [], reason: 'token_budget' };
-  if (session.costUsd >= limits.usdBudget)
-    return { turn: session.turn, action: 'stop', toolCalls: [], reason: 'usd_budget' };
+  const overBudget = budgetExceeded(session, limits);
+  if (overBudget) return { turn: session.turn, action: 'stop', toolCalls: [], reason: overBudget };
 
   const profile = getProfile(session.agent);
   const tools = toolsForAgent(profile.actionGroups);

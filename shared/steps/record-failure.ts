@@ -1,8 +1,7 @@
 /** The RecordFailure step: keeps a resumable checkpoint of a failed goal and announces Agent Goal Failed. */
 import { z } from 'zod';
-import { type EventPublisher, GOAL_FAILED } from '../contracts/lifecycle-events';
+import { type EventPublisher, GOAL_FAILED, summary } from '../contracts/lifecycle-events';
 import type { SessionStore } from '../store/session-store';
-import { summary } from './finalize';
 
 export const recordFailureInputSchema = z.object({
   tenantId: z.string().min(1),

@@ -1,7 +1,6 @@
 /** The billing action group: checks a tool call against its OpenAPI schema (shared/contracts/tool-schemas/billing.openapi.json) and the session's tenant, then runs it. */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import Ajv from 'ajv';
 import type { Context } from 'aws-lambda';
 import {
   type ActionGroupEvent,
@@ -12,10 +11,13 @@ import {
   IDEMPOTENCY_KEY_ATTRIBUTE,
   InvalidActionGroupParameterError,
   parseActionGroupEvent,
-  readActionGroupOperations,
   TENANT_ID_ATTRIBUTE,
 } from '../../../shared/contracts/action-group';
-import openapi from '../../../shared/contracts/tool-schemas/billing.openapi.json';
+import {
+  billingOperations,
+  compileToolSchema,
+  schemaErrorsText,
+} from '../../../shared/contracts/tool-schemas';
 import { auditBillingLogs } from './audit';
 import { getContractTerms } from './contract-terms';
 import { loadTenantDataset, type TenantDataset } from './dataset';
@@ -36,9 +38,6 @@ export interface BillingDeps {
   logger: Logger;
   now?: () => Date;
 }
-
-/** The operations of billing.openapi.json: the same list the plan Lambda offers the model as tools. */
-export const billingOperations: readonly ActionGroupOperation[] = readActionGroupOperations(openapi);
 
 interface TenantInput {
   tenant_id: string;
@@ -67,9 +66,6 @@ interface BoundTool {
   ) => unknown;
 }
 
-// Defaults fill lookback_days; strict mode rejects a schema keyword ajv does not know, at cold start.
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true });
-
 /** Binds a tool to its operation's JSON Schema: input validated (and typed) by ajv, tenant checked. */
 function bind<I extends TenantInput>(
   name: string,
@@ -77,12 +73,10 @@ function bind<I extends TenantInput>(
 ): BoundTool {
   const operation = billingOperations.find((candidate) => candidate.name === name);
   if (!operation) throw new Error(`billing.openapi.json has no operation ${name}`);
-  const validate = ajv.compile<I>(operation.inputSchema);
+  const validate = compileToolSchema<I>(operation.inputSchema);
   const call: BoundTool['call'] = (raw, sessionTenant, event, deps) => {
     if (!validate(raw)) {
-      throw new InvalidToolInputError(
-        `Invalid input for ${name}: ${ajv.errorsText(validate.errors, { dataVar: 'input' })}`,
-      );
+      throw new InvalidToolInputError(`Invalid input for ${name}: ${schemaErrorsText(validate, 'input')}`);
     }
     if (raw.tenant_id !== sessionTenant) {
       throw new TenantMismatchError(

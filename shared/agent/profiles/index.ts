@@ -1,6 +1,8 @@
 /** Agent profiles: data files validated when loaded, looked up by name. */
 import { z } from 'zod';
+import { dataClassificationSchema } from '../../contracts/goal-events';
 import { ProfileError } from '../../runtime/errors';
+import { zodIssues } from '../../runtime/zod-issues';
 import billingAuditor from './billing-auditor.json';
 
 export const tierSchema = z.enum(['planner', 'executor', 'reader', 'private']);
@@ -30,7 +32,7 @@ export const agentProfileSchema = z
       .strict(),
     defaults: z
       .object({
-        dataClassification: z.enum(['public', 'internal', 'restricted']),
+        dataClassification: dataClassificationSchema,
         latencyToleranceMs: z.number().int().positive(),
       })
       .strict(),
@@ -44,10 +46,7 @@ export type AgentProfile = z.infer<typeof agentProfileSchema>;
 export const parseProfile = (data: unknown, source: string): AgentProfile => {
   const parsed = agentProfileSchema.safeParse(data);
   if (!parsed.success) {
-    const problems = parsed.error.issues
-      .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
-      .join('; ');
-    throw new ProfileError(`Agent profile ${source} is invalid: ${problems}`);
+    throw new ProfileError(`Agent profile ${source} is invalid: ${zodIssues(parsed.error).join('; ')}`);
   }
   return parsed.data;
 };

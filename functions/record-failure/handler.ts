@@ -1,6 +1,6 @@
 /** RecordFailure: keeps a resumable checkpoint of a failed goal and emits Agent Goal Failed. */
 
-import { EventPublisher } from '../../shared/contracts/lifecycle-events';
+import { EventPublisher, GOAL_FAILED } from '../../shared/contracts/lifecycle-events';
 import { documentClient } from '../../shared/runtime/clients/dynamodb';
 import { eventBridgeClient } from '../../shared/runtime/clients/eventbridge';
 import { busConfig, tableConfig } from '../../shared/runtime/config';
@@ -20,6 +20,11 @@ export const handler = lambdaHandler(async (event: unknown) => {
   const input = parseInput(recordFailureInputSchema, event, 'RecordFailure');
   logger.appendKeys({ tenantId: input.tenantId, sessionId: input.sessionId });
   const detail = await recordFailure(deps, input);
-  logger.error('Goal failed', { error: detail.error, checkpointTurn: detail.checkpointTurn });
+  if (detail.event === GOAL_FAILED) {
+    logger.error('Goal failed', { error: detail.error, checkpointTurn: detail.checkpointTurn });
+  } else {
+    // Finalize had ended the session; its own event was published again (or there is no session at all).
+    logger.warn('Failure after the session ended', { error: detail.error, status: detail.status });
+  }
   return detail;
 });

@@ -1,5 +1,6 @@
 /** RunTool: one tool call, validated against its OpenAPI schema and run through its action-group Lambda. */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { actionGroupFunctions } from '../../shared/agent/tools';
 import { documentClient } from '../../shared/runtime/clients/dynamodb';
 import { lambdaClient } from '../../shared/runtime/clients/lambda';
 import { tableConfig, toolRetryConfig } from '../../shared/runtime/config';
@@ -13,6 +14,7 @@ const deps = {
   store: new SessionStore(documentClient(), table.tableName, table.sessionTtlDays),
   lambda: lambdaClient(),
   retry: toolRetryConfig(),
+  functions: actionGroupFunctions(),
 };
 
 export const handler = lambdaHandler(async (event: unknown) => {

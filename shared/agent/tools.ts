@@ -48,9 +48,21 @@ const groups = new Map<string, ActionGroup>([
 export const getActionGroup = (name: string): ActionGroup => {
   const group = groups.get(name);
   if (!group)
-    throw new ProfileError(`Unknown action group "${name}"; known: ${[...groups.keys()].join(', ')}`);
+    throw new ProfileError(`Unknown action group "${name}"; known: ${actionGroupNames().join(', ')}`);
   return group;
 };
+
+export const actionGroupNames = (): string[] => [...groups.keys()];
+
+/** Deployed Lambda function name of each action group, by group name. */
+export type ActionGroupFunctions = Readonly<Record<string, string>>;
+
+/**
+ * Every action group's function name, read once at RunTool's cold start: a missing variable fails the init
+ * with its name, not a tool call after the model was already paid for the turn.
+ */
+export const actionGroupFunctions = (env: NodeJS.ProcessEnv = process.env): ActionGroupFunctions =>
+  Object.fromEntries([...groups.values()].map((group) => [group.name, requiredEnv(group.functionEnv, env)]));
 
 /** The tools an agent may use: the union of its action groups, in declaration order; duplicate names are an error. */
 export const toolsForAgent = (actionGroups: string[]): ToolDefinition[] => {
@@ -63,8 +75,6 @@ export const toolsForAgent = (actionGroups: string[]): ToolDefinition[] => {
   }
   return tools;
 };
-
-export const actionGroupFunctionName = (group: ActionGroup): string => requiredEnv(group.functionEnv);
 
 const formatError = (error: ErrorObject): string => {
   const where = error.instancePath === '' ? 'input' : error.instancePath.slice(1).replaceAll('/', '.');

@@ -27,6 +27,21 @@ export class InvalidGoalError extends SovereignAgentError {
   }
 }
 
+/**
+ * A step received a payload outside its input schema: a bug in the state machine or a caller, not a bad goal.
+ * Not retried (the same payload fails the same way); the ASL's Catch (States.ALL) routes it to RecordFailure.
+ */
+export class StepInputError extends SovereignAgentError {
+  constructor(
+    message: string,
+    readonly issues: string[] = [],
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'StepInputError';
+  }
+}
+
 /** An agent profile or action-group registry entry is invalid or unknown. */
 export class ProfileError extends SovereignAgentError {
   constructor(message: string, options?: { cause?: unknown }) {

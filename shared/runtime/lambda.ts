@@ -4,7 +4,7 @@
  */
 import type { Context } from 'aws-lambda';
 import type { z } from 'zod';
-import { InvalidGoalError } from './errors';
+import { StepInputError } from './errors';
 import { logger, metrics, tracer } from './powertools';
 import { zodIssues } from './zod-issues';
 
@@ -13,7 +13,9 @@ export const parseInput = <S extends z.ZodType>(schema: S, event: unknown, step:
   const parsed = schema.safeParse(event);
   if (!parsed.success) {
     const issues = zodIssues(parsed.error);
-    throw new InvalidGoalError(`${step} received an invalid input: ${issues.join('; ')}`, issues);
+    throw new StepInputError(`${step} received an invalid input: ${issues.join('; ')}`, issues, {
+      cause: parsed.error,
+    });
   }
   return parsed.data;
 };

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { textOf } from '../agent/conversation';
 import { STOP_EXPLANATIONS, type StopReason, stopReasonSchema } from '../agent/stop-reasons';
 import { type EventPublisher, GOAL_COMPLETED, GOAL_STOPPED, summary } from '../contracts/lifecycle-events';
-import type { SessionStore } from '../store/session-store';
+import type { EndedSession, SessionItem, SessionStore } from '../store/session-store';
 
 export const finalizeInputSchema = z.object({
   tenantId: z.string().min(1),
@@ -32,10 +32,28 @@ export const finalizeSession = async (
     output,
     stopReason: reason,
   });
-  await deps.events.publish(completed ? GOAL_COMPLETED : GOAL_STOPPED, {
-    ...summary(session),
-    reason,
-    output,
-  });
+  // A retried Finalize finds the session already ended the same way and publishes again: a PutEvents that
+  // failed after the session committed must not lose the event.
+  await publishEnded(deps.events, session);
   return { ...summary(session), reason };
 };
+
+/**
+ * Announces how an ended session ended: Agent Goal Completed or Agent Goal Stopped with its summary, reason and
+ * output as stored. Finalize sends it; RecordFailure sends it again for a session Finalize already ended.
+ */
+export const publishEnded = async (
+  events: EventPublisher,
+  session: EndedSession,
+): Promise<typeof GOAL_COMPLETED | typeof GOAL_STOPPED> => {
+  const detailType = session.status === 'completed' ? GOAL_COMPLETED : GOAL_STOPPED;
+  await events.publish(detailType, {
+    ...summary(session),
+    reason: session.stopReason,
+    output: session.output,
+  });
+  return detailType;
+};
+
+export const hasEnded = (session: SessionItem | undefined): session is EndedSession =>
+  session?.status === 'completed' || session?.status === 'stopped';

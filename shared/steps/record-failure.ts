@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { type EventPublisher, GOAL_FAILED, summary } from '../contracts/lifecycle-events';
 import type { SessionStore } from '../store/session-store';
+import { hasEnded, publishEnded } from './finalize';
 
 export const recordFailureInputSchema = z.object({
   tenantId: z.string().min(1),
@@ -42,10 +43,14 @@ export const recordFailure = async (
     ...(session ? { summary: summary(session) } : {}),
   };
   if (!session) {
-    // The session already ended (completed or stopped) or does not exist: announcing a failure would contradict it.
+    // The session already ended (completed or stopped) or does not exist: announcing a failure would contradict
+    // it. An ended session announces its own end again instead, in case Finalize's PutEvents was what failed.
     const current = await deps.store.getSession(input.tenantId, input.sessionId);
-    return { ...detail, published: false, status: current?.status ?? null };
+    if (!hasEnded(current))
+      return { ...detail, published: false, event: null, status: current?.status ?? null };
+    const event = await publishEnded(deps.events, current);
+    return { ...detail, published: true, event, status: current.status };
   }
   await deps.events.publish(GOAL_FAILED, detail);
-  return { ...detail, published: true, status: session.status };
+  return { ...detail, published: true, event: GOAL_FAILED, status: session.status };
 };

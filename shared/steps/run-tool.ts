@@ -8,14 +8,14 @@ import { InvokeCommand, type InvokeCommandOutput, type LambdaClient } from '@aws
 import { z } from 'zod';
 import { toolUsesOf } from '../agent/conversation';
 import { getProfile } from '../agent/profiles';
-import { actionGroupFunctionName, getActionGroup, toolsForAgent, validateToolInput } from '../agent/tools';
+import { type ActionGroupFunctions, getActionGroup, toolsForAgent, validateToolInput } from '../agent/tools';
 import {
   type ActionGroupEvent,
   actionGroupResponseSchema,
   buildActionGroupEvent,
   toActionGroupParameters,
 } from '../contracts/action-group';
-import { SessionStateError, ToolInvocationError, ToolTimeoutError } from '../runtime/errors';
+import { ConfigError, SessionStateError, ToolInvocationError, ToolTimeoutError } from '../runtime/errors';
 import { type RetryPolicy, withFullJitter } from '../runtime/retry';
 import type { SessionStore, ToolCallStatus, ToolErrorKind } from '../store/session-store';
 
@@ -40,6 +40,8 @@ export interface ToolRunnerDeps {
   store: SessionStore;
   lambda: LambdaClient;
   retry: RetryPolicy & { timeoutMs: number };
+  /** Function name of each action group, read once at cold start (agent/tools actionGroupFunctions). */
+  functions: ActionGroupFunctions;
   now?: () => number;
 }
 
@@ -178,6 +180,10 @@ export const runTool = async (deps: ToolRunnerDeps, input: RunToolInput): Promis
       };
     } else {
       const group = getActionGroup(tool.actionGroup);
+      const functionName = deps.functions[group.name];
+      if (functionName === undefined) {
+        throw new ConfigError(`No function configured for action group ${group.name} (${group.functionEnv})`);
+      }
       const event = buildActionGroupEvent({
         agent: { name: profile.name, id: profile.name, alias: 'sovereign-agent', version: '1' },
         sessionId,
@@ -192,7 +198,7 @@ export const runTool = async (deps: ToolRunnerDeps, input: RunToolInput): Promis
         const answer = await withFullJitter(
           (attempt) => {
             invocations = attempt;
-            return invokeOnce(deps, actionGroupFunctionName(group), event);
+            return invokeOnce(deps, functionName, event);
           },
           deps.retry,
           isTransient,

@@ -62,6 +62,9 @@ export interface SessionItem {
   gsi1sk: string;
 }
 
+/** A session that ended without failing (Finalize's work). */
+export type EndedSession = SessionItem & { status: 'completed' | 'stopped' };
+
 export interface MessageItem {
   pk: string;
   sk: string;
@@ -545,7 +548,7 @@ export class SessionStore {
     status: 'completed' | 'stopped';
     output: string;
     stopReason: string;
-  }): Promise<SessionItem> {
+  }): Promise<EndedSession> {
     try {
       const out = await this.client.send(
         new UpdateCommand({
@@ -565,7 +568,7 @@ export class SessionStore {
           ReturnValues: 'ALL_NEW',
         }),
       );
-      return out.Attributes as SessionItem;
+      return out.Attributes as EndedSession;
     } catch (error) {
       if (!isConditionFailure(error)) return wrap(error, 'finishing the session');
       const session = await this.requireSession(input.tenantId, input.sessionId);

@@ -1,7 +1,9 @@
-/** Finalize and RecordFailure: what ends up in the session and on the bus. */
+/** Finalize and RecordFailure: what ends up in the session and on the bus, and that no end event is lost. */
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import 'aws-sdk-client-mock-jest';
+import { summary } from '../../shared/contracts/lifecycle-events';
+import { finalizeSession } from '../../shared/steps/finalize';
 import { describeCause, recordFailure } from '../../shared/steps/record-failure';
 import { conditionFailed, mockedPublisher, mockedStore } from '../helpers/aws';
 import { SESSION, sessionItem, TENANT } from '../helpers/fixtures';
@@ -30,12 +32,74 @@ describe('recordFailure', () => {
     expect(eventBridge).toHaveReceivedCommandTimes(PutEventsCommand, 1);
   });
 
-  it('announces nothing for a session that already completed (a failure would contradict it)', async () => {
+  it('announces a completed session as completed again, never as failed (the event Finalize may have lost)', async () => {
+    // Prepare: Finalize committed the session, then its PutEvents failed and the ASL caught it
+    const { ddb, store } = mockedStore();
+    const { eventBridge, publisher: events } = mockedPublisher();
+    const ended = sessionItem({
+      status: 'completed',
+      stopReason: 'completed',
+      output: 'Report stored.',
+      turn: 4,
+    });
+    ddb.on(UpdateCommand).rejects(conditionFailed());
+    ddb.on(GetCommand).resolves({ Item: ended });
+    eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'evt-2' }] });
+
+    // Act
+    const detail = await recordFailure(
+      { store, events },
+      { tenantId: TENANT, sessionId: SESSION, error: { Error: 'EventPublishError' } },
+    );
+
+    // Assess
+    expect(detail).toMatchObject({
+      resumable: false,
+      published: true,
+      event: 'Agent Goal Completed',
+      status: 'completed',
+    });
+    expect(eventBridge).toHaveReceivedCommandTimes(PutEventsCommand, 1);
+    const entry = eventBridge.commandCalls(PutEventsCommand)[0]?.args[0].input.Entries?.[0];
+    expect(entry?.DetailType).toBe('Agent Goal Completed');
+    expect(JSON.parse(entry?.Detail ?? '{}')).toEqual({
+      ...summary(ended),
+      reason: 'completed',
+      output: 'Report stored.',
+    });
+  });
+
+  it('announces a stopped session as stopped, with its stop reason', async () => {
+    // Prepare
+    const { ddb, store } = mockedStore();
+    const { eventBridge, publisher: events } = mockedPublisher();
+    const ended = sessionItem({ status: 'stopped', stopReason: 'max_turns', output: 'Stopped because x.' });
+    ddb.on(UpdateCommand).rejects(conditionFailed());
+    ddb.on(GetCommand).resolves({ Item: ended });
+    eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'evt-3' }] });
+
+    // Act
+    const detail = await recordFailure(
+      { store, events },
+      { tenantId: TENANT, sessionId: SESSION, error: { Error: 'EventPublishError' } },
+    );
+
+    // Assess
+    expect(detail).toMatchObject({ published: true, event: 'Agent Goal Stopped', status: 'stopped' });
+    const entry = eventBridge.commandCalls(PutEventsCommand)[0]?.args[0].input.Entries?.[0];
+    expect(entry?.DetailType).toBe('Agent Goal Stopped');
+    expect(JSON.parse(entry?.Detail ?? '{}')).toMatchObject({
+      reason: 'max_turns',
+      output: 'Stopped because x.',
+    });
+  });
+
+  it('announces nothing for a session that does not exist', async () => {
     // Prepare
     const { ddb, store } = mockedStore();
     const { eventBridge, publisher: events } = mockedPublisher();
     ddb.on(UpdateCommand).rejects(conditionFailed());
-    ddb.on(GetCommand).resolves({ Item: sessionItem({ status: 'completed' }) });
+    ddb.on(GetCommand).resolves({});
 
     // Act
     const detail = await recordFailure(
@@ -44,8 +108,36 @@ describe('recordFailure', () => {
     );
 
     // Assess
-    expect(detail).toMatchObject({ resumable: false, published: false, status: 'completed' });
+    expect(detail).toMatchObject({ resumable: false, published: false, event: null, status: null });
     expect(eventBridge).not.toHaveReceivedCommand(PutEventsCommand);
+  });
+});
+
+describe('finalizeSession', () => {
+  it('publishes the event again when a retried Finalize finds the session already ended the same way', async () => {
+    // Prepare: the first attempt committed the session; its PutEvents failed, so the step is retried
+    const { ddb, store } = mockedStore();
+    const { eventBridge, publisher: events } = mockedPublisher();
+    const ended = sessionItem({ status: 'completed', stopReason: 'completed', output: 'Done.', turn: 2 });
+    ddb.on(QueryCommand).resolves({ Items: [sessionItem({ status: 'completed', turn: 2 })] });
+    ddb.on(UpdateCommand).resolves({ Attributes: ended });
+    eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'evt-4' }] });
+
+    // Act
+    const result = await finalizeSession(
+      { store, events },
+      { tenantId: TENANT, sessionId: SESSION, reason: 'completed' },
+    );
+
+    // Assess: the update's condition admits the same status and reason; the event goes out again
+    const update = ddb.commandCalls(UpdateCommand)[0]?.args[0].input;
+    expect(update?.ConditionExpression).toBe(
+      '#status = :running OR (#status = :status AND stopReason = :reason)',
+    );
+    expect(result).toMatchObject({ status: 'completed', reason: 'completed' });
+    const entry = eventBridge.commandCalls(PutEventsCommand)[0]?.args[0].input.Entries?.[0];
+    expect(entry?.DetailType).toBe('Agent Goal Completed');
+    expect(JSON.parse(entry?.Detail ?? '{}')).toMatchObject({ reason: 'completed', output: 'Done.' });
   });
 });
 

@@ -55,7 +55,13 @@ const setup = (uses: ToolUseSpec[] = [{ toolUseId: 'tu-audit', name: 'audit_bill
   ddb.on(PutCommand).resolves({});
   ddb.on(TransactWriteCommand).resolves({});
   let clock = 50_000;
-  const deps: ToolRunnerDeps = { store, lambda: lambdaClient, retry: RETRY, now: () => (clock += 40) };
+  const deps: ToolRunnerDeps = {
+    store,
+    lambda: lambdaClient,
+    retry: RETRY,
+    functions: { billing: FUNCTION_NAME },
+    now: () => (clock += 40),
+  };
   return { ddb, lambda, deps };
 };
 
@@ -85,15 +91,6 @@ const invokedEvent = (lambda: ReturnType<typeof setup>['lambda'], n = 0): Action
     Buffer.from(call.args[0].input.Payload as Uint8Array).toString('utf8'),
   ) as ActionGroupEvent;
 };
-
-const previousFunction = process.env.BILLING_ACTION_GROUP_FUNCTION;
-beforeEach(() => {
-  process.env.BILLING_ACTION_GROUP_FUNCTION = FUNCTION_NAME;
-});
-afterAll(() => {
-  if (previousFunction === undefined) delete process.env.BILLING_ACTION_GROUP_FUNCTION;
-  else process.env.BILLING_ACTION_GROUP_FUNCTION = previousFunction;
-});
 
 describe('runTool: a successful call', () => {
   it('invokes the action-group Lambda once and records its answer as the result the model sees', async () => {
@@ -433,10 +430,9 @@ describe('runTool: tool failures and retries', () => {
   it('fails loudly, naming the variable, when the action-group function is not configured', async () => {
     // Prepare
     const { ddb, lambda, deps } = setup();
-    delete process.env.BILLING_ACTION_GROUP_FUNCTION;
 
     // Act
-    const act = runTool(deps, auditCall);
+    const act = runTool({ ...deps, functions: {} }, auditCall);
 
     // Assess
     await expect(act).rejects.toThrow(ConfigError);

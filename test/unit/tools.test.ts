@@ -1,7 +1,7 @@
 /** Action-group registry: OpenAPI operations become Converse tools, and tool input is validated by their schemas. */
 
 import {
-  actionGroupFunctionName,
+  actionGroupFunctions,
   getActionGroup,
   type ToolDefinition,
   toolsForAgent,
@@ -53,40 +53,26 @@ describe('tools of the billing action group', () => {
     expect(tool.inputSchema).toMatchObject({ required: ['tenant_id', 'title', 'findings'] });
   });
 
-  it('names the Lambda env variable of the group, and reads it only when asked', () => {
+  it("names the Lambda env variable of the group and reads every group's function name at once", () => {
     // Prepare
     const group = getActionGroup('billing');
-    const before = process.env.BILLING_ACTION_GROUP_FUNCTION;
-    process.env.BILLING_ACTION_GROUP_FUNCTION = 'sovereign-agent-test-billingActionGroup';
+    const env = { BILLING_ACTION_GROUP_FUNCTION: 'sovereign-agent-test-billingActionGroup' };
 
-    try {
-      // Act
-      const name = actionGroupFunctionName(group);
+    // Act
+    const functions = actionGroupFunctions(env);
 
-      // Assess
-      expect(group.functionEnv).toBe('BILLING_ACTION_GROUP_FUNCTION');
-      expect(name).toBe('sovereign-agent-test-billingActionGroup');
-    } finally {
-      if (before === undefined) delete process.env.BILLING_ACTION_GROUP_FUNCTION;
-      else process.env.BILLING_ACTION_GROUP_FUNCTION = before;
-    }
+    // Assess
+    expect(group.functionEnv).toBe('BILLING_ACTION_GROUP_FUNCTION');
+    expect(functions).toEqual({ billing: 'sovereign-agent-test-billingActionGroup' });
   });
 
-  it('fails with the variable name when the group Lambda is not configured', () => {
-    // Prepare
-    const before = process.env.BILLING_ACTION_GROUP_FUNCTION;
-    delete process.env.BILLING_ACTION_GROUP_FUNCTION;
+  it('fails with the variable name when a group Lambda is not configured (at cold start, before any model call)', () => {
+    // Act
+    const act = () => actionGroupFunctions({});
 
-    try {
-      // Act
-      const act = () => actionGroupFunctionName(getActionGroup('billing'));
-
-      // Assess
-      expect(act).toThrow(ConfigError);
-      expect(act).toThrow(/BILLING_ACTION_GROUP_FUNCTION/);
-    } finally {
-      if (before !== undefined) process.env.BILLING_ACTION_GROUP_FUNCTION = before;
-    }
+    // Assess
+    expect(act).toThrow(ConfigError);
+    expect(act).toThrow(/BILLING_ACTION_GROUP_FUNCTION/);
   });
 });
 

@@ -97,6 +97,18 @@ export class StoreUnavailableError extends SovereignAgentError {
   }
 }
 
+/** A stored item does not fit its schema (a shape change or a bad write): not retried, the same read fails again. */
+export class StoreItemError extends SovereignAgentError {
+  constructor(
+    message: string,
+    readonly issues: string[] = [],
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'StoreItemError';
+  }
+}
+
 /** No price is known for a model: cost could not be settled, so the call is not made. */
 export class PricingError extends SovereignAgentError {
   constructor(message: string, options?: { cause?: unknown }) {

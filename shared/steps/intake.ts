@@ -77,8 +77,8 @@ const acceptGoal = async (
     eventId: event.eventId,
     goalMessage: goalMessage(detail),
   });
-  if (!created) {
-    const existing = await deps.store.requireSession(detail.tenantId, sessionId);
+  if (!created.created) {
+    const { existing } = created;
     // A pending session means an earlier delivery stored it but may not have started it: start (idempotently).
     if (existing.status !== 'pending') {
       return {

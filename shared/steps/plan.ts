@@ -21,7 +21,7 @@ import {
   ModelUnavailableError,
   SessionStateError,
 } from '../runtime/errors';
-import type { Conversation, SessionItem, SessionStore } from '../store/session-store';
+import type { Conversation, MessageItem, SessionItem, SessionStore } from '../store/session-store';
 
 export const planInputSchema = z.object({
   tenantId: z.string().min(1),
@@ -125,6 +125,14 @@ const toolCallsOf = (content: ContentBlock[]): PlannedToolCall[] =>
       index,
     }));
 
+/** The plan a committed assistant message stands for: its tool calls, or finish when it has none. */
+const planFromMessage = (message: MessageItem): PlanResult => {
+  const toolCalls = toolCallsOf(message.content);
+  return toolCalls.length > 0
+    ? { turn: message.turn, action: 'tools', toolCalls, reason: null }
+    : { turn: message.turn, action: 'finish', toolCalls: [], reason: null };
+};
+
 /** Decide what a stored conversation already says, so a retried or resumed Plan never calls the model twice. */
 const replay = (conversation: Conversation): PlanResult | undefined => {
   const last = conversation.messages.at(-1);
@@ -215,11 +223,14 @@ export const planTurn = async (
       ...(response.stopReason ? { stopReason: response.stopReason } : {}),
     },
   });
-  if (!committed) {
+  if (!committed.committed) {
     // Another attempt committed this turn first; its answer is the one the session keeps.
-    const again = replay(await deps.store.loadConversation(input.tenantId, input.sessionId));
-    if (again) return again;
-    throw new SessionStateError(`Turn ${turn} of session ${session.sessionId} could not be committed`);
+    if (committed.message) return planFromMessage(committed.message);
+    const current = committed.session;
+    throw new SessionStateError(
+      `Turn ${turn} of session ${session.sessionId} could not be committed` +
+        (current ? `: the session is ${current.status} at turn ${current.turn}` : ''),
+    );
   }
   const toolCalls = toolCallsOf(content);
   const base = { modelId: route.modelId, tier: route.tier, usage, costUsd };

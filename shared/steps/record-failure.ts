@@ -28,29 +28,30 @@ export const recordFailure = async (
 ) => {
   const errorType = input.error.Error ?? 'Unknown';
   const message = describeCause(input.error.Cause);
-  const session = await deps.store.failSession({
+  const result = await deps.store.failSession({
     tenantId: input.tenantId,
     sessionId: input.sessionId,
     errorType,
     message,
   });
+  const failed = result.failed ? result.session : undefined;
   const detail = {
     tenantId: input.tenantId,
     sessionId: input.sessionId,
     error: { type: errorType, message },
-    resumable: session !== undefined,
-    checkpointTurn: session?.turn ?? null,
-    ...(session ? { summary: summary(session) } : {}),
+    resumable: failed !== undefined,
+    checkpointTurn: failed?.turn ?? null,
+    ...(failed ? { summary: summary(failed) } : {}),
   };
-  if (!session) {
-    // The session already ended (completed or stopped) or does not exist: announcing a failure would contradict
-    // it. An ended session announces its own end again instead, in case Finalize's PutEvents was what failed.
-    const current = await deps.store.getSession(input.tenantId, input.sessionId);
-    if (!hasEnded(current))
-      return { ...detail, published: false, event: null, status: current?.status ?? null };
-    const event = await publishEnded(deps.events, current);
-    return { ...detail, published: true, event, status: current.status };
+  if (failed) {
+    await deps.events.publish(GOAL_FAILED, detail);
+    return { ...detail, published: true, event: GOAL_FAILED, status: failed.status };
   }
-  await deps.events.publish(GOAL_FAILED, detail);
-  return { ...detail, published: true, event: GOAL_FAILED, status: session.status };
+  // The session already ended (completed or stopped) or does not exist: announcing a failure would contradict
+  // it. An ended session announces its own end again instead, in case Finalize's PutEvents was what failed.
+  const current = result.session;
+  if (!hasEnded(current))
+    return { ...detail, published: false, event: null, status: current?.status ?? null };
+  const event = await publishEnded(deps.events, current);
+  return { ...detail, published: true, event, status: current.status };
 };

@@ -1,10 +1,9 @@
 /**
  * Session store over the single table: sessions, messages (turns) and tool-call records. Every write that can
- * race is conditional or transactional; callers pass the tenant of the session, never a model-produced value.
+ * race is conditional or transactional and returns the item it lost to (ALL_OLD) instead of reading it again;
+ * every item read is parsed with its schema (table.ts). Callers pass the session's tenant, never a model value.
  */
-
 import type { ContentBlock } from '@aws-sdk/client-bedrock-runtime';
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import {
   type DynamoDBDocumentClient,
   GetCommand,
@@ -13,157 +12,49 @@ import {
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import type { Constraints, DataClassification } from '../contracts/goal-events';
-import { SessionNotFoundError, SessionStateError, StoreUnavailableError } from '../runtime/errors';
-import { keys, MESSAGE_PREFIX, SESSION_INDEX, sessionPk, TOOL_CALL_PREFIX, tenantPk } from './keys';
+import type { Constraints } from '../contracts/goal-events';
+import { SessionNotFoundError, SessionStateError } from '../runtime/errors';
+import { conditionFailureItem, isConditionFailure, wrapStoreError as wrap } from './dynamodb-errors';
+import {
+  keys,
+  MESSAGE_PREFIX,
+  type MessageItem,
+  messageItemSchema,
+  parseItem,
+  SESSION_INDEX,
+  SESSION_INDEX_PREFIX,
+  SESSION_SK,
+  type SessionItem,
+  type SessionLimits,
+  type SessionStatus,
+  sessionItemSchema,
+  sessionPk,
+  TOOL_CALL_PREFIX,
+  type ToolCallItem,
+  type ToolErrorKind,
+  tenantPk,
+  toolCallItemSchema,
+} from './table';
 
-export type SessionStatus = 'pending' | 'running' | 'completed' | 'stopped' | 'failed';
-export const TERMINAL_STATUSES: readonly SessionStatus[] = ['completed', 'stopped', 'failed'];
-
-export interface SessionLimits {
-  maxTurns: number;
-  tokenBudget: number;
-  usdBudget: number;
-  latencyToleranceMs: number;
-  dataClassification: DataClassification;
-}
-
-export interface SessionItem {
-  pk: string;
-  sk: 'META';
-  entity: 'session';
-  tenantId: string;
-  sessionId: string;
-  agent: string;
-  goal: string;
-  context?: Record<string, unknown>;
-  requested?: Constraints;
-  limits: SessionLimits;
-  status: SessionStatus;
-  /** Last committed model turn (0 before the first Converse call). */
-  turn: number;
-  tokensInput: number;
-  tokensOutput: number;
-  tokensCacheRead: number;
-  tokensCacheWrite: number;
-  costUsd: number;
-  toolCalls: number;
-  models: Record<string, number>;
-  runs: number;
-  eventId: string;
-  executionArn?: string;
-  output?: string;
-  stopReason?: string;
-  error?: { type: string; message: string; at: string };
-  createdAt: string;
-  updatedAt: string;
-  expiresAt: number;
-  gsi1pk: string;
-  gsi1sk: string;
-}
+export type {
+  MessageItem,
+  SessionItem,
+  SessionLimits,
+  SessionStatus,
+  ToolCallItem,
+  ToolCallStatus,
+  ToolErrorKind,
+} from './table';
+export { TERMINAL_STATUSES } from './table';
 
 /** A session that ended without failing (Finalize's work). */
 export type EndedSession = SessionItem & { status: 'completed' | 'stopped' };
-
-export interface MessageItem {
-  pk: string;
-  sk: string;
-  entity: 'message';
-  turn: number;
-  role: 'user' | 'assistant';
-  content: ContentBlock[];
-  modelId?: string;
-  tier?: string;
-  routeReason?: string;
-  usage?: { input: number; output: number; cacheRead: number; cacheWrite: number };
-  costUsd?: number;
-  latencyMs?: number;
-  stopReason?: string;
-  createdAt: string;
-  expiresAt: number;
-}
-
-export type ToolCallStatus = 'started' | 'succeeded' | 'failed';
-export type ToolErrorKind = 'schema' | 'unknown_tool' | 'tool' | 'invocation';
-
-export interface ToolCallItem {
-  pk: string;
-  sk: string;
-  entity: 'toolCall';
-  turn: number;
-  index: number;
-  toolUseId: string;
-  name: string;
-  actionGroup?: string;
-  input: unknown;
-  inputHash: string;
-  status: ToolCallStatus;
-  errorKind?: ToolErrorKind;
-  /** The text fed back to the model as the toolResult. */
-  result?: string;
-  resultHash?: string;
-  /** RunTool step attempts that claimed this call (more than 1 after a crash or a Step Functions retry). */
-  attempts: number;
-  /** Action-group Lambda invocations made for it (retries with full jitter included); 0 if never invoked. */
-  invocations?: number;
-  latencyMs?: number;
-  idempotencyKey: string;
-  startedAt: string;
-  finishedAt?: string;
-  expiresAt: number;
-}
 
 export interface Conversation {
   session: SessionItem;
   messages: MessageItem[];
   toolCalls: ToolCallItem[];
 }
-
-const cancellationCodes = (error: unknown): string[] =>
-  error instanceof Error && error.name === 'TransactionCanceledException'
-    ? ((error as { CancellationReasons?: { Code?: string }[] }).CancellationReasons ?? []).map(
-        (r) => r.Code ?? 'None',
-      )
-    : [];
-
-const isConditionFailure = (error: unknown): boolean =>
-  error instanceof ConditionalCheckFailedException ||
-  (error instanceof Error &&
-    (error.name === 'ConditionalCheckFailedException' ||
-      (error.name === 'TransactionCanceledException' &&
-        (cancellationCodes(error).includes('ConditionalCheckFailed') ||
-          error.message.includes('ConditionalCheckFailed')))));
-
-/** A transaction cancelled only by conflicts or throttling (no condition failed) is worth retrying. */
-const TRANSIENT_CANCELLATIONS = new Set([
-  'None',
-  'TransactionConflict',
-  'ThrottlingError',
-  'ProvisionedThroughputExceeded',
-]);
-const isTransientCancellation = (error: unknown): boolean => {
-  const codes = cancellationCodes(error);
-  return (
-    codes.length > 0 && codes.every((c) => TRANSIENT_CANCELLATIONS.has(c)) && codes.some((c) => c !== 'None')
-  );
-};
-
-const RETRYABLE = new Set([
-  'ProvisionedThroughputExceededException',
-  'ThrottlingException',
-  'RequestLimitExceeded',
-  'InternalServerError',
-  'ServiceUnavailable',
-  'TransactionConflictException',
-]);
-
-/** SDK retries are exhausted when we see these; Step Functions retries the step on StoreUnavailableError. */
-const wrap = (error: unknown, what: string): never => {
-  if (error instanceof Error && (RETRYABLE.has(error.name) || isTransientCancellation(error))) {
-    throw new StoreUnavailableError(`DynamoDB unavailable while ${what}: ${error.message}`, { cause: error });
-  }
-  throw error;
-};
 
 export interface NewSession {
   tenantId: string;
@@ -177,6 +68,19 @@ export interface NewSession {
   goalMessage: ContentBlock[];
 }
 
+export type CreateResult = { created: true } | { created: false; existing: SessionItem };
+
+/** A turn commit that lost: the message another attempt committed for this turn, or the session that refused it. */
+export type CommitResult =
+  | { committed: true }
+  | { committed: false; message?: MessageItem; session?: SessionItem };
+
+export type FailResult = { failed: true; session: SessionItem } | { failed: false; session?: SessionItem };
+
+const bySk = (a: { sk: string }, b: { sk: string }) => (a.sk < b.sk ? -1 : a.sk > b.sk ? 1 : 0);
+
+const ALL_OLD = 'ALL_OLD' as const;
+
 export class SessionStore {
   constructor(
     private readonly client: DynamoDBDocumentClient,
@@ -189,13 +93,9 @@ export class SessionStore {
     return Math.floor(this.now().getTime() / 1000) + this.ttlDays * 86_400;
   }
 
-  /** Creates the session and its goal message in one transaction; false when the session already exists. */
-  async createSession(input: NewSession): Promise<boolean> {
-    const at = this.now().toISOString();
-    const expiresAt = this.expiresAt();
-    const session: SessionItem = {
+  private newSessionItem(input: NewSession, at: string): SessionItem {
+    return {
       ...keys.session(input.tenantId, input.sessionId),
-      sk: 'META',
       entity: 'session',
       tenantId: input.tenantId,
       sessionId: input.sessionId,
@@ -217,9 +117,15 @@ export class SessionStore {
       eventId: input.eventId,
       createdAt: at,
       updatedAt: at,
-      expiresAt,
+      expiresAt: this.expiresAt(),
       ...keys.sessionIndex(input.tenantId, at, input.sessionId),
     };
+  }
+
+  /** Creates the session and its goal message in one transaction; an existing session comes back instead. */
+  async createSession(input: NewSession): Promise<CreateResult> {
+    const at = this.now().toISOString();
+    const session = this.newSessionItem(input, at);
     const goal: MessageItem = {
       ...keys.message(input.tenantId, input.sessionId, 0),
       entity: 'message',
@@ -227,42 +133,44 @@ export class SessionStore {
       role: 'user',
       content: input.goalMessage,
       createdAt: at,
-      expiresAt,
+      expiresAt: session.expiresAt,
+    };
+    const ifNew = {
+      ConditionExpression: 'attribute_not_exists(pk)',
+      ReturnValuesOnConditionCheckFailure: ALL_OLD,
     };
     try {
       await this.client.send(
         new TransactWriteCommand({
           TransactItems: [
-            {
-              Put: {
-                TableName: this.tableName,
-                Item: session,
-                ConditionExpression: 'attribute_not_exists(pk)',
-              },
-            },
-            {
-              Put: { TableName: this.tableName, Item: goal, ConditionExpression: 'attribute_not_exists(pk)' },
-            },
+            { Put: { TableName: this.tableName, Item: session, ...ifNew } },
+            { Put: { TableName: this.tableName, Item: goal, ...ifNew } },
           ],
         }),
       );
-      return true;
+      return { created: true };
     } catch (error) {
-      if (isConditionFailure(error)) return false;
-      return wrap(error, 'creating the session');
+      if (!isConditionFailure(error)) return wrap(error, 'creating the session');
+      const existing = conditionFailureItem(error, 0);
+      if (existing) return { created: false, existing: this.session(existing) };
+      // Only the goal message existed: a partition left without its header is not a session to reuse.
+      throw new SessionStateError(`Session ${input.sessionId} has a goal message but no header`, {
+        cause: error,
+      });
     }
   }
 
+  private session(item: unknown): SessionItem {
+    return parseItem(sessionItemSchema, item);
+  }
+
   async getSession(tenantId: string, sessionId: string): Promise<SessionItem | undefined> {
+    const key = keys.session(tenantId, sessionId);
     try {
       const out = await this.client.send(
-        new GetCommand({
-          TableName: this.tableName,
-          Key: keys.session(tenantId, sessionId),
-          ConsistentRead: true,
-        }),
+        new GetCommand({ TableName: this.tableName, Key: key, ConsistentRead: true }),
       );
-      return out.Item as SessionItem | undefined;
+      return out.Item === undefined ? undefined : parseItem(sessionItemSchema, out.Item, key);
     } catch (error) {
       return wrap(error, 'reading the session');
     }
@@ -270,7 +178,7 @@ export class SessionStore {
 
   async requireSession(tenantId: string, sessionId: string): Promise<SessionItem> {
     const session = await this.getSession(tenantId, sessionId);
-    if (!session) throw new SessionNotFoundError(`Session ${sessionId} of tenant ${tenantId} does not exist`);
+    if (!session) throw notFound(tenantId, sessionId);
     return session;
   }
 
@@ -289,20 +197,22 @@ export class SessionStore {
             ExclusiveStartKey: startKey,
           }),
         );
-        items.push(...((out.Items ?? []) as Record<string, unknown>[]));
+        items.push(...(out.Items ?? []));
         startKey = out.LastEvaluatedKey;
       } while (startKey);
     } catch (error) {
       return wrap(error, 'loading the conversation');
     }
-    const session = items.find((i) => i.sk === 'META') as SessionItem | undefined;
-    if (!session) throw new SessionNotFoundError(`Session ${sessionId} of tenant ${tenantId} does not exist`);
-    const bySk = (a: { sk: string }, b: { sk: string }) => (a.sk < b.sk ? -1 : a.sk > b.sk ? 1 : 0);
-    const messages = items.filter((i) => String(i.sk).startsWith(MESSAGE_PREFIX)) as unknown as MessageItem[];
-    const toolCalls = items.filter((i) =>
-      String(i.sk).startsWith(TOOL_CALL_PREFIX),
-    ) as unknown as ToolCallItem[];
-    return { session, messages: messages.sort(bySk), toolCalls: toolCalls.sort(bySk) };
+    const skOf = (item: Record<string, unknown>) => String(item.sk);
+    const header = items.find((i) => skOf(i) === SESSION_SK);
+    if (!header) throw notFound(tenantId, sessionId);
+    const messages = items
+      .filter((i) => skOf(i).startsWith(MESSAGE_PREFIX))
+      .map((i) => parseItem(messageItemSchema, i));
+    const toolCalls = items
+      .filter((i) => skOf(i).startsWith(TOOL_CALL_PREFIX))
+      .map((i) => parseItem(toolCallItemSchema, i));
+    return { session: this.session(header), messages: messages.sort(bySk), toolCalls: toolCalls.sort(bySk) };
   }
 
   /**
@@ -335,29 +245,32 @@ export class SessionStore {
             ':b': allowed[1] ?? allowed[0],
           },
           ReturnValues: 'ALL_NEW',
+          ReturnValuesOnConditionCheckFailure: ALL_OLD,
         }),
       );
-      return out.Attributes as SessionItem;
+      return this.session(out.Attributes);
     } catch (error) {
       if (!isConditionFailure(error)) return wrap(error, 'starting the run');
+      // Either this execution already began the run (a retried step) or the state is wrong.
+      const old = conditionFailureItem(error);
+      if (!old) throw notFound(tenantId, sessionId);
+      const session = this.session(old);
+      if (session.status === 'running' && session.executionArn === executionArn) return session;
+      throw new SessionStateError(
+        `Session ${sessionId} is ${session.status}; a ${mode} needs ${allowed.join(' or ')}`,
+      );
     }
-    // The condition failed: either this execution already began the run (a retried step) or the state is wrong.
-    const session = await this.requireSession(tenantId, sessionId);
-    if (session.status === 'running' && session.executionArn === executionArn) return session;
-    throw new SessionStateError(
-      `Session ${sessionId} is ${session.status}; a ${mode} needs ${allowed.join(' or ')}`,
-    );
   }
 
   /**
    * Commits one model turn: the assistant message and the session counters, in one transaction conditioned on
-   * the previous turn, so a retried Plan step cannot count a turn twice.
+   * the previous turn, so a retried Plan step cannot count a turn twice. A lost race returns what won.
    */
   async commitTurn(input: {
     tenantId: string;
     sessionId: string;
     message: Omit<MessageItem, 'pk' | 'sk' | 'entity' | 'createdAt' | 'expiresAt'>;
-  }): Promise<boolean> {
+  }): Promise<CommitResult> {
     const { tenantId, sessionId, message } = input;
     const at = this.now().toISOString();
     const usage = message.usage ?? { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 };
@@ -373,7 +286,12 @@ export class SessionStore {
         new TransactWriteCommand({
           TransactItems: [
             {
-              Put: { TableName: this.tableName, Item: item, ConditionExpression: 'attribute_not_exists(pk)' },
+              Put: {
+                TableName: this.tableName,
+                Item: item,
+                ConditionExpression: 'attribute_not_exists(pk)',
+                ReturnValuesOnConditionCheckFailure: ALL_OLD,
+              },
             },
             {
               Update: {
@@ -397,28 +315,32 @@ export class SessionStore {
                   ':cw': usage.cacheWrite,
                   ':cost': message.costUsd ?? 0,
                 },
+                ReturnValuesOnConditionCheckFailure: ALL_OLD,
               },
             },
           ],
         }),
       );
-      return true;
+      return { committed: true };
     } catch (error) {
-      if (isConditionFailure(error)) return false;
-      return wrap(error, 'committing the turn');
+      if (!isConditionFailure(error)) return wrap(error, 'committing the turn');
+      const winner = conditionFailureItem(error, 0);
+      const session = conditionFailureItem(error, 1);
+      return {
+        committed: false,
+        ...(winner ? { message: parseItem(messageItemSchema, winner) } : {}),
+        ...(session ? { session: this.session(session) } : {}),
+      };
     }
   }
 
   async getMessage(tenantId: string, sessionId: string, turn: number): Promise<MessageItem | undefined> {
+    const key = keys.message(tenantId, sessionId, turn);
     try {
       const out = await this.client.send(
-        new GetCommand({
-          TableName: this.tableName,
-          Key: keys.message(tenantId, sessionId, turn),
-          ConsistentRead: true,
-        }),
+        new GetCommand({ TableName: this.tableName, Key: key, ConsistentRead: true }),
       );
-      return out.Item as MessageItem | undefined;
+      return out.Item === undefined ? undefined : parseItem(messageItemSchema, out.Item, key);
     } catch (error) {
       return wrap(error, 'reading the message');
     }
@@ -445,19 +367,30 @@ export class SessionStore {
       startedAt: this.now().toISOString(),
       expiresAt: this.expiresAt(),
     };
+    let existing: ToolCallItem;
     try {
       await this.client.send(
         new PutCommand({
           TableName: this.tableName,
           Item: item,
           ConditionExpression: 'attribute_not_exists(pk)',
+          ReturnValuesOnConditionCheckFailure: ALL_OLD,
         }),
       );
       return { item, fresh: true };
     } catch (error) {
       if (!isConditionFailure(error)) return wrap(error, 'claiming the tool call');
+      existing = parseItem(toolCallItemSchema, conditionFailureItem(error), key);
     }
-    // An earlier attempt created it: count this attempt unless it already finished.
+    if (existing.status !== 'started') return { item: existing, fresh: false };
+    return { item: await this.countAttempt(key, existing), fresh: false };
+  }
+
+  /** An earlier attempt claimed the call and has not finished it: count this attempt (unless it just finished). */
+  private async countAttempt(
+    key: ReturnType<typeof keys.toolCall>,
+    seen: ToolCallItem,
+  ): Promise<ToolCallItem> {
     try {
       const out = await this.client.send(
         new UpdateCommand({
@@ -468,19 +401,13 @@ export class SessionStore {
           ExpressionAttributeNames: { '#status': 'status' },
           ExpressionAttributeValues: { ':one': 1, ':started': 'started' },
           ReturnValues: 'ALL_NEW',
+          ReturnValuesOnConditionCheckFailure: ALL_OLD,
         }),
       );
-      return { item: out.Attributes as ToolCallItem, fresh: false };
+      return parseItem(toolCallItemSchema, out.Attributes, key);
     } catch (error) {
       if (!isConditionFailure(error)) return wrap(error, 'claiming the tool call');
-    }
-    try {
-      const out = await this.client.send(
-        new GetCommand({ TableName: this.tableName, Key: key, ConsistentRead: true }),
-      );
-      return { item: out.Item as ToolCallItem, fresh: false };
-    } catch (error) {
-      return wrap(error, 'reading the tool call');
+      return parseItem(toolCallItemSchema, conditionFailureItem(error) ?? seen, key);
     }
   }
 
@@ -536,7 +463,8 @@ export class SessionStore {
         }),
       );
     } catch (error) {
-      if (isConditionFailure(error)) return; // an earlier attempt recorded it; the first outcome stands
+      // An earlier attempt recorded it: the first outcome stands, and the call was counted once.
+      if (isConditionFailure(error)) return;
       wrap(error, 'recording the tool call');
     }
   }
@@ -566,23 +494,29 @@ export class SessionStore {
             ':now': this.now().toISOString(),
           },
           ReturnValues: 'ALL_NEW',
+          ReturnValuesOnConditionCheckFailure: ALL_OLD,
         }),
       );
-      return out.Attributes as EndedSession;
+      return { ...this.session(out.Attributes), status: input.status };
     } catch (error) {
       if (!isConditionFailure(error)) return wrap(error, 'finishing the session');
-      const session = await this.requireSession(input.tenantId, input.sessionId);
+      const old = conditionFailureItem(error);
+      if (!old) throw notFound(input.tenantId, input.sessionId);
+      const session = this.session(old);
       throw new SessionStateError(`Session ${input.sessionId} is ${session.status}; it cannot be finished`);
     }
   }
 
-  /** Marks the session failed; its last committed turn (`turn`) is the checkpoint a resume continues from. */
+  /**
+   * Marks the session failed; its last committed turn (`turn`) is the checkpoint a resume continues from. A
+   * session that already completed or stopped is left alone and returned as it is (absent if there is none).
+   */
   async failSession(input: {
     tenantId: string;
     sessionId: string;
     errorType: string;
     message: string;
-  }): Promise<SessionItem | undefined> {
+  }): Promise<FailResult> {
     const at = this.now().toISOString();
     try {
       const out = await this.client.send(
@@ -600,12 +534,14 @@ export class SessionStore {
             ':now': at,
           },
           ReturnValues: 'ALL_NEW',
+          ReturnValuesOnConditionCheckFailure: ALL_OLD,
         }),
       );
-      return out.Attributes as SessionItem;
+      return { failed: true, session: this.session(out.Attributes) };
     } catch (error) {
-      if (isConditionFailure(error)) return undefined;
-      return wrap(error, 'recording the failure');
+      if (!isConditionFailure(error)) return wrap(error, 'recording the failure');
+      const old = conditionFailureItem(error);
+      return old ? { failed: false, session: this.session(old) } : { failed: false };
     }
   }
 
@@ -617,14 +553,17 @@ export class SessionStore {
           TableName: this.tableName,
           IndexName: SESSION_INDEX,
           KeyConditionExpression: 'gsi1pk = :pk AND begins_with(gsi1sk, :prefix)',
-          ExpressionAttributeValues: { ':pk': tenantPk(tenantId), ':prefix': 'SESSION#' },
+          ExpressionAttributeValues: { ':pk': tenantPk(tenantId), ':prefix': SESSION_INDEX_PREFIX },
           ScanIndexForward: false,
           Limit: limit,
         }),
       );
-      return ((out.Items ?? []) as SessionItem[]).reverse();
+      return (out.Items ?? []).map((item) => this.session(item)).reverse();
     } catch (error) {
       return wrap(error, 'listing sessions');
     }
   }
 }
+
+const notFound = (tenantId: string, sessionId: string): SessionNotFoundError =>
+  new SessionNotFoundError(`Session ${sessionId} of tenant ${tenantId} does not exist`);

@@ -1,7 +1,6 @@
 /** Shared unit-test fixtures: a fake Lambda Context and builders for stored sessions, messages and tool calls. */
 import type { ContentBlock, ToolUseBlock } from '@aws-sdk/client-bedrock-runtime';
 import type { Context } from 'aws-lambda';
-import { keys } from '../../shared/store/keys';
 import type {
   Conversation,
   MessageItem,
@@ -9,6 +8,7 @@ import type {
   SessionLimits,
   ToolCallItem,
 } from '../../shared/store/session-store';
+import { keys } from '../../shared/store/table';
 
 export const TENANT = 'acme';
 export const SESSION = 'acme-audit-0001';

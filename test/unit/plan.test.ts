@@ -455,29 +455,28 @@ describe('planTurn: replay of committed turns', () => {
   it('keeps the answer of the attempt that committed first when two attempts race on a turn', async () => {
     // Prepare: our commit loses the race; the stored turn 1 is the other attempt's final answer
     const { ddb, bedrock, deps } = setup(firstTurn());
-    const winner = conversationOf(sessionItem({ turn: 1 }), [
-      goalItem(),
-      assistantText(1, 'Done by the other attempt.'),
-    ]);
     ddb
-      .on(QueryCommand)
-      .resolvesOnce({ Items: partitionItems(firstTurn()) })
-      .resolves({ Items: partitionItems(winner) });
-    ddb.on(TransactWriteCommand).rejects(transactionConditionFailed());
+      .on(TransactWriteCommand)
+      .rejects(
+        transactionConditionFailed(assistantText(1, 'Done by the other attempt.'), sessionItem({ turn: 1 })),
+      );
     bedrock.on(ConverseCommand).resolves(converseReply(toolUseAnswer));
 
     // Act
     const result = await planTurn(deps, ids);
 
-    // Assess
+    // Assess: the winner comes back with the cancelled transaction; the conversation is not read again
     expect(result).toEqual({ turn: 1, action: 'finish', toolCalls: [], reason: null });
     expect(bedrock).toHaveReceivedCommandTimes(ConverseCommand, 1);
+    expect(ddb).toHaveReceivedCommandTimes(QueryCommand, 1);
   });
 
   it('fails clearly when the turn could not be committed and nothing was committed instead', async () => {
     // Prepare: the session left running between load and commit (e.g. it was failed by another path)
     const { ddb, bedrock, deps } = setup(firstTurn());
-    ddb.on(TransactWriteCommand).rejects(transactionConditionFailed());
+    ddb
+      .on(TransactWriteCommand)
+      .rejects(transactionConditionFailed('none', sessionItem({ status: 'failed', turn: 0 })));
     bedrock.on(ConverseCommand).resolves(converseReply(toolUseAnswer));
 
     // Act
@@ -485,6 +484,8 @@ describe('planTurn: replay of committed turns', () => {
 
     // Assess
     await expect(act).rejects.toThrow(SessionStateError);
-    await expect(act).rejects.toThrow(/Turn 1 of session .* could not be committed/);
+    await expect(act).rejects.toThrow(
+      /Turn 1 of session .* could not be committed: the session is failed at turn 0/,
+    );
   });
 });

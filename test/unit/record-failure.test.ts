@@ -42,8 +42,7 @@ describe('recordFailure', () => {
       output: 'Report stored.',
       turn: 4,
     });
-    ddb.on(UpdateCommand).rejects(conditionFailed());
-    ddb.on(GetCommand).resolves({ Item: ended });
+    ddb.on(UpdateCommand).rejects(conditionFailed(ended));
     eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'evt-2' }] });
 
     // Act
@@ -59,6 +58,7 @@ describe('recordFailure', () => {
       event: 'Agent Goal Completed',
       status: 'completed',
     });
+    expect(ddb).not.toHaveReceivedCommand(GetCommand);
     expect(eventBridge).toHaveReceivedCommandTimes(PutEventsCommand, 1);
     const entry = eventBridge.commandCalls(PutEventsCommand)[0]?.args[0].input.Entries?.[0];
     expect(entry?.DetailType).toBe('Agent Goal Completed');
@@ -74,8 +74,7 @@ describe('recordFailure', () => {
     const { ddb, store } = mockedStore();
     const { eventBridge, publisher: events } = mockedPublisher();
     const ended = sessionItem({ status: 'stopped', stopReason: 'max_turns', output: 'Stopped because x.' });
-    ddb.on(UpdateCommand).rejects(conditionFailed());
-    ddb.on(GetCommand).resolves({ Item: ended });
+    ddb.on(UpdateCommand).rejects(conditionFailed(ended));
     eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'evt-3' }] });
 
     // Act
@@ -99,7 +98,6 @@ describe('recordFailure', () => {
     const { ddb, store } = mockedStore();
     const { eventBridge, publisher: events } = mockedPublisher();
     ddb.on(UpdateCommand).rejects(conditionFailed());
-    ddb.on(GetCommand).resolves({});
 
     // Act
     const detail = await recordFailure(

@@ -11,8 +11,8 @@ import {
   runTool,
   type ToolRunnerDeps,
 } from '../../shared/steps/run-tool';
-import { keys } from '../../shared/store/keys';
 import type { ToolCallItem } from '../../shared/store/session-store';
+import { keys } from '../../shared/store/table';
 import { conditionFailed, credentials, mockedStore, REGION } from '../helpers/aws';
 import {
   assistantToolUses,
@@ -446,17 +446,17 @@ describe('runTool: replay', () => {
   it('replays a call that already finished without invoking the tool again', async () => {
     // Prepare: an earlier attempt recorded the outcome, then the step was retried
     const { ddb, lambda, deps } = setup();
-    ddb.on(PutCommand).rejects(conditionFailed());
-    ddb.on(UpdateCommand).rejects(conditionFailed());
-    ddb.on(GetCommand, { Key: keys.toolCall(TENANT, SESSION, 1, 0) }).resolves({
-      Item: toolCallItem({
-        turn: 1,
-        index: 0,
-        toolUseId: 'tu-audit',
-        name: 'audit_billing_logs',
-        status: 'failed',
-      }),
-    });
+    ddb.on(PutCommand).rejects(
+      conditionFailed(
+        toolCallItem({
+          turn: 1,
+          index: 0,
+          toolUseId: 'tu-audit',
+          name: 'audit_billing_logs',
+          status: 'failed',
+        }),
+      ),
+    );
 
     // Act
     const result = await runTool(deps, auditCall);
@@ -483,7 +483,7 @@ describe('runTool: replay', () => {
       attempts: 2,
       ...(firstKey ? { idempotencyKey: firstKey } : {}),
     });
-    ddb.on(PutCommand).rejects(conditionFailed());
+    ddb.on(PutCommand).rejects(conditionFailed({ ...started, attempts: 1 }));
     ddb.on(UpdateCommand).resolves({ Attributes: started });
     lambda.on(InvokeCommand).resolves(answer('audit_billing_logs', { totalUsd: 2 }));
 

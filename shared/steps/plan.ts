@@ -126,7 +126,7 @@ const toolCallsOf = (content: ContentBlock[]): PlannedToolCall[] =>
     }));
 
 /** The plan a committed assistant message stands for: its tool calls, or finish when it has none. */
-const planFromMessage = (message: MessageItem): PlanResult => {
+const planFromMessage = (message: Pick<MessageItem, 'turn' | 'content'>): PlanResult => {
   const toolCalls = toolCallsOf(message.content);
   return toolCalls.length > 0
     ? { turn: message.turn, action: 'tools', toolCalls, reason: null }
@@ -146,25 +146,17 @@ const replay = (conversation: Conversation): PlanResult | undefined => {
   return undefined;
 };
 
-export const planTurn = async (
-  deps: PlanDeps,
-  input: Pick<PlanInput, 'tenantId' | 'sessionId'>,
-): Promise<PlanResult & { modelId?: string; tier?: string; usage?: TokenUsage; costUsd?: number }> => {
-  const conversation = await deps.store.loadConversation(input.tenantId, input.sessionId);
+/** The model call of a turn, with what it cost; the ids and counters of the turn go into the state payload. */
+export type PlanOutcome = PlanResult & {
+  modelId?: string;
+  tier?: string;
+  usage?: TokenUsage;
+  costUsd?: number;
+};
+
+/** Routes the turn to a model tier and prices it; an unknown price fails here, before anything is spent. */
+const routeTurn = (deps: PlanDeps, conversation: Conversation, turn: number) => {
   const { session } = conversation;
-  if (session.status !== 'running') {
-    throw new SessionStateError(
-      `Session ${session.sessionId} is ${session.status}; only a running session plans`,
-    );
-  }
-  const replayed = replay(conversation);
-  if (replayed) return replayed;
-
-  const turn = session.turn + 1;
-  const { limits } = session;
-  const overBudget = budgetExceeded(session, limits);
-  if (overBudget) return { turn: session.turn, action: 'stop', toolCalls: [], reason: overBudget };
-
   const profile = getProfile(session.agent);
   const tools = toolsForAgent(profile.actionGroups);
   const route = chooseRoute(
@@ -172,13 +164,13 @@ export const planTurn = async (
       profile,
       goal: session.goal,
       toolCount: tools.length,
-      dataClassification: limits.dataClassification,
-      latencyToleranceMs: limits.latencyToleranceMs,
+      dataClassification: session.limits.dataClassification,
+      latencyToleranceMs: session.limits.latencyToleranceMs,
       turn,
     },
     deps.tiers,
   );
-  const rate = rateFor(route.modelId, route.tier); // fails before spending when no price is known
+  const rate = rateFor(route.modelId, route.tier);
   const request = buildRequest({
     profile,
     session,
@@ -188,39 +180,69 @@ export const planTurn = async (
     turn,
     promptCaching: rate.promptCaching,
   });
+  return { route, rate, request };
+};
 
+/** One Converse call: Bedrock errors mapped to the ASL's names, an empty answer refused, usage read. */
+const converse = async (deps: PlanDeps, request: ConverseCommandInput, modelId: string) => {
   const now = deps.now ?? Date.now;
   const startedAt = now();
   let response: ConverseCommandOutput;
   try {
     response = await deps.bedrock.send(new ConverseCommand(request));
   } catch (error) {
-    throw classifyModelError(error, route.modelId);
+    throw classifyModelError(error, modelId);
   }
   const latencyMs = now() - startedAt;
   const content = response.output?.message?.content ?? [];
-  if (content.length === 0) throw new ModelRequestError(`Converse returned no content for ${route.modelId}`);
+  if (content.length === 0) throw new ModelRequestError(`Converse returned no content for ${modelId}`);
   const usage: TokenUsage = {
     input: response.usage?.inputTokens ?? 0,
     output: response.usage?.outputTokens ?? 0,
     cacheRead: response.usage?.cacheReadInputTokens ?? 0,
     cacheWrite: response.usage?.cacheWriteInputTokens ?? 0,
   };
-  const costUsd = costOf(usage, rate);
+  return { content, usage, latencyMs, stopReason: response.stopReason };
+};
+
+/**
+ * Plan: replay what the stored conversation already says, stop on the budget, else route, call the model and
+ * commit the turn. A retried or resumed Plan never calls the model for a turn that is already committed.
+ */
+export const planTurn = async (
+  deps: PlanDeps,
+  input: Pick<PlanInput, 'tenantId' | 'sessionId'>,
+): Promise<PlanOutcome> => {
+  const conversation = await deps.store.loadConversation(input.tenantId, input.sessionId);
+  const { session } = conversation;
+  if (session.status !== 'running') {
+    throw new SessionStateError(
+      `Session ${session.sessionId} is ${session.status}; only a running session plans`,
+    );
+  }
+  const replayed = replay(conversation);
+  if (replayed) return replayed;
+  const overBudget = budgetExceeded(session, session.limits);
+  if (overBudget) return { turn: session.turn, action: 'stop', toolCalls: [], reason: overBudget };
+
+  const turn = session.turn + 1;
+  const { route, rate, request } = routeTurn(deps, conversation, turn);
+  const answer = await converse(deps, request, route.modelId);
+  const costUsd = costOf(answer.usage, rate);
   const committed = await deps.store.commitTurn({
     tenantId: session.tenantId,
     sessionId: session.sessionId,
     message: {
       turn,
       role: 'assistant',
-      content,
+      content: answer.content,
       modelId: route.modelId,
       tier: route.tier,
       routeReason: route.reason,
-      usage,
+      usage: answer.usage,
       costUsd,
-      latencyMs,
-      ...(response.stopReason ? { stopReason: response.stopReason } : {}),
+      latencyMs: answer.latencyMs,
+      ...(answer.stopReason ? { stopReason: answer.stopReason } : {}),
     },
   });
   if (!committed.committed) {
@@ -232,9 +254,6 @@ export const planTurn = async (
         (current ? `: the session is ${current.status} at turn ${current.turn}` : ''),
     );
   }
-  const toolCalls = toolCallsOf(content);
-  const base = { modelId: route.modelId, tier: route.tier, usage, costUsd };
-  return toolCalls.length > 0
-    ? { turn, action: 'tools', toolCalls, reason: null, ...base }
-    : { turn, action: 'finish', toolCalls: [], reason: null, ...base };
+  const plan = planFromMessage({ turn, content: answer.content });
+  return { ...plan, modelId: route.modelId, tier: route.tier, usage: answer.usage, costUsd };
 };

@@ -7,8 +7,14 @@ import { createHash } from 'node:crypto';
 import { InvokeCommand, type InvokeCommandOutput, type LambdaClient } from '@aws-sdk/client-lambda';
 import { z } from 'zod';
 import { toolUsesOf } from '../agent/conversation';
-import { getProfile } from '../agent/profiles';
-import { type ActionGroupFunctions, getActionGroup, toolsForAgent, validateToolInput } from '../agent/tools';
+import { type AgentProfile, getProfile } from '../agent/profiles';
+import {
+  type ActionGroupFunctions,
+  getActionGroup,
+  type ToolDefinition,
+  toolsForAgent,
+  validateToolInput,
+} from '../agent/tools';
 import {
   type ActionGroupEvent,
   actionGroupResponseSchema,
@@ -125,7 +131,8 @@ const invokeOnce = async (
 const isTransient = (error: unknown): boolean =>
   error instanceof ToolInvocationError || error instanceof ToolTimeoutError;
 
-export const runTool = async (deps: ToolRunnerDeps, input: RunToolInput): Promise<RunToolResult> => {
+/** The stored tool use this call refers to: a call the committed turn does not contain is refused. */
+const findToolUse = async (deps: ToolRunnerDeps, input: RunToolInput) => {
   const { tenantId, sessionId, turn, call } = input;
   const [session, message] = await Promise.all([
     deps.store.requireSession(tenantId, sessionId),
@@ -134,7 +141,96 @@ export const runTool = async (deps: ToolRunnerDeps, input: RunToolInput): Promis
   const use = message ? toolUsesOf(message).find((u) => u.toolUseId === call.toolUseId) : undefined;
   if (!use)
     throw new SessionStateError(`Turn ${turn} of session ${sessionId} has no tool call ${call.toolUseId}`);
+  return { session, use };
+};
 
+/** Calls the action group's Lambda with bounded full-jitter retries; giving up is an outcome the model sees. */
+const invokeTool = async (
+  deps: ToolRunnerDeps,
+  tool: ToolDefinition,
+  event: ActionGroupEvent,
+): Promise<Outcome> => {
+  const group = getActionGroup(tool.actionGroup);
+  const functionName = deps.functions[group.name];
+  if (functionName === undefined) {
+    throw new ConfigError(`No function configured for action group ${group.name} (${group.functionEnv})`);
+  }
+  let invocations = 0;
+  try {
+    const answer = await withFullJitter(
+      (attempt) => {
+        invocations = attempt;
+        return invokeOnce(deps, functionName, event);
+      },
+      deps.retry,
+      isTransient,
+    );
+    return { ...answer, invocations };
+  } catch (error) {
+    if (!isTransient(error)) throw error;
+    return {
+      status: 'failed',
+      errorKind: 'invocation',
+      invocations,
+      result: `${tool.name} failed after ${invocations} attempts: ${(error as Error).message}`,
+    };
+  }
+};
+
+interface ClaimedCall {
+  input: RunToolInput;
+  profile: AgentProfile;
+  tools: ToolDefinition[];
+  tool: ToolDefinition | undefined;
+  toolInput: unknown;
+  idempotencyKey: string;
+}
+
+/** Checks a claimed call (per-turn limit, known tool, schema) and runs it; every refusal is an outcome. */
+const outcomeOf = async (deps: ToolRunnerDeps, claimed: ClaimedCall): Promise<Outcome> => {
+  const { input, profile, tools, tool } = claimed;
+  const { maxToolCallsPerTurn } = profile.limits;
+  if (input.call.index >= maxToolCallsPerTurn) {
+    return {
+      status: 'failed',
+      errorKind: 'tool',
+      result: `Not run: at most ${maxToolCallsPerTurn} tool calls per turn. Call fewer tools at once.`,
+    };
+  }
+  if (!tool) {
+    return {
+      status: 'failed',
+      errorKind: 'unknown_tool',
+      result: `Unknown tool "${input.call.name}". Available tools: ${tools.map((t) => t.name).join(', ')}.`,
+    };
+  }
+  const validation = validateToolInput(tool, claimed.toolInput);
+  if (!validation.ok) {
+    return {
+      status: 'failed',
+      errorKind: 'schema',
+      result: `Invalid parameters for ${tool.name}: ${validation.errors.join('; ')}. Fix them and call the tool again.`,
+    };
+  }
+  const event = buildActionGroupEvent({
+    agent: { name: profile.name, id: profile.name, alias: 'sovereign-agent', version: '1' },
+    sessionId: input.sessionId,
+    actionGroup: tool.actionGroup,
+    function: tool.name,
+    parameters: toActionGroupParameters(validation.input, tool.inputSchema),
+    tenantId: input.tenantId,
+    idempotencyKey: claimed.idempotencyKey,
+  });
+  return invokeTool(deps, tool, event);
+};
+
+/**
+ * RunTool: find the stored tool use, claim the call (a finished one is replayed, never re-run), work out its
+ * outcome, and record it once.
+ */
+export const runTool = async (deps: ToolRunnerDeps, input: RunToolInput): Promise<RunToolResult> => {
+  const { tenantId, sessionId, turn, call } = input;
+  const { session, use } = await findToolUse(deps, input);
   const profile = getProfile(session.agent);
   const tools = toolsForAgent(profile.actionGroups);
   const tool = tools.find((t) => t.name === call.name);
@@ -157,64 +253,14 @@ export const runTool = async (deps: ToolRunnerDeps, input: RunToolInput): Promis
 
   const now = deps.now ?? Date.now;
   const startedAt = now();
-  let outcome: Outcome;
-  if (call.index >= profile.limits.maxToolCallsPerTurn) {
-    outcome = {
-      status: 'failed',
-      errorKind: 'tool',
-      result: `Not run: at most ${profile.limits.maxToolCallsPerTurn} tool calls per turn. Call fewer tools at once.`,
-    };
-  } else if (!tool) {
-    outcome = {
-      status: 'failed',
-      errorKind: 'unknown_tool',
-      result: `Unknown tool "${call.name}". Available tools: ${tools.map((t) => t.name).join(', ')}.`,
-    };
-  } else {
-    const validation = validateToolInput(tool, use.input);
-    if (!validation.ok) {
-      outcome = {
-        status: 'failed',
-        errorKind: 'schema',
-        result: `Invalid parameters for ${tool.name}: ${validation.errors.join('; ')}. Fix them and call the tool again.`,
-      };
-    } else {
-      const group = getActionGroup(tool.actionGroup);
-      const functionName = deps.functions[group.name];
-      if (functionName === undefined) {
-        throw new ConfigError(`No function configured for action group ${group.name} (${group.functionEnv})`);
-      }
-      const event = buildActionGroupEvent({
-        agent: { name: profile.name, id: profile.name, alias: 'sovereign-agent', version: '1' },
-        sessionId,
-        actionGroup: tool.actionGroup,
-        function: tool.name,
-        parameters: toActionGroupParameters(validation.input, tool.inputSchema),
-        tenantId,
-        idempotencyKey,
-      });
-      let invocations = 0;
-      try {
-        const answer = await withFullJitter(
-          (attempt) => {
-            invocations = attempt;
-            return invokeOnce(deps, functionName, event);
-          },
-          deps.retry,
-          isTransient,
-        );
-        outcome = { ...answer, invocations };
-      } catch (error) {
-        if (!isTransient(error)) throw error;
-        outcome = {
-          status: 'failed',
-          errorKind: 'invocation',
-          invocations,
-          result: `${tool.name} failed after ${invocations} attempts: ${(error as Error).message}`,
-        };
-      }
-    }
-  }
+  const outcome = await outcomeOf(deps, {
+    input,
+    profile,
+    tools,
+    tool,
+    toolInput: use.input,
+    idempotencyKey,
+  });
   const result = truncate(outcome.result);
   await deps.store.completeToolCall({
     tenantId,

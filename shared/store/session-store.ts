@@ -273,7 +273,6 @@ export class SessionStore {
   }): Promise<CommitResult> {
     const { tenantId, sessionId, message } = input;
     const at = this.now().toISOString();
-    const usage = message.usage ?? { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 };
     const item: MessageItem = {
       ...keys.message(tenantId, sessionId, message.turn),
       entity: 'message',
@@ -293,31 +292,7 @@ export class SessionStore {
                 ReturnValuesOnConditionCheckFailure: ALL_OLD,
               },
             },
-            {
-              Update: {
-                TableName: this.tableName,
-                Key: keys.session(tenantId, sessionId),
-                UpdateExpression:
-                  'SET turn = :turn, updatedAt = :now, models.#model = if_not_exists(models.#model, :zero) + :one ' +
-                  'ADD tokensInput :in, tokensOutput :out, tokensCacheRead :cr, tokensCacheWrite :cw, costUsd :cost',
-                ConditionExpression: 'turn = :previous AND #status = :running',
-                ExpressionAttributeNames: { '#model': message.modelId ?? 'unknown', '#status': 'status' },
-                ExpressionAttributeValues: {
-                  ':turn': message.turn,
-                  ':previous': message.turn - 1,
-                  ':running': 'running',
-                  ':now': at,
-                  ':zero': 0,
-                  ':one': 1,
-                  ':in': usage.input,
-                  ':out': usage.output,
-                  ':cr': usage.cacheRead,
-                  ':cw': usage.cacheWrite,
-                  ':cost': message.costUsd ?? 0,
-                },
-                ReturnValuesOnConditionCheckFailure: ALL_OLD,
-              },
-            },
+            { Update: this.countTurn(tenantId, sessionId, message, at) },
           ],
         }),
       );
@@ -332,6 +307,39 @@ export class SessionStore {
         ...(session ? { session: this.session(session) } : {}),
       };
     }
+  }
+
+  /** The session side of a turn commit: the new turn and its tokens, cost and model, if the turn is the next one. */
+  private countTurn(
+    tenantId: string,
+    sessionId: string,
+    message: Pick<MessageItem, 'turn' | 'modelId' | 'usage' | 'costUsd'>,
+    at: string,
+  ) {
+    const usage = message.usage ?? { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 };
+    return {
+      TableName: this.tableName,
+      Key: keys.session(tenantId, sessionId),
+      UpdateExpression:
+        'SET turn = :turn, updatedAt = :now, models.#model = if_not_exists(models.#model, :zero) + :one ' +
+        'ADD tokensInput :in, tokensOutput :out, tokensCacheRead :cr, tokensCacheWrite :cw, costUsd :cost',
+      ConditionExpression: 'turn = :previous AND #status = :running',
+      ExpressionAttributeNames: { '#model': message.modelId ?? 'unknown', '#status': 'status' },
+      ExpressionAttributeValues: {
+        ':turn': message.turn,
+        ':previous': message.turn - 1,
+        ':running': 'running',
+        ':now': at,
+        ':zero': 0,
+        ':one': 1,
+        ':in': usage.input,
+        ':out': usage.output,
+        ':cr': usage.cacheRead,
+        ':cw': usage.cacheWrite,
+        ':cost': message.costUsd ?? 0,
+      },
+      ReturnValuesOnConditionCheckFailure: ALL_OLD,
+    };
   }
 
   async getMessage(tenantId: string, sessionId: string, turn: number): Promise<MessageItem | undefined> {

@@ -1,33 +1,16 @@
 /** Decide: continue planning, finish, or stop on a limit. */
-import { z } from 'zod';
-import { documentClient } from '../../shared/clients/dynamodb';
-import { tableConfig } from '../../shared/config';
-import { decide } from '../../shared/decide';
-import { lambdaHandler, parseInput } from '../../shared/lambda';
-import { logger } from '../../shared/powertools';
-import { SessionStore } from '../../shared/session-store';
+import { documentClient } from '../../shared/runtime/clients/dynamodb';
+import { tableConfig } from '../../shared/runtime/config';
+import { lambdaHandler, parseInput } from '../../shared/runtime/lambda';
+import { logger } from '../../shared/runtime/powertools';
+import { decide, decideInputSchema } from '../../shared/steps/decide';
+import { SessionStore } from '../../shared/store/session-store';
 
 const table = tableConfig();
 const store = new SessionStore(documentClient(), table.tableName, table.sessionTtlDays);
 
-const stopReason = z.enum([
-  'completed',
-  'max_turns',
-  'token_budget',
-  'usd_budget',
-  'loop_detected',
-  'schema_violations',
-]);
-const inputSchema = z.object({
-  tenantId: z.string().min(1),
-  sessionId: z.string().min(1),
-  turn: z.number().int().min(0),
-  action: z.enum(['tools', 'finish', 'stop']),
-  planReason: stopReason.nullable(),
-});
-
 export const handler = lambdaHandler(async (event: unknown) => {
-  const input = parseInput(inputSchema, event, 'Decide');
+  const input = parseInput(decideInputSchema, event, 'Decide');
   logger.appendKeys({ tenantId: input.tenantId, sessionId: input.sessionId });
   const decision = await decide(store, input);
   logger.info('Decided', { turn: decision.turn, next: decision.next, reason: decision.reason });

@@ -1,15 +1,15 @@
 /** Intake: EventBridge target for goal and resume events; starts one execution per goal. */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { documentClient } from '../../shared/clients/dynamodb';
-import { eventBridgeClient } from '../../shared/clients/eventbridge';
-import { sfnClient } from '../../shared/clients/sfn';
-import { busConfig, tableConfig } from '../../shared/config';
-import { requiredEnv } from '../../shared/env';
-import { EventPublisher } from '../../shared/events';
-import { acceptEvent } from '../../shared/intake';
-import { lambdaHandler } from '../../shared/lambda';
-import { logger, metrics } from '../../shared/powertools';
-import { SessionStore } from '../../shared/session-store';
+import { EventPublisher } from '../../shared/contracts/lifecycle-events';
+import { documentClient } from '../../shared/runtime/clients/dynamodb';
+import { eventBridgeClient } from '../../shared/runtime/clients/eventbridge';
+import { sfnClient } from '../../shared/runtime/clients/sfn';
+import { busConfig, tableConfig } from '../../shared/runtime/config';
+import { requiredEnv } from '../../shared/runtime/env';
+import { lambdaHandler } from '../../shared/runtime/lambda';
+import { logger, metrics } from '../../shared/runtime/powertools';
+import { acceptEvent } from '../../shared/steps/intake';
+import { SessionStore } from '../../shared/store/session-store';
 
 const table = tableConfig();
 const bus = busConfig();

@@ -1,13 +1,12 @@
 /** Plan: one model turn through Bedrock Converse; returns the tool calls to run or finish/stop. */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { z } from 'zod';
-import { bedrockClient } from '../../shared/clients/bedrock';
-import { documentClient } from '../../shared/clients/dynamodb';
-import { modelTiers, tableConfig } from '../../shared/config';
-import { lambdaHandler, parseInput } from '../../shared/lambda';
-import { planTurn } from '../../shared/planner';
-import { logger, metrics } from '../../shared/powertools';
-import { SessionStore } from '../../shared/session-store';
+import { bedrockClient } from '../../shared/runtime/clients/bedrock';
+import { documentClient } from '../../shared/runtime/clients/dynamodb';
+import { modelTiers, tableConfig } from '../../shared/runtime/config';
+import { lambdaHandler, parseInput } from '../../shared/runtime/lambda';
+import { logger, metrics } from '../../shared/runtime/powertools';
+import { planInputSchema, planTurn } from '../../shared/steps/plan';
+import { SessionStore } from '../../shared/store/session-store';
 
 const table = tableConfig();
 const deps = {
@@ -16,14 +15,8 @@ const deps = {
   tiers: modelTiers(),
 };
 
-const inputSchema = z.object({
-  tenantId: z.string().min(1),
-  sessionId: z.string().min(1),
-  turn: z.number().int().min(0),
-});
-
 export const handler = lambdaHandler(async (event: unknown) => {
-  const input = parseInput(inputSchema, event, 'Plan');
+  const input = parseInput(planInputSchema, event, 'Plan');
   logger.appendKeys({ tenantId: input.tenantId, sessionId: input.sessionId });
   const { modelId, tier, usage, costUsd, ...result } = await planTurn(deps, input);
   if (usage && modelId) {

@@ -1,13 +1,13 @@
 /** RecordFailure: keeps a resumable checkpoint of a failed goal and emits Agent Goal Failed. */
-import { z } from 'zod';
-import { documentClient } from '../../shared/clients/dynamodb';
-import { eventBridgeClient } from '../../shared/clients/eventbridge';
-import { busConfig, tableConfig } from '../../shared/config';
-import { EventPublisher } from '../../shared/events';
-import { lambdaHandler, parseInput } from '../../shared/lambda';
-import { recordFailure } from '../../shared/outcome';
-import { logger } from '../../shared/powertools';
-import { SessionStore } from '../../shared/session-store';
+
+import { EventPublisher, GOAL_FAILED } from '../../shared/contracts/lifecycle-events';
+import { documentClient } from '../../shared/runtime/clients/dynamodb';
+import { eventBridgeClient } from '../../shared/runtime/clients/eventbridge';
+import { busConfig, tableConfig } from '../../shared/runtime/config';
+import { lambdaHandler, parseInput } from '../../shared/runtime/lambda';
+import { logger } from '../../shared/runtime/powertools';
+import { recordFailure, recordFailureInputSchema } from '../../shared/steps/record-failure';
+import { SessionStore } from '../../shared/store/session-store';
 
 const table = tableConfig();
 const bus = busConfig();
@@ -16,16 +16,15 @@ const deps = {
   events: new EventPublisher(eventBridgeClient(), bus.busName, bus.source),
 };
 
-const inputSchema = z.object({
-  tenantId: z.string().min(1),
-  sessionId: z.string().min(1),
-  error: z.object({ Error: z.string().optional(), Cause: z.string().optional() }),
-});
-
 export const handler = lambdaHandler(async (event: unknown) => {
-  const input = parseInput(inputSchema, event, 'RecordFailure');
+  const input = parseInput(recordFailureInputSchema, event, 'RecordFailure');
   logger.appendKeys({ tenantId: input.tenantId, sessionId: input.sessionId });
   const detail = await recordFailure(deps, input);
-  logger.error('Goal failed', { error: detail.error, checkpointTurn: detail.checkpointTurn });
+  if (detail.event === GOAL_FAILED) {
+    logger.error('Goal failed', { error: detail.error, checkpointTurn: detail.checkpointTurn });
+  } else {
+    // Finalize had ended the session; its own event was published again (or there is no session at all).
+    logger.warn('Failure after the session ended', { error: detail.error, status: detail.status });
+  }
   return detail;
 });

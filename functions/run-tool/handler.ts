@@ -1,30 +1,24 @@
 /** RunTool: one tool call, validated against its OpenAPI schema and run through its action-group Lambda. */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { z } from 'zod';
-import { documentClient } from '../../shared/clients/dynamodb';
-import { lambdaClient } from '../../shared/clients/lambda';
-import { tableConfig, toolRetryConfig } from '../../shared/config';
-import { lambdaHandler, parseInput } from '../../shared/lambda';
-import { logger, metrics } from '../../shared/powertools';
-import { SessionStore } from '../../shared/session-store';
-import { runTool } from '../../shared/tool-runner';
+import { actionGroupFunctions } from '../../shared/agent/tools';
+import { documentClient } from '../../shared/runtime/clients/dynamodb';
+import { lambdaClient } from '../../shared/runtime/clients/lambda';
+import { tableConfig, toolRetryConfig } from '../../shared/runtime/config';
+import { lambdaHandler, parseInput } from '../../shared/runtime/lambda';
+import { logger, metrics } from '../../shared/runtime/powertools';
+import { runTool, runToolInputSchema } from '../../shared/steps/run-tool';
+import { SessionStore } from '../../shared/store/session-store';
 
 const table = tableConfig();
 const deps = {
   store: new SessionStore(documentClient(), table.tableName, table.sessionTtlDays),
   lambda: lambdaClient(),
   retry: toolRetryConfig(),
+  functions: actionGroupFunctions(),
 };
 
-const inputSchema = z.object({
-  tenantId: z.string().min(1),
-  sessionId: z.string().min(1),
-  turn: z.number().int().min(1),
-  call: z.object({ toolUseId: z.string().min(1), name: z.string().min(1), index: z.number().int().min(0) }),
-});
-
 export const handler = lambdaHandler(async (event: unknown) => {
-  const input = parseInput(inputSchema, event, 'RunTool');
+  const input = parseInput(runToolInputSchema, event, 'RunTool');
   logger.appendKeys({ tenantId: input.tenantId, sessionId: input.sessionId, tool: input.call.name });
   const result = await runTool(deps, input);
   metrics.addMetric(

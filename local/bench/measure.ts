@@ -1,8 +1,8 @@
 /** Runs one goal on a local stack and collects its counts: transitions, invocations, Converse calls, DynamoDB, tokens. */
 
-import { tierSchema } from '../../shared/agents';
-import { executionNameFor } from '../../shared/goal-event';
-import { costOf, rateFor, type TokenUsage } from '../../shared/pricing';
+import { costOf, rateFor, type TokenUsage } from '../../shared/agent/pricing';
+import { tierSchema } from '../../shared/agent/profiles';
+import { executionNameFor } from '../../shared/contracts/goal-events';
 import { LocalError } from '../aws/errors';
 import { type LocalClients, localClients, runGoal } from '../cli/run-goal';
 import type { LocalStack } from '../stack/start';

@@ -1,5 +1,5 @@
 /** Aggregates goal measurements into per-task and per-turn figures and prints them as plain-text tables. */
-import type { TokenUsage } from '../../shared/pricing';
+import type { TokenUsage } from '../../shared/agent/pricing';
 import type { BundleReport } from './bundles';
 import { type GoalMeasurement, totalOf } from './measure';
 

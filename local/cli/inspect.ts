@@ -1,7 +1,7 @@
 /** Read-side views for the CLI: a session's status, its turn-by-turn trace, and session lists. */
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
-import { textOf, toolUsesOf } from '../../shared/conversation';
-import type { Conversation, SessionItem } from '../../shared/session-store';
+import { textOf, toolUsesOf } from '../../shared/agent/conversation';
+import type { Conversation, SessionItem } from '../../shared/store/session-store';
 import { type LocalClients, type RunSummary, summarize } from './run-goal';
 
 export interface TraceToolCall {

@@ -5,16 +5,15 @@
 
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { createDocumentClient } from '../../shared/clients/dynamodb';
-import { GOAL_REJECTED } from '../../shared/events';
-import { busEnvelopeSchema, RESUME_REQUESTED, sessionIdForEvent } from '../../shared/goal-event';
-import { summary } from '../../shared/outcome';
+import { busEnvelopeSchema, RESUME_REQUESTED, sessionIdForEvent } from '../../shared/contracts/goal-events';
+import { GOAL_REJECTED, summary } from '../../shared/contracts/lifecycle-events';
+import { createDocumentClient } from '../../shared/runtime/clients/dynamodb';
 import {
   type Conversation,
   type SessionItem,
   SessionStore,
   TERMINAL_STATUSES,
-} from '../../shared/session-store';
+} from '../../shared/store/session-store';
 import { LocalError } from '../aws/errors';
 import { putModelScript } from '../bedrock/control-client';
 import type { ModelScript } from '../bedrock/script';

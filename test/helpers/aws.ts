@@ -7,9 +7,10 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { marshall } from '@aws-sdk/util-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
-import { EventPublisher } from '../../shared/events';
-import { SessionStore } from '../../shared/session-store';
+import { EventPublisher } from '../../shared/contracts/lifecycle-events';
+import { SessionStore } from '../../shared/store/session-store';
 import { NOW } from './fixtures';
 
 export const TABLE = 'sovereign-agent-test';
@@ -37,18 +38,41 @@ export const mockedPublisher = () => {
   return { eventBridge, publisher, client };
 };
 
-/** What DynamoDB raises when a Put/Update condition fails outside a transaction. */
-export const conditionFailed = (): ConditionalCheckFailedException =>
-  new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} });
+const asAttributes = (item: object) => marshall(item, { removeUndefinedValues: true });
 
-/** What DynamoDB raises when a condition inside a TransactWrite fails. */
-export const transactionConditionFailed = (): TransactionCanceledException =>
-  new TransactionCanceledException({
-    message:
-      'Transaction cancelled, please refer cancellation reasons for specific reasons [ConditionalCheckFailed, None]',
+/**
+ * What DynamoDB raises when a Put/Update condition fails outside a transaction; with `ReturnValuesOnConditionCheckFailure:
+ * 'ALL_OLD'` it carries the item as it was (`old`), in AttributeValue form.
+ */
+export const conditionFailed = (old?: object): ConditionalCheckFailedException =>
+  new ConditionalCheckFailedException({
+    message: 'The conditional request failed',
     $metadata: {},
-    CancellationReasons: [{ Code: 'ConditionalCheckFailed' }, { Code: 'None' }],
+    ...(old ? { Item: asAttributes(old) } : {}),
   });
+
+/**
+ * What DynamoDB raises when a condition inside a TransactWrite fails: by default the first item's condition,
+ * carrying `old` (ALL_OLD). `reasons` sets every item's reason: an object is that item's ALL_OLD (its condition
+ * failed), 'failed' a failed condition without an item, 'none' an item that was fine.
+ */
+export const transactionConditionFailed = (
+  ...reasons: (object | 'failed' | 'none')[]
+): TransactionCanceledException => {
+  const given = reasons.length > 0 ? reasons : ['failed' as const, 'none' as const];
+  const cancellation = given.map((reason) =>
+    reason === 'none'
+      ? { Code: 'None' }
+      : reason === 'failed'
+        ? { Code: 'ConditionalCheckFailed' }
+        : { Code: 'ConditionalCheckFailed', Item: asAttributes(reason) },
+  );
+  return new TransactionCanceledException({
+    message: `Transaction cancelled, please refer cancellation reasons for specific reasons [${cancellation.map((r) => r.Code).join(', ')}]`,
+    $metadata: {},
+    CancellationReasons: cancellation,
+  });
+};
 
 /** What the SDK surfaces once its own retries of a throttled table are exhausted. */
 export const tableThrottled = (): ProvisionedThroughputExceededException =>

@@ -1,14 +1,14 @@
 /** Shared unit-test fixtures: a fake Lambda Context and builders for stored sessions, messages and tool calls. */
 import type { ContentBlock, ToolUseBlock } from '@aws-sdk/client-bedrock-runtime';
 import type { Context } from 'aws-lambda';
-import { keys } from '../../shared/keys';
 import type {
   Conversation,
   MessageItem,
   SessionItem,
   SessionLimits,
   ToolCallItem,
-} from '../../shared/session-store';
+} from '../../shared/store/session-store';
+import { keys } from '../../shared/store/table';
 
 export const TENANT = 'acme';
 export const SESSION = 'acme-audit-0001';
@@ -19,7 +19,7 @@ export const EXPIRES_AT = Math.floor(NOW.getTime() / 1000) + 90 * 86_400;
 export const GOAL =
   "Audit this tenant's billing logs, find underused resources over the last 30 days, check the contract terms, and draft an optimization report.";
 
-/** The model tiers of serverless.yml's default params (all priced in shared/pricing/prices.json but private). */
+/** The model tiers of serverless.yml's default params (all priced in shared/agent/pricing/prices.json but private). */
 export const TIERS = {
   planner: 'anthropic.claude-3-5-sonnet-20241022-v2:0',
   executor: 'anthropic.claude-3-5-haiku-20241022-v1:0',

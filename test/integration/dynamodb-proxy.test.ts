@@ -14,7 +14,7 @@ import { runGoal } from '../../local/cli/run-goal';
 import { localDynamoDbClient } from '../../local/dynamodb/local';
 import { startDynamoDbCountingProxy } from '../../local/dynamodb/proxy';
 import { type LocalStack, startLocalStack } from '../../local/stack/start';
-import { executionNameFor } from '../../shared/goal-event';
+import { executionNameFor } from '../../shared/contracts/goal-events';
 import { goalEvent } from './helpers';
 
 jest.setTimeout(60_000);

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { localClients } from '../../local/cli/run-goal';
 import { type LocalStack, startLocalStack } from '../../local/stack/start';
-import { tenantPk } from '../../shared/keys';
+import { tenantPk } from '../../shared/store/table';
 
 export const root = join(__dirname, '..', '..');
 

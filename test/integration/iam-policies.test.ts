@@ -438,8 +438,8 @@ describe('per-function IAM roles of the packaged template', () => {
     ]);
     expect(names('plan')).toEqual(['ConverseCommand', 'QueryCommand', 'TransactWriteCommand']);
     expect(names('runTool')).toEqual(expect.arrayContaining(['InvokeCommand', 'TransactWriteCommand']));
-    // recordFailure reads the session when its guarded update finds it already ended.
-    expect(names('recordFailure')).toEqual(['GetCommand', 'PutEventsCommand', 'UpdateCommand']);
+    // recordFailure learns that the session already ended from its guarded update's ALL_OLD item: no GetItem.
+    expect(names('recordFailure')).toEqual(['PutEventsCommand', 'UpdateCommand']);
     for (const key of FUNCTION_KEYS)
       expect({ key, found: names(key).length > 0 }).toEqual({ key, found: true });
   });

@@ -12,8 +12,8 @@ import {
   type TenantDataset,
 } from '../../functions/action-groups/billing/dataset';
 import { UnknownTenantError } from '../../functions/action-groups/billing/errors';
-import openapi from '../../functions/action-groups/billing/openapi.json';
 import { listUnderutilizedResources } from '../../functions/action-groups/billing/utilization';
+import openapi from '../../shared/contracts/tool-schemas/billing.openapi.json';
 
 const acme = loadTenantDataset('acme');
 const globex = loadTenantDataset('globex');

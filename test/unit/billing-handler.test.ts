@@ -12,8 +12,8 @@ import {
   type ActionGroupResponse,
   InvalidActionGroupEventError,
   readActionGroupResponse,
-} from '../../shared/action-group-contract';
-import { ConfigError } from '../../shared/errors';
+} from '../../shared/contracts/action-group';
+import { ConfigError } from '../../shared/runtime/errors';
 
 const context = {
   functionName: 'sovereign-agent-test-billingActionGroup',

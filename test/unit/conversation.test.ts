@@ -1,7 +1,13 @@
 /** Rebuilding the Converse message list from stored turns and tool-call records. */
 
-import { buildMessages, goalMessage, pendingToolUses, textOf, toolUsesOf } from '../../shared/conversation';
-import { SessionStateError } from '../../shared/errors';
+import {
+  buildMessages,
+  goalMessage,
+  pendingToolUses,
+  textOf,
+  toolUsesOf,
+} from '../../shared/agent/conversation';
+import { SessionStateError } from '../../shared/runtime/errors';
 import {
   assistantText,
   assistantToolUses,

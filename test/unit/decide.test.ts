@@ -1,15 +1,10 @@
 /** The Decide step: loop detection, schema-violation limit, token/USD budgets and the turn limit. */
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import 'aws-sdk-client-mock-jest';
-import {
-  type DecideInput,
-  decide,
-  decideNext,
-  repeatStreak,
-  schemaViolationTurns,
-} from '../../shared/decide';
-import { ProfileError, SessionStateError } from '../../shared/errors';
-import type { ToolCallItem } from '../../shared/session-store';
+import { repeatStreak, schemaViolationTurns } from '../../shared/agent/limits';
+import { ProfileError, SessionStateError } from '../../shared/runtime/errors';
+import { type DecideInput, decide, decideNext } from '../../shared/steps/decide';
+import type { ToolCallItem } from '../../shared/store/session-store';
 import { mockedStore } from '../helpers/aws';
 import {
   assistantToolUses,

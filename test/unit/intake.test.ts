@@ -7,11 +7,11 @@ import 'aws-sdk-client-mock-jest';
 import acmeGoal from '../../events/goal-billing-audit.json';
 import globexGoal from '../../events/goal-billing-audit-globex.json';
 import resumeRequest from '../../events/resume-request.json';
-import { StoreUnavailableError } from '../../shared/errors';
-import { GOAL_REJECTED } from '../../shared/events';
-import { executionNameFor } from '../../shared/goal-event';
-import { acceptEvent, type IntakeDeps, resolveLimits } from '../../shared/intake';
-import type { MessageItem, SessionItem } from '../../shared/session-store';
+import { executionNameFor } from '../../shared/contracts/goal-events';
+import { GOAL_REJECTED } from '../../shared/contracts/lifecycle-events';
+import { StoreUnavailableError } from '../../shared/runtime/errors';
+import { acceptEvent, type IntakeDeps, resolveLimits } from '../../shared/steps/intake';
+import type { MessageItem, SessionItem } from '../../shared/store/session-store';
 import {
   BUS,
   credentials,
@@ -181,10 +181,15 @@ describe('acceptEvent: duplicate deliveries', () => {
   it('treats a second delivery of a goal that is already running as a duplicate and starts nothing', async () => {
     // Prepare
     const { ddb, sfn, eventBridge, deps } = setup();
-    ddb.on(TransactWriteCommand).rejects(transactionConditionFailed());
-    ddb.on(GetCommand).resolves({
-      Item: sessionItem({ tenantId: 'globex', sessionId: 'globex-audit-2026-11', status: 'running' }),
-    });
+    // The session and its goal message exist: the transaction hands back the session as it is (ALL_OLD).
+    ddb
+      .on(TransactWriteCommand)
+      .rejects(
+        transactionConditionFailed(
+          sessionItem({ tenantId: 'globex', sessionId: 'globex-audit-2026-11', status: 'running' }),
+          'failed',
+        ),
+      );
 
     // Act
     const outcome = await acceptEvent(deps, globexGoal);
@@ -203,10 +208,15 @@ describe('acceptEvent: duplicate deliveries', () => {
   it('starts the execution of a stored but never started (pending) session', async () => {
     // Prepare: an earlier delivery stored the session, then its Lambda died before StartExecution
     const { ddb, sfn, deps } = setup();
-    ddb.on(TransactWriteCommand).rejects(transactionConditionFailed());
-    ddb.on(GetCommand).resolves({
-      Item: sessionItem({ tenantId: 'globex', sessionId: 'globex-audit-2026-11', status: 'pending' }),
-    });
+    // The session and its goal message exist: the transaction hands back the session as it is (ALL_OLD).
+    ddb
+      .on(TransactWriteCommand)
+      .rejects(
+        transactionConditionFailed(
+          sessionItem({ tenantId: 'globex', sessionId: 'globex-audit-2026-11', status: 'pending' }),
+          'failed',
+        ),
+      );
 
     // Act
     const outcome = await acceptEvent(deps, globexGoal);

@@ -2,8 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { PricingError } from '../../shared/errors';
-import { costOf, priceTable, rateFor, type TokenUsage } from '../../shared/pricing';
+import { costOf, priceTable, rateFor, type TokenUsage } from '../../shared/agent/pricing';
+import { PricingError } from '../../shared/runtime/errors';
 import { TIERS } from '../helpers/fixtures';
 
 const MILLION = 1_000_000;

@@ -1,6 +1,6 @@
 /** Model routing: restricted data stays private, tight latency goes to the executor, complex first turns plan. */
-import { getProfile } from '../../shared/agents';
-import { chooseRoute, type RouteInput, reasoningComplexityIndex } from '../../shared/routing';
+import { getProfile } from '../../shared/agent/profiles';
+import { chooseRoute, type RouteInput, reasoningComplexityIndex } from '../../shared/agent/routing';
 import { GOAL, TIERS } from '../helpers/fixtures';
 
 const profile = getProfile('billing-auditor');

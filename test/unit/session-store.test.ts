@@ -8,9 +8,14 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import 'aws-sdk-client-mock-jest';
-import { SessionNotFoundError, SessionStateError, StoreUnavailableError } from '../../shared/errors';
-import { keys } from '../../shared/keys';
-import type { MessageItem, NewSession, SessionItem } from '../../shared/session-store';
+import {
+  SessionNotFoundError,
+  SessionStateError,
+  StoreItemError,
+  StoreUnavailableError,
+} from '../../shared/runtime/errors';
+import type { MessageItem, NewSession, SessionItem } from '../../shared/store/session-store';
+import { keys } from '../../shared/store/table';
 import {
   conditionFailed,
   mockedStore,
@@ -26,6 +31,7 @@ import {
   defaultLimits,
   EXPIRES_AT,
   goalItem,
+  messageItem,
   partitionItems,
   SESSION,
   sessionItem,
@@ -55,11 +61,15 @@ describe('createSession', () => {
     const created = await store.createSession(newSession());
 
     // Assess
-    expect(created).toBe(true);
+    expect(created).toEqual({ created: true });
     const items = ddb.commandCalls(TransactWriteCommand)[0]?.args[0].input.TransactItems ?? [];
     expect(items).toHaveLength(2);
     for (const item of items) {
-      expect(item.Put).toMatchObject({ TableName: TABLE, ConditionExpression: 'attribute_not_exists(pk)' });
+      expect(item.Put).toMatchObject({
+        TableName: TABLE,
+        ConditionExpression: 'attribute_not_exists(pk)',
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      });
     }
     const session = items[0]?.Put?.Item as SessionItem;
     expect(session).toEqual({
@@ -100,16 +110,18 @@ describe('createSession', () => {
     });
   });
 
-  it('answers false when the session already exists', async () => {
+  it('answers with the existing session when it already exists, without reading it again', async () => {
     // Prepare
     const { ddb, store } = mockedStore();
-    ddb.on(TransactWriteCommand).rejects(transactionConditionFailed());
+    const existing = sessionItem({ status: 'running' });
+    ddb.on(TransactWriteCommand).rejects(transactionConditionFailed(existing, 'failed'));
 
     // Act
     const created = await store.createSession(newSession());
 
     // Assess
-    expect(created).toBe(false);
+    expect(created).toEqual({ created: false, existing });
+    expect(ddb).not.toHaveReceivedCommand(GetCommand);
   });
 
   it('surfaces a throttled table as StoreUnavailableError, keeping the cause', async () => {
@@ -270,10 +282,9 @@ describe('beginRun', () => {
   it('returns the session unchanged when the same execution retries the step', async () => {
     // Prepare
     const { ddb, store } = mockedStore();
-    ddb.on(UpdateCommand).rejects(conditionFailed());
     ddb
-      .on(GetCommand)
-      .resolves({ Item: sessionItem({ status: 'running', executionArn: EXECUTION, runs: 1 }) });
+      .on(UpdateCommand)
+      .rejects(conditionFailed(sessionItem({ status: 'running', executionArn: EXECUTION, runs: 1 })));
 
     // Act
     const session = await store.beginRun(TENANT, SESSION, 'start', EXECUTION);
@@ -285,8 +296,7 @@ describe('beginRun', () => {
   it('refuses to start a session that is not pending', async () => {
     // Prepare
     const { ddb, store } = mockedStore();
-    ddb.on(UpdateCommand).rejects(conditionFailed());
-    ddb.on(GetCommand).resolves({ Item: sessionItem({ status: 'completed' }) });
+    ddb.on(UpdateCommand).rejects(conditionFailed(sessionItem({ status: 'completed' })));
 
     // Act
     const act = store.beginRun(
@@ -323,7 +333,7 @@ describe('commitTurn', () => {
     const committed = await store.commitTurn({ tenantId: TENANT, sessionId: SESSION, message });
 
     // Assess
-    expect(committed).toBe(true);
+    expect(committed).toEqual({ committed: true });
     const [put, update] = ddb.commandCalls(TransactWriteCommand)[0]?.args[0].input.TransactItems ?? [];
     expect(put?.Put).toMatchObject({
       ConditionExpression: 'attribute_not_exists(pk)',
@@ -345,16 +355,19 @@ describe('commitTurn', () => {
     });
   });
 
-  it('answers false when the turn was already committed (a retried Plan step)', async () => {
-    // Prepare
+  it('answers with the message that won when the turn was already committed (a retried Plan step)', async () => {
+    // Prepare: the other attempt's message is in place and the session already counts the turn
     const { ddb, store } = mockedStore();
-    ddb.on(TransactWriteCommand).rejects(transactionConditionFailed());
+    const winner = messageItem({ turn: 3, role: 'assistant', content: [{ text: 'first answer' }] });
+    const session = sessionItem({ turn: 3 });
+    ddb.on(TransactWriteCommand).rejects(transactionConditionFailed(winner, session));
 
     // Act
     const committed = await store.commitTurn({ tenantId: TENANT, sessionId: SESSION, message });
 
     // Assess
-    expect(committed).toBe(false);
+    expect(committed).toEqual({ committed: false, message: winner, session });
+    expect(ddb).not.toHaveReceivedCommand(GetCommand);
   });
 });
 
@@ -395,7 +408,17 @@ describe('tool-call records', () => {
   it('counts another attempt on a call that is still started', async () => {
     // Prepare
     const { ddb, store } = mockedStore();
-    ddb.on(PutCommand).rejects(conditionFailed());
+    ddb.on(PutCommand).rejects(
+      conditionFailed(
+        toolCallItem({
+          turn: 1,
+          index: 0,
+          toolUseId: 'tu-audit',
+          name: 'audit_billing_logs',
+          status: 'started',
+        }),
+      ),
+    );
     ddb.on(UpdateCommand).resolves({
       Attributes: toolCallItem({
         turn: 1,
@@ -419,28 +442,43 @@ describe('tool-call records', () => {
   it('returns the recorded outcome of a call that already finished', async () => {
     // Prepare
     const { ddb, store } = mockedStore();
-    ddb.on(PutCommand).rejects(conditionFailed());
-    ddb.on(UpdateCommand).rejects(conditionFailed());
-    ddb.on(GetCommand).resolves({
-      Item: toolCallItem({
-        turn: 1,
-        index: 0,
-        toolUseId: 'tu-audit',
-        name: 'audit_billing_logs',
-        status: 'succeeded',
-      }),
-    });
+    ddb.on(PutCommand).rejects(
+      conditionFailed(
+        toolCallItem({
+          turn: 1,
+          index: 0,
+          toolUseId: 'tu-audit',
+          name: 'audit_billing_logs',
+          status: 'succeeded',
+        }),
+      ),
+    );
+
+    // Act
+    const { item, fresh } = await store.claimToolCall(claim);
+
+    // Assess: the failed put's ALL_OLD item is the outcome; nothing is counted or read again
+    expect(fresh).toBe(false);
+    expect(item.status).toBe('succeeded');
+    expect(ddb).toHaveReceivedCommandWith(PutCommand, { ReturnValuesOnConditionCheckFailure: 'ALL_OLD' });
+    expect(ddb).not.toHaveReceivedCommand(UpdateCommand);
+    expect(ddb).not.toHaveReceivedCommand(GetCommand);
+  });
+
+  it('returns the outcome of a call that finished between the claim and the attempt count', async () => {
+    // Prepare
+    const { ddb, store } = mockedStore();
+    const call = { turn: 1, index: 0, toolUseId: 'tu-audit', name: 'audit_billing_logs' };
+    ddb.on(PutCommand).rejects(conditionFailed(toolCallItem({ ...call, status: 'started' })));
+    ddb.on(UpdateCommand).rejects(conditionFailed(toolCallItem({ ...call, status: 'failed' })));
 
     // Act
     const { item, fresh } = await store.claimToolCall(claim);
 
     // Assess
     expect(fresh).toBe(false);
-    expect(item.status).toBe('succeeded');
-    expect(ddb).toHaveReceivedCommandWith(GetCommand, {
-      Key: keys.toolCall(TENANT, SESSION, 1, 0),
-      ConsistentRead: true,
-    });
+    expect(item.status).toBe('failed');
+    expect(ddb).not.toHaveReceivedCommand(GetCommand);
   });
 
   it('records an outcome once and counts the call on the session', async () => {
@@ -562,8 +600,7 @@ describe('ending a session', () => {
   it('refuses to finish a session that ended otherwise, naming its status', async () => {
     // Prepare
     const { ddb, store } = mockedStore();
-    ddb.on(UpdateCommand).rejects(conditionFailed());
-    ddb.on(GetCommand).resolves({ Item: sessionItem({ status: 'failed' }) });
+    ddb.on(UpdateCommand).rejects(conditionFailed(sessionItem({ status: 'failed' })));
 
     // Act
     const act = store.finishSession({
@@ -585,7 +622,7 @@ describe('ending a session', () => {
     ddb.on(UpdateCommand).resolves({ Attributes: sessionItem({ status: 'failed', turn: 3 }) });
 
     // Act
-    const session = await store.failSession({
+    const result = await store.failSession({
       tenantId: TENANT,
       sessionId: SESSION,
       errorType: 'ModelThrottledError',
@@ -593,7 +630,8 @@ describe('ending a session', () => {
     });
 
     // Assess
-    expect(session?.turn).toBe(3);
+    expect(result.failed).toBe(true);
+    expect(result.session?.turn).toBe(3);
     expect(ddb).toHaveReceivedCommandWith(UpdateCommand, {
       ExpressionAttributeValues: expect.objectContaining({
         ':error': { type: 'ModelThrottledError', message: 'Converse throttled', at: AT },
@@ -601,13 +639,14 @@ describe('ending a session', () => {
     });
   });
 
-  it('leaves a completed or missing session alone when asked to fail it', async () => {
+  it('leaves a completed session alone when asked to fail it, answering with it as it is', async () => {
     // Prepare
     const { ddb, store } = mockedStore();
-    ddb.on(UpdateCommand).rejects(conditionFailed());
+    const completed = sessionItem({ status: 'completed', stopReason: 'completed', output: 'done' });
+    ddb.on(UpdateCommand).rejects(conditionFailed(completed));
 
     // Act
-    const session = await store.failSession({
+    const result = await store.failSession({
       tenantId: TENANT,
       sessionId: SESSION,
       errorType: 'X',
@@ -615,6 +654,60 @@ describe('ending a session', () => {
     });
 
     // Assess
-    expect(session).toBeUndefined();
+    expect(result).toEqual({ failed: false, session: completed });
+  });
+
+  it('leaves a missing session alone when asked to fail it', async () => {
+    // Prepare
+    const { ddb, store } = mockedStore();
+    ddb.on(UpdateCommand).rejects(conditionFailed());
+
+    // Act
+    const result = await store.failSession({
+      tenantId: TENANT,
+      sessionId: SESSION,
+      errorType: 'X',
+      message: 'y',
+    });
+
+    // Assess
+    expect(result).toEqual({ failed: false });
+  });
+});
+
+describe('parse on read', () => {
+  it('names the item key and every issue when a stored session does not fit its schema', async () => {
+    // Prepare: a header written by an older version, without counters and with a number as its status
+    const { ddb, store } = mockedStore();
+    const { tokensInput: _dropped, ...withoutTokens } = sessionItem();
+    ddb.on(GetCommand).resolves({ Item: { ...withoutTokens, status: 7 } });
+
+    // Act
+    const act = store.getSession(TENANT, SESSION);
+
+    // Assess
+    await expect(act).rejects.toThrow(StoreItemError);
+    await expect(act).rejects.toThrow(
+      /^Item T#acme#S#acme-audit-0001 \/ META does not fit its schema: status: .*; tokensInput: /,
+    );
+  });
+
+  it('refuses a tool call in a conversation whose status is unknown', async () => {
+    // Prepare
+    const { ddb, store } = mockedStore();
+    const call = {
+      ...toolCallItem({ turn: 1, index: 0, toolUseId: 'tu-1', name: 'audit_billing_logs' }),
+      status: 'done',
+    };
+    ddb.on(QueryCommand).resolves({ Items: [sessionItem(), goalItem(), call] });
+
+    // Act
+    const act = store.loadConversation(TENANT, SESSION);
+
+    // Assess
+    await expect(act).rejects.toThrow(StoreItemError);
+    await expect(act).rejects.toThrow(
+      'Item T#acme#S#acme-audit-0001 / C#0001#00 does not fit its schema: status:',
+    );
   });
 });

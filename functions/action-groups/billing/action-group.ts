@@ -1,7 +1,6 @@
-/** The billing action group: checks a tool call against openapi.json and the session's tenant, then runs it. */
+/** The billing action group: checks a tool call against its OpenAPI schema (shared/contracts/tool-schemas/billing.openapi.json) and the session's tenant, then runs it. */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import Ajv from 'ajv';
 import type { Context } from 'aws-lambda';
 import {
   type ActionGroupEvent,
@@ -12,9 +11,13 @@ import {
   IDEMPOTENCY_KEY_ATTRIBUTE,
   InvalidActionGroupParameterError,
   parseActionGroupEvent,
-  readActionGroupOperations,
   TENANT_ID_ATTRIBUTE,
-} from '../../../shared/action-group-contract';
+} from '../../../shared/contracts/action-group';
+import {
+  billingOperations,
+  compileToolSchema,
+  schemaErrorsText,
+} from '../../../shared/contracts/tool-schemas';
 import { auditBillingLogs } from './audit';
 import { getContractTerms } from './contract-terms';
 import { loadTenantDataset, type TenantDataset } from './dataset';
@@ -26,7 +29,6 @@ import {
   TenantMismatchError,
   UnknownFunctionError,
 } from './errors';
-import openapi from './openapi.json';
 import { createOptimizationReport } from './report';
 import { listUnderutilizedResources } from './utilization';
 
@@ -36,9 +38,6 @@ export interface BillingDeps {
   logger: Logger;
   now?: () => Date;
 }
-
-/** The operations of openapi.json: the same list the plan Lambda offers the model as tools. */
-export const billingOperations: readonly ActionGroupOperation[] = readActionGroupOperations(openapi);
 
 interface TenantInput {
   tenant_id: string;
@@ -67,22 +66,17 @@ interface BoundTool {
   ) => unknown;
 }
 
-// Defaults fill lookback_days; strict mode rejects a schema keyword ajv does not know, at cold start.
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true });
-
 /** Binds a tool to its operation's JSON Schema: input validated (and typed) by ajv, tenant checked. */
 function bind<I extends TenantInput>(
   name: string,
   run: (input: I, context: ToolContext) => unknown,
 ): BoundTool {
   const operation = billingOperations.find((candidate) => candidate.name === name);
-  if (!operation) throw new Error(`openapi.json has no operation ${name}`);
-  const validate = ajv.compile<I>(operation.inputSchema);
+  if (!operation) throw new Error(`billing.openapi.json has no operation ${name}`);
+  const validate = compileToolSchema<I>(operation.inputSchema);
   const call: BoundTool['call'] = (raw, sessionTenant, event, deps) => {
     if (!validate(raw)) {
-      throw new InvalidToolInputError(
-        `Invalid input for ${name}: ${ajv.errorsText(validate.errors, { dataVar: 'input' })}`,
-      );
+      throw new InvalidToolInputError(`Invalid input for ${name}: ${schemaErrorsText(validate, 'input')}`);
     }
     if (raw.tenant_id !== sessionTenant) {
       throw new TenantMismatchError(
@@ -139,7 +133,7 @@ const tools: Readonly<Record<string, BoundTool>> = {
 const unimplemented = billingOperations.filter((operation) => !Object.hasOwn(tools, operation.name));
 if (unimplemented.length > 0) {
   throw new Error(
-    `openapi.json operations without a billing tool: ${unimplemented.map((o) => o.name).join(', ')}`,
+    `billing.openapi.json operations without a billing tool: ${unimplemented.map((o) => o.name).join(', ')}`,
   );
 }
 

@@ -1,7 +1,7 @@
 /** Billing action group configuration, read once per cold start. */
-import { requiredEnv } from '../../../shared/env';
+import { requiredEnv } from '../../../shared/runtime/env';
 
-export { createDocumentClient } from '../../../shared/clients/dynamodb';
+export { createDocumentClient } from '../../../shared/runtime/clients/dynamodb';
 
 export interface BillingConfig {
   /** The single table that holds sessions and, here, stored reports. */

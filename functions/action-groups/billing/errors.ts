@@ -1,5 +1,5 @@
 /** Errors of the billing action group; the ones with a responseState go back to the model, the rest throw. */
-import type { ActionGroupResponseState } from '../../../shared/action-group-contract';
+import type { ActionGroupResponseState } from '../../../shared/contracts/action-group';
 
 /** Base error of the billing action group. */
 export class BillingError extends Error {

@@ -1,8 +1,8 @@
 /** create_optimization_report: stores a markdown report once per tool call (conditional put keyed by the call). */
 import { createHash } from 'node:crypto';
-import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { z } from 'zod';
-import { keys } from '../../../shared/keys';
+import { type DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { conditionFailureItem, isConditionFailure } from '../../../shared/store/dynamodb-errors';
+import { keys, parseItem, type ReportItem, reportItemSchema } from '../../../shared/store/table';
 import { auditBillingLogs } from './audit';
 import { formatPercentChange, formatUsd, labelOf, plural, type TenantDataset } from './dataset';
 import { ReportStoreError } from './errors';
@@ -32,20 +32,8 @@ export interface StoredReportResult {
   summary: string;
 }
 
-const storedReportSchema = z.object({
-  pk: z.string(),
-  sk: z.string(),
-  entity: z.literal('report'),
-  tenantId: z.string(),
-  reportId: z.string(),
-  sessionId: z.string(),
-  title: z.string(),
-  findings: z.array(z.string()),
-  body: z.string(),
-  createdAt: z.string(),
-  idempotencyKey: z.string(),
-});
-export type StoredReport = z.infer<typeof storedReportSchema>;
+/** A stored report: the table's report item (its schema lives with the other item schemas). */
+export type StoredReport = ReportItem;
 
 /** Same tool call, same report id: the id is the first 20 hex characters of the key's SHA-256. */
 export const reportIdFor = (idempotencyKey: string): string =>
@@ -128,31 +116,22 @@ export async function createOptimizationReport(
         TableName: deps.tableName,
         Item: item,
         ConditionExpression: 'attribute_not_exists(pk)',
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
       }),
     );
     return resultOf(item);
   } catch (error) {
-    // Matched by name: the class identity differs when two SDK copies are bundled.
-    if (!(error instanceof Error && error.name === 'ConditionalCheckFailedException')) {
+    if (!isConditionFailure(error)) {
       throw new ReportStoreError(`Could not store report ${key.pk}/${key.sk}`, { cause: error });
     }
+    // The same tool call already stored its report (a retry or a resumed goal): answer with that one.
+    try {
+      return resultOf(parseItem(reportItemSchema, conditionFailureItem(error), key));
+    } catch (parseError) {
+      throw new ReportStoreError(
+        `Report ${key.pk}/${key.sk} exists but could not be read back: ${(parseError as Error).message}`,
+        { cause: parseError },
+      );
+    }
   }
-  // The same tool call already stored its report (a retry or a resumed goal): answer with that one.
-  let stored: unknown;
-  try {
-    const found = await deps.documentClient.send(
-      new GetCommand({ TableName: deps.tableName, Key: key, ConsistentRead: true }),
-    );
-    stored = found.Item;
-  } catch (error) {
-    throw new ReportStoreError(`Could not read report ${key.pk}/${key.sk}`, { cause: error });
-  }
-  const parsed = storedReportSchema.safeParse(stored);
-  if (!parsed.success) {
-    throw new ReportStoreError(
-      `Report ${key.pk}/${key.sk} exists but could not be read back: ${z.prettifyError(parsed.error)}`,
-      { cause: parsed.error },
-    );
-  }
-  return resultOf(parsed.data);
 }

@@ -1,0 +1,70 @@
+/** Rebuilds the Converse message list from stored turns and tool-call records. */
+import type { ContentBlock, Message, ToolUseBlock } from '@aws-sdk/client-bedrock-runtime';
+import { SessionStateError } from '../runtime/errors';
+import type { Conversation, MessageItem, ToolCallItem } from '../store/session-store';
+
+export const toolUsesOf = (message: MessageItem): ToolUseBlock[] =>
+  message.content.flatMap((block) => (block.toolUse ? [block.toolUse] : []));
+
+export const textOf = (message: MessageItem | undefined): string =>
+  (message?.content ?? [])
+    .flatMap((block) => (typeof block.text === 'string' ? [block.text] : []))
+    .join('\n')
+    .trim();
+
+const isTerminal = (call: ToolCallItem | undefined): call is ToolCallItem =>
+  call !== undefined && (call.status === 'succeeded' || call.status === 'failed');
+
+/** Tool uses of an assistant turn whose outcome is not recorded yet (after a crash, or before RunTools ran). */
+export const pendingToolUses = (conversation: Conversation, message: MessageItem): ToolUseBlock[] => {
+  const done = new Set(
+    conversation.toolCalls.filter((c) => c.turn === message.turn && isTerminal(c)).map((c) => c.toolUseId),
+  );
+  return toolUsesOf(message).filter((use) => !done.has(use.toolUseId ?? ''));
+};
+
+const toolResultMessage = (conversation: Conversation, message: MessageItem): Message => {
+  const calls = new Map(
+    conversation.toolCalls.filter((c) => c.turn === message.turn).map((c) => [c.toolUseId, c]),
+  );
+  const content: ContentBlock[] = toolUsesOf(message).map((use) => {
+    const call = calls.get(use.toolUseId ?? '');
+    if (!isTerminal(call)) {
+      throw new SessionStateError(`Turn ${message.turn}: no recorded outcome for tool call ${use.toolUseId}`);
+    }
+    return {
+      toolResult: {
+        toolUseId: call.toolUseId,
+        // Converse rejects blank text blocks; an empty tool answer is still an answer.
+        content: [{ text: call.result?.trim() ? call.result : '(empty result)' }],
+        status: call.status === 'succeeded' ? 'success' : 'error',
+      },
+    };
+  });
+  return { role: 'user', content };
+};
+
+/** Messages in Converse order: goal, then per turn the assistant answer and (if it used tools) their results. */
+export const buildMessages = (conversation: Conversation): Message[] => {
+  const messages: Message[] = [];
+  for (const message of conversation.messages) {
+    messages.push({ role: message.role, content: message.content });
+    if (message.role === 'assistant' && toolUsesOf(message).length > 0) {
+      messages.push(toolResultMessage(conversation, message));
+    }
+  }
+  return messages;
+};
+
+export const goalMessage = (input: {
+  tenantId: string;
+  agent: string;
+  goal: string;
+  context?: Record<string, unknown>;
+}): ContentBlock[] => {
+  const lines = [`Tenant: ${input.tenantId}`, `Agent: ${input.agent}`, `Goal: ${input.goal}`];
+  if (input.context && Object.keys(input.context).length > 0) {
+    lines.push(`Context: ${JSON.stringify(input.context)}`);
+  }
+  return [{ text: lines.join('\n') }];
+};

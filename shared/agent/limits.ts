@@ -1,0 +1,41 @@
+/** Loop and schema limits: how many repeated tool calls or rejected turns a goal may make before it stops. */
+import type { ToolCallItem } from '../store/session-store';
+
+/**
+ * Length of the trailing run of calls to the same tool that brought no new state (same result as the one
+ * before). Loop detection stops the goal when it exceeds the profile's threshold (5 by default).
+ */
+export const repeatStreak = (calls: ToolCallItem[]): number => {
+  const ordered = [...calls].sort((a, b) => a.turn - b.turn || a.index - b.index);
+  let streak = 0;
+  let previous: ToolCallItem | undefined;
+  for (const call of ordered) {
+    const same =
+      previous !== undefined && previous.name === call.name && previous.resultHash === call.resultHash;
+    streak = same ? streak + 1 : 1;
+    previous = call;
+  }
+  return streak;
+};
+
+/** Trailing turns in which every tool call was rejected by its schema. */
+export const schemaViolationTurns = (calls: ToolCallItem[], lastTurn: number): number => {
+  let count = 0;
+  for (let turn = lastTurn; turn >= 1; turn -= 1) {
+    const ofTurn = calls.filter((c) => c.turn === turn);
+    if (ofTurn.length === 0 || !ofTurn.every((c) => c.errorKind === 'schema')) break;
+    count += 1;
+  }
+  return count;
+};
+
+/** The loop or schema limit a session has hit after `turn`, if any (loop first). */
+export const limitReached = (
+  calls: ToolCallItem[],
+  turn: number,
+  limits: { loopThreshold: number; maxSchemaRetries: number },
+): 'loop_detected' | 'schema_violations' | undefined => {
+  if (repeatStreak(calls) > limits.loopThreshold) return 'loop_detected';
+  if (schemaViolationTurns(calls, turn) > limits.maxSchemaRetries) return 'schema_violations';
+  return undefined;
+};

@@ -1,0 +1,97 @@
+/**
+ * Action-group registry: each group's OpenAPI v3 document is the one source of its tools. Plan turns the
+ * operations into Converse tool specs; run-tool validates the model's parameters against the same schemas.
+ */
+import type { ErrorObject } from 'ajv';
+import { type ActionGroupOperation, readActionGroupOperations } from '../contracts/action-group';
+import { billingOperations, compileToolSchema } from '../contracts/tool-schemas';
+import { requiredEnv } from '../runtime/env';
+import { ProfileError } from '../runtime/errors';
+
+export interface ToolDefinition {
+  /** Converse tool name, equal to the OpenAPI operationId and to the action-group `function`. */
+  name: string;
+  actionGroup: string;
+  description: string;
+  inputSchema: Record<string, unknown>;
+}
+
+export interface ActionGroup {
+  name: string;
+  /** Environment variable that holds the deployed Lambda function name (set in serverless.yml). */
+  functionEnv: string;
+  tools: ToolDefinition[];
+}
+
+const toolsOf = (actionGroup: string, operations: readonly ActionGroupOperation[]): ToolDefinition[] =>
+  operations.map((op) => ({
+    name: op.name,
+    actionGroup,
+    description: op.description,
+    inputSchema: op.inputSchema,
+  }));
+
+export const toolsFromOpenApi = (actionGroup: string, document: unknown): ToolDefinition[] =>
+  toolsOf(actionGroup, readActionGroupOperations(document));
+
+const groups = new Map<string, ActionGroup>([
+  [
+    'billing',
+    {
+      name: 'billing',
+      functionEnv: 'BILLING_ACTION_GROUP_FUNCTION',
+      tools: toolsOf('billing', billingOperations),
+    },
+  ],
+]);
+
+export const getActionGroup = (name: string): ActionGroup => {
+  const group = groups.get(name);
+  if (!group)
+    throw new ProfileError(`Unknown action group "${name}"; known: ${actionGroupNames().join(', ')}`);
+  return group;
+};
+
+export const actionGroupNames = (): string[] => [...groups.keys()];
+
+/** Deployed Lambda function name of each action group, by group name. */
+export type ActionGroupFunctions = Readonly<Record<string, string>>;
+
+/**
+ * Every action group's function name, read once at RunTool's cold start: a missing variable fails the init
+ * with its name, not a tool call after the model was already paid for the turn.
+ */
+export const actionGroupFunctions = (env: NodeJS.ProcessEnv = process.env): ActionGroupFunctions =>
+  Object.fromEntries([...groups.values()].map((group) => [group.name, requiredEnv(group.functionEnv, env)]));
+
+/** The tools an agent may use: the union of its action groups, in declaration order; duplicate names are an error. */
+export const toolsForAgent = (actionGroups: string[]): ToolDefinition[] => {
+  const tools = actionGroups.flatMap((name) => getActionGroup(name).tools);
+  const seen = new Set<string>();
+  for (const tool of tools) {
+    if (seen.has(tool.name))
+      throw new ProfileError(`Tool name "${tool.name}" is defined by two action groups`);
+    seen.add(tool.name);
+  }
+  return tools;
+};
+
+const formatError = (error: ErrorObject): string => {
+  const where = error.instancePath === '' ? 'input' : error.instancePath.slice(1).replaceAll('/', '.');
+  if (error.keyword === 'additionalProperties') {
+    return `${where}: unknown parameter "${String(error.params.additionalProperty)}"`;
+  }
+  if (error.keyword === 'required')
+    return `${where}: missing required parameter "${String(error.params.missingProperty)}"`;
+  return `${where}: ${error.message ?? error.keyword}`;
+};
+
+export type ValidationResult = { ok: true; input: Record<string, unknown> } | { ok: false; errors: string[] };
+
+/** Validates (and fills schema defaults into a copy of) the model's input for a tool. */
+export const validateToolInput = (tool: ToolDefinition, input: unknown): ValidationResult => {
+  const validate = compileToolSchema(tool.inputSchema);
+  const copy: unknown = structuredClone(input ?? {});
+  if (validate(copy)) return { ok: true, input: copy as Record<string, unknown> };
+  return { ok: false, errors: (validate.errors ?? []).map(formatError) };
+};

@@ -1,0 +1,28 @@
+/** Per-function configuration, read from the environment once at cold start. */
+import type { ModelTiers } from '../agent/routing';
+import { numberEnv, requiredEnv } from './env';
+
+export const tableConfig = (env: NodeJS.ProcessEnv = process.env) => ({
+  tableName: requiredEnv('TABLE_NAME', env),
+  sessionTtlDays: numberEnv('SESSION_TTL_DAYS', 90, { min: 1 }, env),
+});
+
+export const busConfig = (env: NodeJS.ProcessEnv = process.env) => ({
+  busName: requiredEnv('EVENT_BUS_NAME', env),
+  source: requiredEnv('EVENT_SOURCE', env),
+});
+
+export const modelTiers = (env: NodeJS.ProcessEnv = process.env): ModelTiers => ({
+  planner: requiredEnv('MODEL_TIER_PLANNER', env),
+  executor: requiredEnv('MODEL_TIER_EXECUTOR', env),
+  reader: requiredEnv('MODEL_TIER_READER', env),
+  private: requiredEnv('MODEL_TIER_PRIVATE', env),
+});
+
+export const toolRetryConfig = (env: NodeJS.ProcessEnv = process.env) => ({
+  /** Full-jitter backoff for a failing action group: base 1 s, cap 10 s, 3 tries (mission defaults). */
+  baseDelayMs: numberEnv('TOOL_RETRY_BASE_MS', 1000, {}, env),
+  maxDelayMs: numberEnv('TOOL_RETRY_MAX_MS', 10_000, {}, env),
+  attempts: numberEnv('TOOL_RETRY_ATTEMPTS', 3, { min: 1 }, env),
+  timeoutMs: numberEnv('TOOL_TIMEOUT_MS', 3000, { min: 1 }, env),
+});

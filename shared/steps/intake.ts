@@ -1,0 +1,165 @@
+/** Intake: turns a bus event into at most one running execution per goal (or per resume), or a rejection. */
+import { ExecutionAlreadyExists, type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { goalMessage } from '../agent/conversation';
+import { agentNames, getProfile, hasProfile } from '../agent/profiles';
+import { executionNameFor, type GoalDetail, type ParsedEvent, parseBusEvent } from '../contracts/goal-events';
+import { type EventPublisher, GOAL_REJECTED } from '../contracts/lifecycle-events';
+import { InvalidGoalError } from '../runtime/errors';
+import type { SessionLimits, SessionStore } from '../store/session-store';
+
+export interface IntakeDeps {
+  store: SessionStore;
+  sfn: SFNClient;
+  stateMachineArn: string;
+  events: EventPublisher;
+}
+
+export type ExecutionInput = { tenantId: string; sessionId: string; mode: 'start' | 'resume' };
+
+export type IntakeOutcome =
+  | { outcome: 'started'; sessionId: string; tenantId: string; executionArn: string }
+  | { outcome: 'duplicate'; sessionId: string; tenantId: string; reason: string }
+  | { outcome: 'rejected'; reason: string; issues: string[]; sessionId?: string; tenantId?: string };
+
+/** Requested constraints override the agent profile's defaults (the schema bounds keep them sane). */
+export const resolveLimits = (detail: GoalDetail): SessionLimits => {
+  const profile = getProfile(detail.agent);
+  const c = detail.constraints ?? {};
+  return {
+    maxTurns: c.maxTurns ?? profile.limits.maxTurns,
+    tokenBudget: c.tokenBudget ?? profile.limits.tokenBudget,
+    usdBudget: c.usdBudget ?? profile.limits.usdBudget,
+    latencyToleranceMs: c.latencyToleranceMs ?? profile.defaults.latencyToleranceMs,
+    dataClassification: c.dataClassification ?? profile.defaults.dataClassification,
+  };
+};
+
+const start = async (
+  deps: IntakeDeps,
+  input: ExecutionInput,
+  name: string,
+): Promise<{ started: true; executionArn: string } | { started: false }> => {
+  try {
+    const out = await deps.sfn.send(
+      new StartExecutionCommand({
+        stateMachineArn: deps.stateMachineArn,
+        name,
+        input: JSON.stringify(input),
+      }),
+    );
+    return { started: true, executionArn: out.executionArn ?? '' };
+  } catch (error) {
+    // Standard workflows: same name + same input while running returns the original execution; a closed
+    // execution or other input raises ExecutionAlreadyExists. Either way no second execution starts.
+    if (error instanceof ExecutionAlreadyExists) return { started: false };
+    throw error;
+  }
+};
+
+const acceptGoal = async (
+  deps: IntakeDeps,
+  event: Extract<ParsedEvent, { kind: 'goal' }>,
+): Promise<IntakeOutcome> => {
+  const { detail, sessionId } = event;
+  if (!hasProfile(detail.agent)) {
+    throw new InvalidGoalError(`Unknown agent "${detail.agent}"`, [
+      `agent: unknown agent "${detail.agent}"; known agents: ${agentNames().join(', ')}`,
+    ]);
+  }
+  const created = await deps.store.createSession({
+    tenantId: detail.tenantId,
+    sessionId,
+    agent: detail.agent,
+    goal: detail.goal,
+    ...(detail.context ? { context: detail.context } : {}),
+    ...(detail.constraints ? { requested: detail.constraints } : {}),
+    limits: resolveLimits(detail),
+    eventId: event.eventId,
+    goalMessage: goalMessage(detail),
+  });
+  if (!created.created) {
+    const { existing } = created;
+    // A pending session means an earlier delivery stored it but may not have started it: start (idempotently).
+    if (existing.status !== 'pending') {
+      return {
+        outcome: 'duplicate',
+        sessionId,
+        tenantId: detail.tenantId,
+        reason: `session already ${existing.status}`,
+      };
+    }
+  }
+  const input: ExecutionInput = { tenantId: detail.tenantId, sessionId, mode: 'start' };
+  const result = await start(deps, input, executionNameFor(detail.tenantId, sessionId));
+  return result.started
+    ? { outcome: 'started', sessionId, tenantId: detail.tenantId, executionArn: result.executionArn }
+    : { outcome: 'duplicate', sessionId, tenantId: detail.tenantId, reason: 'execution already exists' };
+};
+
+const acceptResume = async (
+  deps: IntakeDeps,
+  event: Extract<ParsedEvent, { kind: 'resume' }>,
+): Promise<IntakeOutcome> => {
+  const { tenantId, sessionId } = event.detail;
+  const session = await deps.store.getSession(tenantId, sessionId);
+  if (!session) {
+    throw new InvalidGoalError(`Cannot resume: session ${sessionId} of tenant ${tenantId} does not exist`, [
+      'sessionId: no such session for this tenant',
+    ]);
+  }
+  if (session.status !== 'failed') {
+    throw new InvalidGoalError(`Cannot resume session ${sessionId}: it is ${session.status}, not failed`, [
+      `status: ${session.status}`,
+    ]);
+  }
+  // `runs` counts executions that began; the next run's name is derived from it, so duplicates collapse.
+  const input: ExecutionInput = { tenantId, sessionId, mode: 'resume' };
+  const result = await start(deps, input, executionNameFor(tenantId, sessionId, session.runs));
+  return result.started
+    ? { outcome: 'started', sessionId, tenantId, executionArn: result.executionArn }
+    : { outcome: 'duplicate', sessionId, tenantId, reason: 'resume execution already exists' };
+};
+
+const peek = (
+  raw: unknown,
+): { tenantId?: string; sessionId?: string; eventId?: string; detailType?: string } => {
+  if (typeof raw !== 'object' || raw === null) return {};
+  const envelope = raw as Record<string, unknown>;
+  const detail = (
+    typeof envelope.detail === 'object' && envelope.detail !== null ? envelope.detail : {}
+  ) as Record<string, unknown>;
+  const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+  return {
+    tenantId: str(detail.tenantId),
+    sessionId: str(detail.sessionId) ?? str(detail.goalId),
+    eventId: str(envelope.id),
+    detailType: str(envelope['detail-type']),
+  };
+};
+
+/** Validates and accepts one delivered event. Rejections are published, never thrown (a retry cannot fix them). */
+export const acceptEvent = async (deps: IntakeDeps, raw: unknown): Promise<IntakeOutcome> => {
+  try {
+    const event = parseBusEvent(raw);
+    return event.kind === 'goal' ? await acceptGoal(deps, event) : await acceptResume(deps, event);
+  } catch (error) {
+    if (!(error instanceof InvalidGoalError)) throw error;
+    const seen = peek(raw);
+    const reason = error.message;
+    await deps.events.publish(GOAL_REJECTED, {
+      reason,
+      issues: error.issues,
+      eventId: seen.eventId ?? null,
+      detailType: seen.detailType ?? null,
+      tenantId: seen.tenantId ?? null,
+      sessionId: seen.sessionId ?? null,
+    });
+    return {
+      outcome: 'rejected',
+      reason,
+      issues: error.issues,
+      ...(seen.sessionId ? { sessionId: seen.sessionId } : {}),
+      ...(seen.tenantId ? { tenantId: seen.tenantId } : {}),
+    };
+  }
+};

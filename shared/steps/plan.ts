@@ -1,0 +1,259 @@
+/** The Plan step: one model turn through Bedrock Converse with the agent's tools, settled and committed. */
+import {
+  type BedrockRuntimeClient,
+  type ContentBlock,
+  ConverseCommand,
+  type ConverseCommandInput,
+  type ConverseCommandOutput,
+  type SystemContentBlock,
+  type Tool,
+} from '@aws-sdk/client-bedrock-runtime';
+import { z } from 'zod';
+import { type BudgetReason, budgetExceeded } from '../agent/budget';
+import { buildMessages, pendingToolUses, toolUsesOf } from '../agent/conversation';
+import { costOf, rateFor, type TokenUsage } from '../agent/pricing';
+import { type AgentProfile, getProfile } from '../agent/profiles';
+import { chooseRoute, type ModelTiers, type Route } from '../agent/routing';
+import { type ToolDefinition, toolsForAgent } from '../agent/tools';
+import {
+  ModelRequestError,
+  ModelThrottledError,
+  ModelUnavailableError,
+  SessionStateError,
+} from '../runtime/errors';
+import type { Conversation, MessageItem, SessionItem, SessionStore } from '../store/session-store';
+
+export const planInputSchema = z.object({
+  tenantId: z.string().min(1),
+  sessionId: z.string().min(1),
+  turn: z.number().int().min(0),
+});
+export type PlanInput = z.infer<typeof planInputSchema>;
+
+export interface PlannedToolCall {
+  toolUseId: string;
+  name: string;
+  index: number;
+}
+
+/** What Plan returns into the state payload: ids and counters only. */
+export type PlanResult =
+  | { turn: number; action: 'tools'; toolCalls: PlannedToolCall[]; reason: null }
+  | { turn: number; action: 'finish'; toolCalls: []; reason: null }
+  | { turn: number; action: 'stop'; toolCalls: []; reason: BudgetReason };
+
+export interface PlanDeps {
+  store: SessionStore;
+  bedrock: BedrockRuntimeClient;
+  tiers: ModelTiers;
+  now?: () => number;
+}
+
+export const toolSpecs = (tools: ToolDefinition[]): Tool[] =>
+  tools.map((tool) => ({
+    toolSpec: {
+      name: tool.name,
+      description: tool.description,
+      // The SDK types the schema as a DocumentType; our OpenAPI schemas are plain JSON.
+      inputSchema: { json: tool.inputSchema as never },
+    },
+  }));
+
+/**
+ * Cache points after the system prompt and after the tool definitions (both static across a session's turns), for
+ * models whose price entry says Bedrock caches prompts for them.
+ */
+export const buildRequest = (input: {
+  profile: AgentProfile;
+  session: SessionItem;
+  conversation: Conversation;
+  route: Route;
+  tools: ToolDefinition[];
+  turn: number;
+  promptCaching: boolean;
+}): ConverseCommandInput => {
+  const caching = input.promptCaching;
+  const system: SystemContentBlock[] = [{ text: input.profile.instructions }];
+  const tools: Tool[] = toolSpecs(input.tools);
+  if (caching) {
+    system.push({ cachePoint: { type: 'default' } });
+    tools.push({ cachePoint: { type: 'default' } });
+  }
+  return {
+    modelId: input.route.modelId,
+    system,
+    messages: buildMessages(input.conversation),
+    toolConfig: { tools },
+    inferenceConfig: {
+      maxTokens: input.profile.inference.maxTokens,
+      temperature: input.profile.inference.temperature,
+    },
+    requestMetadata: {
+      tenantId: input.session.tenantId,
+      sessionId: input.session.sessionId,
+      agent: input.session.agent,
+      turn: String(input.turn),
+    },
+  };
+};
+
+const THROTTLED = new Set(['ThrottlingException', 'ServiceQuotaExceededException']);
+const UNAVAILABLE = new Set([
+  'ModelTimeoutException',
+  'ServiceUnavailableException',
+  'InternalServerException',
+  'ModelNotReadyException',
+  'ModelErrorException',
+]);
+
+/** Maps Bedrock errors (after the SDK's own retries) onto the error names the ASL retries or fails on. */
+export const classifyModelError = (error: unknown, modelId: string): Error => {
+  if (!(error instanceof Error))
+    return new ModelRequestError(`Converse failed for ${modelId}: ${String(error)}`);
+  const message = `Converse ${error.name} for ${modelId}: ${error.message}`;
+  if (THROTTLED.has(error.name)) return new ModelThrottledError(message, { cause: error });
+  if (UNAVAILABLE.has(error.name)) return new ModelUnavailableError(message, { cause: error });
+  return new ModelRequestError(message, { cause: error });
+};
+
+const toolCallsOf = (content: ContentBlock[]): PlannedToolCall[] =>
+  content
+    .flatMap((block) => (block.toolUse ? [block.toolUse] : []))
+    .map((use, index) => ({
+      toolUseId: use.toolUseId ?? '',
+      name: use.name ?? '',
+      index,
+    }));
+
+/** The plan a committed assistant message stands for: its tool calls, or finish when it has none. */
+const planFromMessage = (message: Pick<MessageItem, 'turn' | 'content'>): PlanResult => {
+  const toolCalls = toolCallsOf(message.content);
+  return toolCalls.length > 0
+    ? { turn: message.turn, action: 'tools', toolCalls, reason: null }
+    : { turn: message.turn, action: 'finish', toolCalls: [], reason: null };
+};
+
+/** Decide what a stored conversation already says, so a retried or resumed Plan never calls the model twice. */
+const replay = (conversation: Conversation): PlanResult | undefined => {
+  const last = conversation.messages.at(-1);
+  if (last?.role !== 'assistant') return undefined;
+  if (toolUsesOf(last).length === 0)
+    return { turn: last.turn, action: 'finish', toolCalls: [], reason: null };
+  if (pendingToolUses(conversation, last).length > 0) {
+    // Tool calls of the last committed turn are not all recorded: run them (finished ones replay their outcome).
+    return { turn: last.turn, action: 'tools', toolCalls: toolCallsOf(last.content), reason: null };
+  }
+  return undefined;
+};
+
+/** The model call of a turn, with what it cost; the ids and counters of the turn go into the state payload. */
+export type PlanOutcome = PlanResult & {
+  modelId?: string;
+  tier?: string;
+  usage?: TokenUsage;
+  costUsd?: number;
+};
+
+/** Routes the turn to a model tier and prices it; an unknown price fails here, before anything is spent. */
+const routeTurn = (deps: PlanDeps, conversation: Conversation, turn: number) => {
+  const { session } = conversation;
+  const profile = getProfile(session.agent);
+  const tools = toolsForAgent(profile.actionGroups);
+  const route = chooseRoute(
+    {
+      profile,
+      goal: session.goal,
+      toolCount: tools.length,
+      dataClassification: session.limits.dataClassification,
+      latencyToleranceMs: session.limits.latencyToleranceMs,
+      turn,
+    },
+    deps.tiers,
+  );
+  const rate = rateFor(route.modelId, route.tier);
+  const request = buildRequest({
+    profile,
+    session,
+    conversation,
+    route,
+    tools,
+    turn,
+    promptCaching: rate.promptCaching,
+  });
+  return { route, rate, request };
+};
+
+/** One Converse call: Bedrock errors mapped to the ASL's names, an empty answer refused, usage read. */
+const converse = async (deps: PlanDeps, request: ConverseCommandInput, modelId: string) => {
+  const now = deps.now ?? Date.now;
+  const startedAt = now();
+  let response: ConverseCommandOutput;
+  try {
+    response = await deps.bedrock.send(new ConverseCommand(request));
+  } catch (error) {
+    throw classifyModelError(error, modelId);
+  }
+  const latencyMs = now() - startedAt;
+  const content = response.output?.message?.content ?? [];
+  if (content.length === 0) throw new ModelRequestError(`Converse returned no content for ${modelId}`);
+  const usage: TokenUsage = {
+    input: response.usage?.inputTokens ?? 0,
+    output: response.usage?.outputTokens ?? 0,
+    cacheRead: response.usage?.cacheReadInputTokens ?? 0,
+    cacheWrite: response.usage?.cacheWriteInputTokens ?? 0,
+  };
+  return { content, usage, latencyMs, stopReason: response.stopReason };
+};
+
+/**
+ * Plan: replay what the stored conversation already says, stop on the budget, else route, call the model and
+ * commit the turn. A retried or resumed Plan never calls the model for a turn that is already committed.
+ */
+export const planTurn = async (
+  deps: PlanDeps,
+  input: Pick<PlanInput, 'tenantId' | 'sessionId'>,
+): Promise<PlanOutcome> => {
+  const conversation = await deps.store.loadConversation(input.tenantId, input.sessionId);
+  const { session } = conversation;
+  if (session.status !== 'running') {
+    throw new SessionStateError(
+      `Session ${session.sessionId} is ${session.status}; only a running session plans`,
+    );
+  }
+  const replayed = replay(conversation);
+  if (replayed) return replayed;
+  const overBudget = budgetExceeded(session, session.limits);
+  if (overBudget) return { turn: session.turn, action: 'stop', toolCalls: [], reason: overBudget };
+
+  const turn = session.turn + 1;
+  const { route, rate, request } = routeTurn(deps, conversation, turn);
+  const answer = await converse(deps, request, route.modelId);
+  const costUsd = costOf(answer.usage, rate);
+  const committed = await deps.store.commitTurn({
+    tenantId: session.tenantId,
+    sessionId: session.sessionId,
+    message: {
+      turn,
+      role: 'assistant',
+      content: answer.content,
+      modelId: route.modelId,
+      tier: route.tier,
+      routeReason: route.reason,
+      usage: answer.usage,
+      costUsd,
+      latencyMs: answer.latencyMs,
+      ...(answer.stopReason ? { stopReason: answer.stopReason } : {}),
+    },
+  });
+  if (!committed.committed) {
+    // Another attempt committed this turn first; its answer is the one the session keeps.
+    if (committed.message) return planFromMessage(committed.message);
+    const current = committed.session;
+    throw new SessionStateError(
+      `Turn ${turn} of session ${session.sessionId} could not be committed` +
+        (current ? `: the session is ${current.status} at turn ${current.turn}` : ''),
+    );
+  }
+  const plan = planFromMessage({ turn, content: answer.content });
+  return { ...plan, modelId: route.modelId, tier: route.tier, usage: answer.usage, costUsd };
+};

@@ -1,0 +1,491 @@
+/** The Plan step: Converse request shape, model error mapping, and one committed model call per turn. */
+import {
+  AccessDeniedException,
+  BedrockRuntimeClient,
+  type ContentBlock,
+  ConverseCommand,
+  type ConverseCommandInput,
+  InternalServerException,
+  ModelNotReadyException,
+  ModelTimeoutException,
+  ResourceNotFoundException,
+  ServiceQuotaExceededException,
+  ServiceUnavailableException,
+  ThrottlingException,
+  ValidationException,
+} from '@aws-sdk/client-bedrock-runtime';
+import { QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
+import 'aws-sdk-client-mock-jest';
+import { getProfile } from '../../shared/agent/profiles';
+import type { Route } from '../../shared/agent/routing';
+import { toolsForAgent } from '../../shared/agent/tools';
+import {
+  ModelRequestError,
+  ModelThrottledError,
+  ModelUnavailableError,
+  PricingError,
+  SessionStateError,
+} from '../../shared/runtime/errors';
+import { buildRequest, classifyModelError, type PlanDeps, planTurn } from '../../shared/steps/plan';
+import type { Conversation } from '../../shared/store/session-store';
+import asl from '../../statemachines/agent-goal.asl.json';
+import { credentials, mockedStore, REGION, transactionConditionFailed } from '../helpers/aws';
+import {
+  assistantText,
+  assistantToolUses,
+  conversationOf,
+  defaultLimits,
+  goalItem,
+  partitionItems,
+  SESSION,
+  sessionItem,
+  TENANT,
+  TIERS,
+  toolCallItem,
+} from '../helpers/fixtures';
+
+const profile = getProfile('billing-auditor');
+const tools = toolsForAgent(profile.actionGroups);
+const plannerRoute: Route = { tier: 'planner', modelId: TIERS.planner, rci: 95, reason: 'planning turn' };
+const privateRoute: Route = { tier: 'private', modelId: TIERS.private, rci: 95, reason: 'restricted' };
+
+const toolUseAnswer: ContentBlock[] = [
+  { text: 'Let me gather the facts.' },
+  { toolUse: { toolUseId: 'tu-audit', name: 'audit_billing_logs', input: { tenant_id: TENANT } } },
+  { toolUse: { toolUseId: 'tu-idle', name: 'list_underutilized_resources', input: { tenant_id: TENANT } } },
+];
+
+const converseReply = (content: ContentBlock[], usage = { inputTokens: 1000, outputTokens: 500 }) => ({
+  output: { message: { role: 'assistant' as const, content } },
+  stopReason: content.some((b) => b.toolUse) ? ('tool_use' as const) : ('end_turn' as const),
+  usage: { ...usage, totalTokens: usage.inputTokens + usage.outputTokens },
+  metrics: { latencyMs: 250 },
+});
+
+const setup = (conversation: Conversation, tiers: PlanDeps['tiers'] = { ...TIERS }) => {
+  const { ddb, store } = mockedStore();
+  const bedrockClient = new BedrockRuntimeClient({ region: REGION, credentials });
+  const bedrock = mockClient(bedrockClient);
+  ddb.on(QueryCommand).resolves({ Items: partitionItems(conversation) });
+  ddb.on(TransactWriteCommand).resolves({});
+  let clock = 10_000;
+  const deps: PlanDeps = { store, bedrock: bedrockClient, tiers, now: () => (clock += 250) };
+  return { ddb, bedrock, deps };
+};
+
+const sentRequest = (bedrock: ReturnType<typeof setup>['bedrock']): ConverseCommandInput => {
+  const call = bedrock.commandCalls(ConverseCommand)[0];
+  if (!call) throw new Error('Converse was not called');
+  return call.args[0].input;
+};
+
+const firstTurn = () => conversationOf(sessionItem());
+const ids = { tenantId: TENANT, sessionId: SESSION };
+
+describe('buildRequest', () => {
+  it('puts cache points after the system prompt and after the tool definitions for a model that caches', () => {
+    // Act
+    const request = buildRequest({
+      profile,
+      session: sessionItem(),
+      conversation: firstTurn(),
+      route: plannerRoute,
+      tools,
+      turn: 1,
+      promptCaching: true,
+    });
+
+    // Assess
+    expect(request.system).toEqual([{ text: profile.instructions }, { cachePoint: { type: 'default' } }]);
+    const toolList = request.toolConfig?.tools ?? [];
+    expect(toolList).toHaveLength(tools.length + 1);
+    expect(toolList.at(-1)).toEqual({ cachePoint: { type: 'default' } });
+    expect(toolList.slice(0, -1).map((t) => t.toolSpec?.name)).toEqual(tools.map((t) => t.name));
+  });
+
+  it('sends no cache points to a model without prompt caching (Bedrock would reject them)', () => {
+    // Act
+    const request = buildRequest({
+      profile,
+      session: sessionItem(),
+      conversation: firstTurn(),
+      route: privateRoute,
+      tools,
+      turn: 1,
+      promptCaching: false,
+    });
+
+    // Assess
+    expect(JSON.stringify(request)).not.toContain('cachePoint');
+    expect(request.modelId).toBe(TIERS.private);
+  });
+
+  it('tags the call with tenant, session, agent and turn, and uses the profile inference settings', () => {
+    // Act
+    const request = buildRequest({
+      profile,
+      session: sessionItem(),
+      conversation: firstTurn(),
+      route: plannerRoute,
+      tools,
+      turn: 3,
+      promptCaching: true,
+    });
+
+    // Assess
+    expect(request.requestMetadata).toEqual({
+      tenantId: TENANT,
+      sessionId: SESSION,
+      agent: 'billing-auditor',
+      turn: '3',
+    });
+    expect(request.inferenceConfig).toEqual({ maxTokens: 2048, temperature: 0.2 });
+    expect(request.toolConfig?.tools?.[0]?.toolSpec?.inputSchema).toEqual({ json: tools[0]?.inputSchema });
+  });
+});
+
+describe('classifyModelError', () => {
+  const meta = { $metadata: {} };
+  const retried = new Set(
+    (asl.States.Plan.Retry as { ErrorEquals: string[] }[]).flatMap((rule) => rule.ErrorEquals),
+  );
+
+  it.each([
+    [
+      'ThrottlingException',
+      new ThrottlingException({ message: 'Too many requests', ...meta }),
+      ModelThrottledError,
+    ],
+    [
+      'ServiceQuotaExceededException',
+      new ServiceQuotaExceededException({ message: 'quota', ...meta }),
+      ModelThrottledError,
+    ],
+    [
+      'ModelTimeoutException',
+      new ModelTimeoutException({ message: 'timeout', ...meta }),
+      ModelUnavailableError,
+    ],
+    [
+      'ServiceUnavailableException',
+      new ServiceUnavailableException({ message: 'down', ...meta }),
+      ModelUnavailableError,
+    ],
+    [
+      'InternalServerException',
+      new InternalServerException({ message: 'oops', ...meta }),
+      ModelUnavailableError,
+    ],
+    [
+      'ModelNotReadyException',
+      new ModelNotReadyException({ message: 'cold', ...meta }),
+      ModelUnavailableError,
+    ],
+  ])('maps %s to an error the Plan state retries', (_name, error, expected) => {
+    // Act
+    const mapped = classifyModelError(error, TIERS.planner);
+
+    // Assess
+    expect(mapped).toBeInstanceOf(expected);
+    expect(retried.has(mapped.name)).toBe(true);
+    expect(mapped.cause).toBe(error);
+    expect(mapped.message).toContain(TIERS.planner);
+  });
+
+  it.each([
+    ['ValidationException', new ValidationException({ message: 'bad request', ...meta })],
+    ['AccessDeniedException', new AccessDeniedException({ message: 'no access', ...meta })],
+    ['ResourceNotFoundException', new ResourceNotFoundException({ message: 'no model', ...meta })],
+  ])('maps %s to ModelRequestError, which the Plan state does not retry', (_name, error) => {
+    // Act
+    const mapped = classifyModelError(error, TIERS.planner);
+
+    // Assess
+    expect(mapped).toBeInstanceOf(ModelRequestError);
+    expect(retried.has(mapped.name)).toBe(false);
+    expect(mapped.message).toContain(error.message);
+  });
+
+  it('maps a non-Error rejection to ModelRequestError', () => {
+    // Act
+    const mapped = classifyModelError('socket hang up', TIERS.executor);
+
+    // Assess
+    expect(mapped).toBeInstanceOf(ModelRequestError);
+    expect(mapped.message).toContain('socket hang up');
+  });
+});
+
+describe('planTurn: a new turn', () => {
+  it('asks the planner tier for the first turn of a complex goal and commits its answer with cost', async () => {
+    // Prepare
+    const { ddb, bedrock, deps } = setup(firstTurn());
+    bedrock.on(ConverseCommand).resolves(converseReply(toolUseAnswer));
+
+    // Act
+    const result = await planTurn(deps, ids);
+
+    // Assess
+    expect(result).toEqual({
+      turn: 1,
+      action: 'tools',
+      toolCalls: [
+        { toolUseId: 'tu-audit', name: 'audit_billing_logs', index: 0 },
+        { toolUseId: 'tu-idle', name: 'list_underutilized_resources', index: 1 },
+      ],
+      reason: null,
+      modelId: TIERS.planner,
+      tier: 'planner',
+      usage: { input: 1000, output: 500, cacheRead: 0, cacheWrite: 0 },
+      costUsd: 0.0105, // 1000 x $3 + 500 x $15 per 1M on Sonnet
+    });
+    const request = sentRequest(bedrock);
+    expect(request.modelId).toBe(TIERS.planner);
+    expect(request.messages).toEqual([{ role: 'user', content: goalItem().content }]);
+    expect(request.requestMetadata).toMatchObject({ tenantId: TENANT, sessionId: SESSION });
+    // Claude 3.5 Sonnet v2 has no generally available prompt caching (prices.json says so): no cache points.
+    expect(JSON.stringify(request)).not.toContain('cachePoint');
+
+    const write = ddb.commandCalls(TransactWriteCommand)[0]?.args[0].input;
+    const [put, update] = write?.TransactItems ?? [];
+    expect(put?.Put?.Item).toMatchObject({
+      sk: 'M#0001',
+      turn: 1,
+      role: 'assistant',
+      content: toolUseAnswer,
+      modelId: TIERS.planner,
+      tier: 'planner',
+      costUsd: 0.0105,
+      latencyMs: 250,
+      stopReason: 'tool_use',
+    });
+    expect(update?.Update?.ExpressionAttributeValues).toMatchObject({
+      ':previous': 0,
+      ':turn': 1,
+      ':cost': 0.0105,
+    });
+  });
+
+  it('feeds the recorded tool results back and uses the executor tier on later turns', async () => {
+    // Prepare
+    const turnOne = assistantToolUses(1, [{ toolUseId: 'tu-audit', name: 'audit_billing_logs' }]);
+    const call = toolCallItem({
+      turn: 1,
+      index: 0,
+      toolUseId: 'tu-audit',
+      name: 'audit_billing_logs',
+      result: '{"total":42}',
+    });
+    const { bedrock, deps } = setup(conversationOf(sessionItem({ turn: 1 }), [goalItem(), turnOne], [call]));
+    bedrock.on(ConverseCommand).resolves(converseReply([{ text: 'Total spend is $42.' }]));
+
+    // Act
+    const result = await planTurn(deps, ids);
+
+    // Assess
+    expect(result).toMatchObject({ turn: 2, action: 'finish', toolCalls: [], tier: 'executor' });
+    const request = sentRequest(bedrock);
+    expect(request.modelId).toBe(TIERS.executor);
+    // Claude 3.5 Haiku caches prompts: cache points follow the system prompt and the tools.
+    expect(request.system?.at(-1)).toEqual({ cachePoint: { type: 'default' } });
+    expect(request.messages?.map((m) => m.role)).toEqual(['user', 'assistant', 'user']);
+    expect(request.messages?.[2]?.content?.[0]?.toolResult).toEqual({
+      toolUseId: 'tu-audit',
+      content: [{ text: '{"total":42}' }],
+      status: 'success',
+    });
+  });
+
+  it('sends restricted data only to the private tier, uncached and at zero token cost', async () => {
+    // Prepare
+    const session = sessionItem({ limits: defaultLimits({ dataClassification: 'restricted' }) });
+    const { bedrock, deps } = setup(conversationOf(session));
+    bedrock.on(ConverseCommand).resolves(converseReply(toolUseAnswer));
+
+    // Act
+    const result = await planTurn(deps, ids);
+
+    // Assess
+    expect(result).toMatchObject({ tier: 'private', modelId: TIERS.private, costUsd: 0 });
+    expect(bedrock).toHaveReceivedCommandTimes(ConverseCommand, 1);
+    expect(JSON.stringify(sentRequest(bedrock))).not.toContain('cachePoint');
+  });
+
+  it('surfaces a throttled Converse call as ModelThrottledError and commits nothing', async () => {
+    // Prepare
+    const { ddb, bedrock, deps } = setup(firstTurn());
+    bedrock
+      .on(ConverseCommand)
+      .rejects(new ThrottlingException({ message: 'Too many requests', $metadata: {} }));
+
+    // Act
+    const act = planTurn(deps, ids);
+
+    // Assess
+    await expect(act).rejects.toBeInstanceOf(ModelThrottledError);
+    await expect(act).rejects.toHaveProperty('name', 'ModelThrottledError');
+    expect(ddb).not.toHaveReceivedCommand(TransactWriteCommand);
+  });
+
+  it('never calls a model whose price is unknown', async () => {
+    // Prepare
+    const { ddb, bedrock, deps } = setup(firstTurn(), { ...TIERS, planner: 'anthropic.claude-next-v1:0' });
+
+    // Act
+    const act = planTurn(deps, ids);
+
+    // Assess
+    await expect(act).rejects.toThrow(PricingError);
+    await expect(act).rejects.toThrow(/anthropic\.claude-next-v1:0/);
+    expect(bedrock).not.toHaveReceivedCommand(ConverseCommand);
+    expect(ddb).not.toHaveReceivedCommand(TransactWriteCommand);
+  });
+
+  it('rejects an empty model answer without committing a turn', async () => {
+    // Prepare
+    const { ddb, bedrock, deps } = setup(firstTurn());
+    bedrock.on(ConverseCommand).resolves(converseReply([]));
+
+    // Act
+    const act = planTurn(deps, ids);
+
+    // Assess
+    await expect(act).rejects.toThrow(ModelRequestError);
+    expect(ddb).not.toHaveReceivedCommand(TransactWriteCommand);
+  });
+});
+
+describe('planTurn: budgets and session state', () => {
+  it('stops on the token budget before calling the model', async () => {
+    // Prepare
+    const session = sessionItem({
+      turn: 2,
+      limits: defaultLimits({ tokenBudget: 5_000 }),
+      tokensInput: 3_000,
+      tokensOutput: 1_000,
+      tokensCacheRead: 1_000,
+    });
+    const messages = [
+      goalItem(),
+      assistantToolUses(1, [{ toolUseId: 'a', name: 'audit_billing_logs' }]),
+      assistantToolUses(2, [{ toolUseId: 'b', name: 'get_contract_terms' }]),
+    ];
+    const calls = [
+      toolCallItem({ turn: 1, index: 0, toolUseId: 'a', name: 'audit_billing_logs' }),
+      toolCallItem({ turn: 2, index: 0, toolUseId: 'b', name: 'get_contract_terms' }),
+    ];
+    const { bedrock, deps } = setup(conversationOf(session, messages, calls));
+
+    // Act
+    const result = await planTurn(deps, ids);
+
+    // Assess
+    expect(result).toEqual({ turn: 2, action: 'stop', toolCalls: [], reason: 'token_budget' });
+    expect(bedrock).not.toHaveReceivedCommand(ConverseCommand);
+  });
+
+  it('stops on the USD budget before calling the model', async () => {
+    // Prepare
+    const session = sessionItem({ limits: defaultLimits({ usdBudget: 0.05 }), costUsd: 0.0500001 });
+    const { bedrock, deps } = setup(conversationOf(session));
+
+    // Act
+    const result = await planTurn(deps, ids);
+
+    // Assess
+    expect(result).toEqual({ turn: 0, action: 'stop', toolCalls: [], reason: 'usd_budget' });
+    expect(bedrock).not.toHaveReceivedCommand(ConverseCommand);
+  });
+
+  it('refuses to plan a session that is not running', async () => {
+    // Prepare
+    const { bedrock, deps } = setup(conversationOf(sessionItem({ status: 'completed' })));
+
+    // Act
+    const act = planTurn(deps, ids);
+
+    // Assess
+    await expect(act).rejects.toThrow(SessionStateError);
+    await expect(act).rejects.toThrow(/is completed/);
+    expect(bedrock).not.toHaveReceivedCommand(ConverseCommand);
+  });
+});
+
+describe('planTurn: replay of committed turns', () => {
+  it('replays a committed final answer as finish without calling Bedrock', async () => {
+    // Prepare
+    const messages = [goalItem(), assistantText(1, 'Nothing to optimize.')];
+    const { ddb, bedrock, deps } = setup(conversationOf(sessionItem({ turn: 1 }), messages));
+
+    // Act
+    const result = await planTurn(deps, ids);
+
+    // Assess
+    expect(result).toEqual({ turn: 1, action: 'finish', toolCalls: [], reason: null });
+    expect(bedrock).not.toHaveReceivedCommand(ConverseCommand);
+    expect(ddb).not.toHaveReceivedCommand(TransactWriteCommand);
+  });
+
+  it('replays a committed turn whose tool calls are not all recorded as its tool calls, without calling Bedrock', async () => {
+    // Prepare: the first tool finished before a crash, the second never ran
+    const turnOne = assistantToolUses(1, [
+      { toolUseId: 'tu-audit', name: 'audit_billing_logs' },
+      { toolUseId: 'tu-terms', name: 'get_contract_terms' },
+    ]);
+    const calls = [toolCallItem({ turn: 1, index: 0, toolUseId: 'tu-audit', name: 'audit_billing_logs' })];
+    const { bedrock, deps } = setup(conversationOf(sessionItem({ turn: 1 }), [goalItem(), turnOne], calls));
+
+    // Act
+    const result = await planTurn(deps, ids);
+
+    // Assess
+    expect(result).toEqual({
+      turn: 1,
+      action: 'tools',
+      toolCalls: [
+        { toolUseId: 'tu-audit', name: 'audit_billing_logs', index: 0 },
+        { toolUseId: 'tu-terms', name: 'get_contract_terms', index: 1 },
+      ],
+      reason: null,
+    });
+    expect(bedrock).not.toHaveReceivedCommand(ConverseCommand);
+  });
+
+  it('keeps the answer of the attempt that committed first when two attempts race on a turn', async () => {
+    // Prepare: our commit loses the race; the stored turn 1 is the other attempt's final answer
+    const { ddb, bedrock, deps } = setup(firstTurn());
+    ddb
+      .on(TransactWriteCommand)
+      .rejects(
+        transactionConditionFailed(assistantText(1, 'Done by the other attempt.'), sessionItem({ turn: 1 })),
+      );
+    bedrock.on(ConverseCommand).resolves(converseReply(toolUseAnswer));
+
+    // Act
+    const result = await planTurn(deps, ids);
+
+    // Assess: the winner comes back with the cancelled transaction; the conversation is not read again
+    expect(result).toEqual({ turn: 1, action: 'finish', toolCalls: [], reason: null });
+    expect(bedrock).toHaveReceivedCommandTimes(ConverseCommand, 1);
+    expect(ddb).toHaveReceivedCommandTimes(QueryCommand, 1);
+  });
+
+  it('fails clearly when the turn could not be committed and nothing was committed instead', async () => {
+    // Prepare: the session left running between load and commit (e.g. it was failed by another path)
+    const { ddb, bedrock, deps } = setup(firstTurn());
+    ddb
+      .on(TransactWriteCommand)
+      .rejects(transactionConditionFailed('none', sessionItem({ status: 'failed', turn: 0 })));
+    bedrock.on(ConverseCommand).resolves(converseReply(toolUseAnswer));
+
+    // Act
+    const act = planTurn(deps, ids);
+
+    // Assess
+    await expect(act).rejects.toThrow(SessionStateError);
+    await expect(act).rejects.toThrow(
+      /Turn 1 of session .* could not be committed: the session is failed at turn 0/,
+    );
+  });
+});

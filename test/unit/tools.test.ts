@@ -1,0 +1,238 @@
+/** Action-group registry: OpenAPI operations become Converse tools, and tool input is validated by their schemas. */
+
+import {
+  actionGroupFunctions,
+  getActionGroup,
+  type ToolDefinition,
+  toolsForAgent,
+  toolsFromOpenApi,
+  validateToolInput,
+} from '../../shared/agent/tools';
+import { ActionGroupContractError } from '../../shared/contracts/action-group';
+import openapi from '../../shared/contracts/tool-schemas/billing.openapi.json';
+import { ConfigError, ProfileError } from '../../shared/runtime/errors';
+
+const CONVERSE_TOOL_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
+const BILLING_TOOLS = [
+  'audit_billing_logs',
+  'list_underutilized_resources',
+  'get_contract_terms',
+  'create_optimization_report',
+];
+
+const billingTool = (name: string): ToolDefinition => {
+  const tool = toolsForAgent(['billing']).find((t) => t.name === name);
+  if (!tool) throw new Error(`billing has no tool ${name}`);
+  return tool;
+};
+
+describe('tools of the billing action group', () => {
+  it('turns each OpenAPI operation into a tool named after its operationId', () => {
+    // Act
+    const tools = getActionGroup('billing').tools;
+
+    // Assess
+    expect(tools.map((t) => t.name)).toEqual(BILLING_TOOLS);
+    for (const tool of tools) {
+      expect(tool.name).toMatch(CONVERSE_TOOL_NAME);
+      expect(tool.actionGroup).toBe('billing');
+      expect(tool.description.length).toBeGreaterThan(20);
+    }
+  });
+
+  it('uses the request-body schema of the OpenAPI document as the tool input schema', () => {
+    // Prepare
+    const expected =
+      openapi.paths['/create-optimization-report'].post.requestBody.content['application/json'].schema;
+
+    // Act
+    const tool = billingTool('create_optimization_report');
+
+    // Assess
+    expect(tool.inputSchema).toEqual(expected);
+    expect(tool.inputSchema).toMatchObject({ required: ['tenant_id', 'title', 'findings'] });
+  });
+
+  it("names the Lambda env variable of the group and reads every group's function name at once", () => {
+    // Prepare
+    const group = getActionGroup('billing');
+    const env = { BILLING_ACTION_GROUP_FUNCTION: 'sovereign-agent-test-billingActionGroup' };
+
+    // Act
+    const functions = actionGroupFunctions(env);
+
+    // Assess
+    expect(group.functionEnv).toBe('BILLING_ACTION_GROUP_FUNCTION');
+    expect(functions).toEqual({ billing: 'sovereign-agent-test-billingActionGroup' });
+  });
+
+  it('fails with the variable name when a group Lambda is not configured (at cold start, before any model call)', () => {
+    // Act
+    const act = () => actionGroupFunctions({});
+
+    // Assess
+    expect(act).toThrow(ConfigError);
+    expect(act).toThrow(/BILLING_ACTION_GROUP_FUNCTION/);
+  });
+});
+
+describe('registry lookups', () => {
+  it('rejects an unknown action group, listing the known ones', () => {
+    // Act
+    const act = () => getActionGroup('payroll');
+
+    // Assess
+    expect(act).toThrow(ProfileError);
+    expect(act).toThrow('Unknown action group "payroll"; known: billing');
+  });
+
+  it('refuses an agent whose action groups define the same tool twice', () => {
+    // Act
+    const act = () => toolsForAgent(['billing', 'billing']);
+
+    // Assess
+    expect(act).toThrow(ProfileError);
+    expect(act).toThrow(/Tool name "audit_billing_logs" is defined by two action groups/);
+  });
+});
+
+describe('toolsFromOpenApi', () => {
+  const ping = (operation: Record<string, unknown> = {}) => ({
+    operationId: 'ping',
+    description: 'Answers pong.',
+    requestBody: { content: { 'application/json': { schema: { type: 'object', properties: {} } } } },
+    responses: { '200': { description: 'pong' } },
+    ...operation,
+  });
+  const doc = (paths: Record<string, Record<string, unknown>>) => ({
+    openapi: '3.0.0',
+    info: { title: 'test', version: '1' },
+    paths,
+  });
+
+  it('makes one tool per operation, tagged with its action group', () => {
+    // Act
+    const tools = toolsFromOpenApi('test', doc({ '/ping': { post: ping() } }));
+
+    // Assess
+    expect(tools).toEqual([
+      {
+        name: 'ping',
+        actionGroup: 'test',
+        description: 'Answers pong.',
+        inputSchema: { type: 'object', properties: {} },
+      },
+    ]);
+  });
+
+  it('refuses an operationId the model could not call as a tool', () => {
+    // Act
+    const act = () =>
+      toolsFromOpenApi('test', doc({ '/ping': { post: ping({ operationId: 'ping pong' }) } }));
+
+    // Assess
+    expect(act).toThrow(ActionGroupContractError);
+    expect(act).toThrow(/operationId must be a valid Converse tool name/);
+  });
+
+  it('refuses two operations with the same operationId', () => {
+    // Act
+    const act = () =>
+      toolsFromOpenApi('test', doc({ '/ping': { post: ping() }, '/ping2': { post: ping() } }));
+
+    // Assess
+    expect(act).toThrow('operationId ping is used more than once');
+  });
+
+  it('refuses a request schema with $ref (it must work as a Converse toolSpec as it is)', () => {
+    // Prepare
+    const schema = { type: 'object', properties: { tenant: { $ref: '#/components/schemas/Tenant' } } };
+
+    // Act
+    const act = () =>
+      toolsFromOpenApi(
+        'test',
+        doc({ '/ping': { post: ping({ requestBody: { content: { 'application/json': { schema } } } }) } }),
+      );
+
+    // Assess
+    expect(act).toThrow(/Request schema of ping uses .*\$ref/);
+  });
+});
+
+describe('validateToolInput', () => {
+  it('accepts valid input and fills schema defaults into a copy', () => {
+    // Prepare
+    const input = { tenant_id: 'acme' };
+
+    // Act
+    const result = validateToolInput(billingTool('list_underutilized_resources'), input);
+
+    // Assess
+    expect(result).toEqual({ ok: true, input: { tenant_id: 'acme', lookback_days: 30 } });
+    expect(input).toEqual({ tenant_id: 'acme' });
+  });
+
+  it('names a missing required parameter', () => {
+    // Act
+    const result = validateToolInput(billingTool('audit_billing_logs'), {});
+
+    // Assess
+    expect(result).toEqual({ ok: false, errors: ['input: missing required parameter "tenant_id"'] });
+  });
+
+  it('treats no input at all as an empty object', () => {
+    // Act
+    const result = validateToolInput(billingTool('audit_billing_logs'), undefined);
+
+    // Assess
+    expect(result).toEqual({ ok: false, errors: ['input: missing required parameter "tenant_id"'] });
+  });
+
+  it('names a parameter the tool does not have', () => {
+    // Act
+    const result = validateToolInput(billingTool('get_contract_terms'), { tenant_id: 'acme', contract: 'x' });
+
+    // Assess
+    expect(result).toEqual({ ok: false, errors: ['input: unknown parameter "contract"'] });
+  });
+
+  it('reports every problem at once, with the path of nested values', () => {
+    // Act
+    const result = validateToolInput(billingTool('create_optimization_report'), {
+      tenant_id: 'acme',
+      title: '',
+      findings: ['Idle batch server.', ''],
+    });
+
+    // Assess
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.errors).toEqual([
+      'title: must NOT have fewer than 1 characters',
+      'findings.1: must NOT have fewer than 1 characters',
+    ]);
+  });
+
+  it('does not coerce types: a number sent as a string is an error the model must fix', () => {
+    // Act
+    const result = validateToolInput(billingTool('list_underutilized_resources'), {
+      tenant_id: 'acme',
+      lookback_days: '30',
+    });
+
+    // Assess
+    expect(result).toEqual({ ok: false, errors: ['lookback_days: must be integer'] });
+  });
+
+  it('enforces numeric bounds', () => {
+    // Act
+    const result = validateToolInput(billingTool('list_underutilized_resources'), {
+      tenant_id: 'acme',
+      lookback_days: 400,
+    });
+
+    // Assess
+    expect(result).toEqual({ ok: false, errors: ['lookback_days: must be <= 365'] });
+  });
+});

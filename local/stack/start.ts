@@ -1,4 +1,4 @@
-/** The offline AWS stack: DynamoDB Local, Bedrock emulator, Lambda, Step Functions and EventBridge on loopback ports. */
+/** The offline AWS stack: DynamoDB Local, Bedrock emulator, Lambda, Step Functions, EventBridge and CloudFormation on loopback ports. */
 
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';

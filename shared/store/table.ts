@@ -48,8 +48,6 @@ export const keys = {
     pk: tenantPk(tenantId),
     sk: `${REPORT_PREFIX}${reportId}`,
   }),
-  /** Tenant policy: budgets, paused flag, default data class. */
-  tenantPolicy: (tenantId: string): TableKey => ({ pk: tenantPk(tenantId), sk: 'POLICY' }),
   /** GSI1 entry that lists a tenant's sessions, newest last. */
   sessionIndex: (tenantId: string, createdAt: string, sessionId: string) => ({
     gsi1pk: tenantPk(tenantId),

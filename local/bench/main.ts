@@ -9,6 +9,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import { zodIssues } from '../../shared/runtime/zod-issues';
 import { defaultRootDir, intrinsicContext, loadServerlessConfig } from '../stack/serverless-config';
 import { functionSpecs } from '../stack/specs';
 import { type LocalStack, startLocalStack } from '../stack/start';
@@ -67,8 +68,7 @@ const parseOptions = (argv: string[]): z.infer<typeof optionsSchema> => {
     process.exit(0);
   }
   const parsed = optionsSchema.safeParse(values);
-  if (!parsed.success)
-    throw new BenchError(`${parsed.error.issues.map((i) => i.message).join('; ')}\n${USAGE}`);
+  if (!parsed.success) throw new BenchError(`${zodIssues(parsed.error).join('; ')}\n${USAGE}`);
   return parsed.data;
 };
 

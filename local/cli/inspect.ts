@@ -1,5 +1,5 @@
 /** Read-side views for the CLI: a session's status, its turn-by-turn trace, and session lists. */
-import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { paginateScan } from '@aws-sdk/lib-dynamodb';
 import { textOf, toolUsesOf } from '../../shared/agent/conversation';
 import type { Conversation, SessionItem } from '../../shared/store/session-store';
 import { type LocalClients, type RunSummary, summarize } from './run-goal';
@@ -83,10 +83,11 @@ const usd = (n: number) => `$${n.toFixed(6)}`;
 const tokens = (t: TraceTurn['tokens']) =>
   `${t.input} in / ${t.output} out${t.cacheRead || t.cacheWrite ? ` / ${t.cacheRead} cache read / ${t.cacheWrite} cache write` : ''}`;
 
-export const formatSummary = (s: RunSummary): string => {
+/** The summary as text; `status` replaces the bare status word (e.g. with how long the session has run). */
+export const formatSummary = (s: RunSummary, status: string = s.status): string => {
   const lines = [
     `session   ${s.sessionId ?? '-'} (tenant ${s.tenantId ?? '-'})`,
-    `status    ${s.status}`,
+    `status    ${status}`,
     `turns     ${s.turns}, tool calls ${s.toolCalls}`,
     `tokens    ${s.tokens.input} input, ${s.tokens.output} output, ${s.tokens.cacheRead} cache read, ${s.tokens.cacheWrite} cache write`,
     `cost      ${usd(s.costUsd)}`,
@@ -119,21 +120,30 @@ export const formatTrace = (trace: Trace): string => {
   return out.join('\n');
 };
 
-/** Finds a session by id across tenants (local use only: a Scan is fine on a developer's table). */
+/**
+ * Finds a session by id across tenants (local use only: a Scan is fine on a developer's table). Every page is read:
+ * a Scan page ends at 1 MB (or `pageSize` items) before the filter, so the session may lie on any page.
+ */
 export const findSession = async (
   { store, doc, tableName }: LocalClients,
   sessionId: string,
   tenantId?: string,
+  options: { pageSize?: number } = {},
 ): Promise<SessionItem | undefined> => {
   if (tenantId) return store.getSession(tenantId, sessionId);
-  const out = await doc.send(
-    new ScanCommand({
+  const pages = paginateScan(
+    { client: doc, ...(options.pageSize ? { pageSize: options.pageSize } : {}) },
+    {
       TableName: tableName,
       FilterExpression: 'entity = :session AND sessionId = :id',
       ExpressionAttributeValues: { ':session': 'session', ':id': sessionId },
-    }),
+    },
   );
-  return out.Items?.[0] as SessionItem | undefined;
+  for await (const page of pages) {
+    const found = page.Items?.[0];
+    if (found) return found as SessionItem;
+  }
+  return undefined;
 };
 
 /** Sessions of one tenant (GSI1), or of every tenant (Scan; local use only), oldest first. */
@@ -143,18 +153,14 @@ export const listSessions = async (
 ): Promise<SessionItem[]> => {
   if (tenantId) return store.listTenantSessions(tenantId, 200);
   const items: SessionItem[] = [];
-  let startKey: Record<string, unknown> | undefined;
-  do {
-    const out = await doc.send(
-      new ScanCommand({
-        TableName: tableName,
-        FilterExpression: 'entity = :session',
-        ExpressionAttributeValues: { ':session': 'session' },
-        ExclusiveStartKey: startKey,
-      }),
-    );
-    items.push(...((out.Items ?? []) as SessionItem[]));
-    startKey = out.LastEvaluatedKey;
-  } while (startKey);
+  const pages = paginateScan(
+    { client: doc },
+    {
+      TableName: tableName,
+      FilterExpression: 'entity = :session',
+      ExpressionAttributeValues: { ':session': 'session' },
+    },
+  );
+  for await (const page of pages) items.push(...((page.Items ?? []) as SessionItem[]));
   return items.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
 };

@@ -5,14 +5,17 @@ import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { LocalError } from '../aws/errors';
+import { ModelScriptError } from '../bedrock/errors';
 import { type ModelScript, parseModelScript } from '../bedrock/script';
-import { type ToolFaults, toolFaultsSchema } from '../lambda/tool-faults';
+import type { ToolFaults } from '../lambda/tool-faults';
 import { findRunningStack } from '../stack/stack-file';
 import { startLocalStack } from '../stack/start';
 import { buildTrace, findSession, formatSummary, formatTrace, listSessions } from './inspect';
 import { localClients, RunGoalError, type RunSummary, runGoal } from './run-goal';
+import { describeStatus } from './session-status';
+import { checkToolFaults } from './tool-faults-file';
 
-export const EXIT = { ok: 0, usage: 1, rejected: 2, failed: 3, stopped: 4 } as const;
+export const EXIT = { ok: 0, usage: 1, rejected: 2, failed: 3, stopped: 4, noSession: 5, gaveUp: 6 } as const;
 
 const HELP = `sovereign-agent: run agent goals on the local AWS stack
 
@@ -33,7 +36,8 @@ run       puts the event on the local bus (starting the local stack unless \`ser
 status    one session's summary.          trace     turn by turn: model, tokens, cost, tool calls.
 sessions  sessions, oldest first.          serve     keep the stack up and print its endpoint variables.
 
-Exit codes: 0 completed, 1 usage error, 2 event rejected, 3 failed (resumable), 4 stopped by a budget or limit.
+Exit codes: 0 completed, 1 usage error, 2 event rejected, 3 failed (resumable), 4 stopped by a budget or limit,
+            5 no such session, 6 gave up waiting (--timeout; the session goes on).
 Local data lives in .local/ (override with SOVEREIGN_AGENT_DATA_DIR).`;
 
 class UsageError extends LocalError {}
@@ -93,8 +97,11 @@ const exitCodeFor = (summary: RunSummary): number => {
       return EXIT.rejected;
     case 'stopped':
       return EXIT.stopped;
-    default:
+    case 'failed':
       return EXIT.failed;
+    default:
+      // pending, running, unknown: the CLI stopped watching; the session goes on.
+      return EXIT.gaveUp;
   }
 };
 
@@ -103,24 +110,22 @@ type Flags = Record<string, string | boolean | undefined>;
 const modelScriptOf = (values: Flags): ModelScript | undefined => {
   const file = values['model-script'];
   if (typeof file !== 'string') return undefined;
+  const script = readJson(file, 'model script');
   try {
-    return parseModelScript(readJson(file, 'model script'));
+    return parseModelScript(script);
   } catch (error) {
-    if (error instanceof UsageError) throw error;
-    throw new UsageError(`Invalid model script: ${(error as Error).message}`);
+    // Its message already reads "Invalid model script: ..." with every problem.
+    if (error instanceof ModelScriptError) throw new UsageError(error.message, { cause: error });
+    throw error;
   }
 };
 
 const toolFaultsOf = (values: Flags): ToolFaults | undefined => {
   const file = values['tool-faults'];
   if (typeof file !== 'string') return undefined;
-  const parsed = toolFaultsSchema.safeParse(readJson(file, 'tool faults file'));
-  if (!parsed.success) {
-    throw new UsageError(
-      `Invalid tool faults: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
-    );
-  }
-  return parsed.data;
+  const problem = checkToolFaults(readJson(file, 'tool faults file'));
+  if (typeof problem === 'string') throw new UsageError(`Invalid tool faults ${file}: ${problem}`);
+  return problem.faults;
 };
 
 const run = async (positionals: string[], values: Flags): Promise<number> => {
@@ -157,7 +162,14 @@ const run = async (positionals: string[], values: Flags): Promise<number> => {
       out(formatTrace(buildTrace(conversation)));
     }
     if (summary.status === 'rejected') err(`rejected: ${summary.error ?? ''}`);
-    return exitCodeFor(summary);
+    const code = exitCodeFor(summary);
+    if (code === EXIT.gaveUp) {
+      err(
+        `gave up waiting after ${timeoutSeconds} s; session ${sessionId ?? '?'} is still ${summary.status}: ` +
+          `see \`sovereign-agent status ${sessionId ?? '<sessionId>'}\``,
+      );
+    }
+    return code;
   } finally {
     await stack.stop();
   }
@@ -177,10 +189,12 @@ const inspectSession = async (
     const session = await findSession(clients, sessionId, tenant);
     if (!session) {
       err(`No session ${sessionId}${tenant ? ` for tenant ${tenant}` : ''} in ${dataDir()}`);
-      return EXIT.usage;
+      return EXIT.noSession;
     }
     const trace = buildTrace(await clients.store.loadConversation(session.tenantId, session.sessionId));
-    if (command === 'status') out(values.json ? JSON.stringify(trace.session) : formatSummary(trace.session));
+    if (command === 'status' && values.json) out(JSON.stringify(trace.session));
+    else if (command === 'status')
+      out(formatSummary(trace.session, await describeStatus(stack.env, session)));
     else out(values.json ? JSON.stringify(trace) : formatTrace(trace));
     return EXIT.ok;
   } finally {

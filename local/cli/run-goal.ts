@@ -3,7 +3,12 @@
  * in DynamoDB (and the bus for a rejection) until it ends. Used by the CLI's `run` and by integration tests.
  */
 
-import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import {
+  EventBridgeClient,
+  EventBridgeServiceException,
+  PutEventsCommand,
+  type PutEventsCommandOutput,
+} from '@aws-sdk/client-eventbridge';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { busEnvelopeSchema, RESUME_REQUESTED, sessionIdForEvent } from '../../shared/contracts/goal-events';
 import { GOAL_REJECTED, summary } from '../../shared/contracts/lifecycle-events';
@@ -14,6 +19,7 @@ import {
   SessionStore,
   TERMINAL_STATUSES,
 } from '../../shared/store/session-store';
+import type { SessionStatus } from '../../shared/store/table';
 import { LocalError } from '../aws/errors';
 import { putModelScript } from '../bedrock/control-client';
 import type { ModelScript } from '../bedrock/script';
@@ -25,12 +31,16 @@ export interface StackEndpoints {
   env: Record<string, string>;
 }
 
-export type RunStatus = 'completed' | 'failed' | 'stopped' | 'rejected';
+/**
+ * The session's own status; `rejected` when no session was started, `unknown` when the CLI gave up waiting before
+ * the session appeared. A `pending` or `running` summary from `run` means it gave up waiting: the session goes on.
+ */
+export type RunStatus = SessionStatus | 'rejected' | 'unknown';
 
 export interface RunSummary {
   sessionId: string | null;
   tenantId: string | null;
-  status: RunStatus | 'timeout';
+  status: RunStatus;
   turns: number;
   toolCalls: number;
   tokens: { input: number; output: number; cacheRead: number; cacheWrite: number };
@@ -90,7 +100,7 @@ export const summarize = (session: SessionItem): RunSummary => {
   return {
     sessionId: base.sessionId,
     tenantId: base.tenantId,
-    status: session.status === 'pending' || session.status === 'running' ? 'timeout' : session.status,
+    status: session.status,
     turns: base.turns,
     toolCalls: base.toolCalls,
     tokens: base.tokens,
@@ -170,20 +180,28 @@ const putGoalEvent = async (
   raw: Record<string, unknown>,
 ): Promise<{ eventId: string } | { refused: string }> => {
   const bus = new EventBridgeClient({ endpoint: endpoint(env, 'AWS_ENDPOINT_URL_EVENTBRIDGE') });
-  const put = await bus.send(
-    new PutEventsCommand({
-      Entries: [
-        {
-          EventBusName: endpoint(env, 'EVENT_BUS_NAME'),
-          Source: str(raw.source) ?? undefined,
-          DetailType: str(raw['detail-type']) ?? undefined,
-          Detail: JSON.stringify(raw.detail ?? null),
-          Resources: Array.isArray(raw.resources) ? (raw.resources as string[]) : undefined,
-          ...(str(raw.time) ? { Time: new Date(str(raw.time) as string) } : {}),
-        },
-      ],
-    }),
-  );
+  const command = new PutEventsCommand({
+    Entries: [
+      {
+        EventBusName: endpoint(env, 'EVENT_BUS_NAME'),
+        Source: str(raw.source) ?? undefined,
+        DetailType: str(raw['detail-type']) ?? undefined,
+        Detail: JSON.stringify(raw.detail ?? null),
+        Resources: Array.isArray(raw.resources) ? (raw.resources as string[]) : undefined,
+        ...(str(raw.time) ? { Time: new Date(str(raw.time) as string) } : {}),
+      },
+    ],
+  });
+  let put: PutEventsCommandOutput;
+  try {
+    put = await bus.send(command);
+  } catch (error) {
+    // The bus refuses the request as a whole (e.g. entries over 256 KB: ValidationException): the caller's fault.
+    if (error instanceof EventBridgeServiceException && error.$fault === 'client') {
+      return { refused: `The bus refused the event: ${error.name}: ${error.message}` };
+    }
+    throw error;
+  }
   const entry = put.Entries?.[0];
   if (entry?.EventId) return { eventId: entry.EventId };
   return {
@@ -232,6 +250,7 @@ const watchSession = async (w: Watch, timeoutMs: number, pollMs: number): Promis
   const deadline = Date.now() + timeoutMs;
   const seen = new Set<string>();
   let last: SessionItem | undefined;
+  let announced = false;
   while (Date.now() < deadline) {
     const events = await fetchBusEvents(endpoint(w.env, 'AWS_ENDPOINT_URL_EVENTBRIDGE'), w.since);
     const verdict = busVerdict(events, w.eventId, str(goal.raw['detail-type']));
@@ -240,6 +259,10 @@ const watchSession = async (w: Watch, timeoutMs: number, pollMs: number): Promis
       const conversation = await w.store.loadConversation(goal.tenantId, sessionId).catch(() => undefined);
       if (conversation) {
         last = conversation.session;
+        if (!announced && (!goal.isResume || last.updatedAt !== w.before?.updatedAt)) {
+          announced = true;
+          w.progress(`session ${sessionId} ${last.status} (intake accepted the event)`);
+        }
         for (const line of progressLines(conversation, seen)) w.progress(line);
         // A resume starts from a failed (terminal) session: it has ended again once the session was written since.
         const moved = !goal.isResume || last.updatedAt !== w.before?.updatedAt;
@@ -248,13 +271,8 @@ const watchSession = async (w: Watch, timeoutMs: number, pollMs: number): Promis
     }
     await sleep(pollMs);
   }
-  return last
-    ? { ...summarize(last), status: 'timeout', error: 'Timed out waiting for the session to end' }
-    : {
-        ...emptySummary(sessionId, goal.tenantId),
-        status: 'timeout',
-        error: 'Timed out waiting for the session to start',
-      };
+  // Giving up ends the watch, not the session: its status says it goes on.
+  return last ? summarize(last) : { ...emptySummary(sessionId, goal.tenantId), status: 'unknown' };
 };
 
 export const runGoal = async (options: RunGoalOptions): Promise<RunSummary> => {
@@ -289,7 +307,8 @@ export const runGoal = async (options: RunGoalOptions): Promise<RunSummary> => {
   // Otherwise the id is the one EventBridge just gave the event; the delivery chain (intake, Step Functions, the
   // first Plan) takes far longer than this one local call.
   if (!knownSessionId) await installFaults(sessionId);
-  progress(`event ${eventId} accepted by the bus; session ${sessionId}`);
+  // Put on the bus is not accepted: intake may still reject the event.
+  progress(`event ${eventId} put on the bus; waiting for intake (session ${sessionId})`);
   if (!goal.isResume && before && TERMINAL_STATUSES.includes(before.status)) {
     progress(`session ${sessionId} already ${before.status}: a duplicate delivery starts nothing`);
     return summarize(before);

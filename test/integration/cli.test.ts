@@ -6,6 +6,10 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DescribeExecutionCommand, SFNClient, StopExecutionCommand } from '@aws-sdk/client-sfn';
+import { LOCAL_CREDENTIALS } from '../../local/aws/credentials';
+import { findSession, listSessions } from '../../local/cli/inspect';
+import { localClients } from '../../local/cli/run-goal';
 import { goalEvent, root } from './helpers';
 
 jest.setTimeout(180_000);
@@ -13,6 +17,8 @@ jest.setTimeout(180_000);
 const dataDir = mkdtempSync(join(tmpdir(), 'sovereign-agent-cli-'));
 const bin = join(root, 'bin', 'sovereign-agent.js');
 let serve: ChildProcess;
+/** The served stack's variables, as `serve` prints them (`export NAME=value`). */
+const served: Record<string, string> = {};
 
 const cli = (...args: string[]) => {
   const result = spawnSync(process.execPath, [bin, ...args], {
@@ -41,7 +47,10 @@ beforeAll(async () => {
     let out = '';
     serve.stdout?.on('data', (chunk: Buffer) => {
       out += chunk.toString();
-      if (out.includes('export STATE_MACHINE_ARN=')) resolve();
+      if (!out.includes('export STATE_MACHINE_ARN=')) return;
+      for (const [, name, value] of out.matchAll(/^export ([A-Z_]+)=(.*)$/gm))
+        served[name as string] = value as string;
+      resolve();
     });
     serve.once('exit', (code) => reject(new Error(`serve exited early with ${code}`)));
   });
@@ -112,6 +121,7 @@ describe('sovereign-agent CLI', () => {
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(/rejected: Invalid "Agent Goal Submitted" detail/);
     expect(run.stderr).toMatch(/tenantId: tenantId is required/);
+    expect(run.stderr).not.toMatch(/accepted/);
   });
 
   it('exits 4 when a budget stops the goal', () => {
@@ -137,6 +147,86 @@ describe('sovereign-agent CLI', () => {
     );
     expect(badScript.code).toBe(1);
     expect(badScript.stderr).toMatch(/Invalid model script/);
+    expect(badScript.stderr).not.toMatch(/Invalid model script:\s*Invalid model script/);
     expect(cli('frobnicate').code).toBe(1);
+  });
+
+  it('refuses a tool-faults file that names a tool no action group has, naming the known tools', () => {
+    // Act
+    const run = cli(
+      'run',
+      join(root, 'events/goal-billing-audit.json'),
+      '--tool-faults',
+      writeEvent({ audit_biling_logs: { failTimes: 1 } }),
+    );
+
+    // Assess
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/audit_biling_logs/);
+    expect(run.stderr).toMatch(/known tools: .*audit_billing_logs/);
+  });
+
+  it('exits 5 for a session that does not exist, not as a usage error', () => {
+    const status = cli('status', 'no-such-session');
+    expect(status.code).toBe(5);
+    expect(status.stderr).toMatch(/No session no-such-session/);
+    expect(cli('trace', 'no-such-session', '--tenant', 'acme').code).toBe(5);
+  });
+
+  it('exits 2 with one line when the bus refuses an event over the PutEvents size limit', () => {
+    // Act: a detail over 256 KB, which PutEvents refuses as a whole request.
+    const run = cli('run', writeEvent(goalEvent({ context: { notes: 'x'.repeat(270_000) } })));
+
+    // Assess
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/^rejected: .*over the limit/m);
+    expect(run.stderr).not.toMatch(/accepted|\n\s+at /);
+  });
+
+  it('finds a session without --tenant when the table takes more than one Scan page', async () => {
+    // Prepare: a page of one item, so every session but at most one lies past the first page.
+    const clients = localClients(served);
+    const all = await listSessions(clients);
+    expect(all.length).toBeGreaterThan(1);
+
+    // Act
+    const found = await Promise.all(
+      all.map((s) => findSession(clients, s.sessionId, undefined, { pageSize: 1 })),
+    );
+
+    // Assess
+    expect(found.map((s) => s?.sessionId)).toEqual(all.map((s) => s.sessionId));
+  });
+
+  it('exits 6 when it gives up waiting; status shows the session running, then that its execution ended', async () => {
+    // Prepare: the first model call takes 30 s, far past --timeout.
+    const script = writeEvent({ turns: [{ text: 'done', delayMs: 30_000 }] });
+
+    // Act
+    const run = cli('run', writeEvent(goalEvent()), '--model-script', script, '--timeout', '4', '--json');
+
+    // Assess: not "failed (resumable)" and not "timeout": the session goes on.
+    expect(run.code).toBe(6);
+    const summary = JSON.parse(run.stdout) as { sessionId: string; tenantId: string; status: string };
+    expect(summary.status).toBe('running');
+    expect(run.stderr).toMatch(/gave up waiting after 4 s; session .* is still running/);
+    const status = cli('status', summary.sessionId);
+    expect(status.code).toBe(0);
+    expect(status.stdout).toMatch(/status\s+running for \d+s/);
+
+    // Act: the execution ends outside the state machine's Catch (stopped), leaving the session "running".
+    const session = await localClients(served).store.getSession(summary.tenantId, summary.sessionId);
+    const sfn = new SFNClient({
+      endpoint: served.AWS_ENDPOINT_URL_SFN,
+      region: served.AWS_REGION,
+      credentials: LOCAL_CREDENTIALS,
+    });
+    await sfn.send(new StopExecutionCommand({ executionArn: session?.executionArn }));
+    const ended = await sfn.send(new DescribeExecutionCommand({ executionArn: session?.executionArn }));
+    expect(ended.status).toBe('ABORTED');
+
+    // Assess
+    const after = cli('status', summary.sessionId);
+    expect(after.stdout).toMatch(/status\s+running for \d+s, but its execution ended ABORTED at /);
   });
 });

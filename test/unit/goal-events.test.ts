@@ -132,8 +132,8 @@ describe('parseBusEvent: envelopes and resume events', () => {
     expect(parsed).toEqual({
       kind: 'resume',
       eventId: resumeRequest.id,
-      sessionId: 'globex-audit-2026-11',
-      detail: { tenantId: 'globex', sessionId: 'globex-audit-2026-11' },
+      sessionId: 'acme-audit-throttled',
+      detail: { tenantId: 'acme', sessionId: 'acme-audit-throttled' },
     });
   });
 

@@ -280,13 +280,13 @@ describe('acceptEvent: transient failures are thrown, not rejected', () => {
 });
 
 describe('acceptEvent: resume requests', () => {
-  const globexSession = (overrides: Partial<SessionItem>) =>
-    sessionItem({ tenantId: 'globex', sessionId: 'globex-audit-2026-11', ...overrides });
+  const resumedSession = (overrides: Partial<SessionItem>) =>
+    sessionItem({ tenantId: 'acme', sessionId: 'acme-audit-throttled', ...overrides });
 
   it('starts a resume execution of a failed session, named after its run count', async () => {
     // Prepare
     const { ddb, sfn, deps } = setup();
-    ddb.on(GetCommand).resolves({ Item: globexSession({ status: 'failed', runs: 1, turn: 3 }) });
+    ddb.on(GetCommand).resolves({ Item: resumedSession({ status: 'failed', runs: 1, turn: 3 }) });
 
     // Act
     const outcome = await acceptEvent(deps, resumeRequest);
@@ -294,12 +294,12 @@ describe('acceptEvent: resume requests', () => {
     // Assess
     expect(outcome).toMatchObject({
       outcome: 'started',
-      tenantId: 'globex',
-      sessionId: 'globex-audit-2026-11',
+      tenantId: 'acme',
+      sessionId: 'acme-audit-throttled',
     });
     expect(sfn).toHaveReceivedCommandWith(StartExecutionCommand, {
-      name: executionNameFor('globex', 'globex-audit-2026-11', 1),
-      input: JSON.stringify({ tenantId: 'globex', sessionId: 'globex-audit-2026-11', mode: 'resume' }),
+      name: executionNameFor('acme', 'acme-audit-throttled', 1),
+      input: JSON.stringify({ tenantId: 'acme', sessionId: 'acme-audit-throttled', mode: 'resume' }),
     });
     expect(ddb).not.toHaveReceivedCommand(TransactWriteCommand);
   });
@@ -307,7 +307,7 @@ describe('acceptEvent: resume requests', () => {
   it('collapses a duplicate resume request into the execution already started', async () => {
     // Prepare
     const { ddb, sfn, deps } = setup();
-    ddb.on(GetCommand).resolves({ Item: globexSession({ status: 'failed', runs: 2 }) });
+    ddb.on(GetCommand).resolves({ Item: resumedSession({ status: 'failed', runs: 2 }) });
     sfn.on(StartExecutionCommand).rejects(new ExecutionAlreadyExists({ message: 'exists', $metadata: {} }));
 
     // Act
@@ -316,7 +316,7 @@ describe('acceptEvent: resume requests', () => {
     // Assess
     expect(outcome).toMatchObject({ outcome: 'duplicate', reason: 'resume execution already exists' });
     expect(sfn).toHaveReceivedCommandWith(StartExecutionCommand, {
-      name: executionNameFor('globex', 'globex-audit-2026-11', 2),
+      name: executionNameFor('acme', 'acme-audit-throttled', 2),
     });
   });
 
@@ -334,19 +334,19 @@ describe('acceptEvent: resume requests', () => {
       issues: ['sessionId: no such session for this tenant'],
     });
     expect(ddb).toHaveReceivedCommandWith(GetCommand, {
-      Key: { pk: 'T#globex#S#globex-audit-2026-11', sk: 'META' },
+      Key: { pk: 'T#acme#S#acme-audit-throttled', sk: 'META' },
     });
     expect(sfn).not.toHaveReceivedAnyCommand();
     expect(rejectionDetail(eventBridge)).toMatchObject({
-      tenantId: 'globex',
-      sessionId: 'globex-audit-2026-11',
+      tenantId: 'acme',
+      sessionId: 'acme-audit-throttled',
     });
   });
 
   it('rejects resuming a session that has not failed', async () => {
     // Prepare
     const { ddb, sfn, deps } = setup();
-    ddb.on(GetCommand).resolves({ Item: globexSession({ status: 'running' }) });
+    ddb.on(GetCommand).resolves({ Item: resumedSession({ status: 'running' }) });
 
     // Act
     const outcome = await acceptEvent(deps, resumeRequest);

@@ -2,6 +2,7 @@
 import { paginateScan } from '@aws-sdk/lib-dynamodb';
 import { textOf, toolUsesOf } from '../../shared/agent/conversation';
 import type { Conversation, SessionItem } from '../../shared/store/session-store';
+import { parseItem, sessionItemSchema } from '../../shared/store/table';
 import { type LocalClients, type RunSummary, summarize } from './run-goal';
 
 export interface TraceToolCall {
@@ -141,7 +142,7 @@ export const findSession = async (
   );
   for await (const page of pages) {
     const found = page.Items?.[0];
-    if (found) return found as SessionItem;
+    if (found) return parseItem(sessionItemSchema, found);
   }
   return undefined;
 };
@@ -161,6 +162,7 @@ export const listSessions = async (
       ExpressionAttributeValues: { ':session': 'session' },
     },
   );
-  for await (const page of pages) items.push(...((page.Items ?? []) as SessionItem[]));
+  for await (const page of pages)
+    items.push(...(page.Items ?? []).map((item) => parseItem(sessionItemSchema, item)));
   return items.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
 };

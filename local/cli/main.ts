@@ -10,6 +10,7 @@ import { type ModelScript, parseModelScript } from '../bedrock/script';
 import type { ToolFaults } from '../lambda/tool-faults';
 import { findRunningStack } from '../stack/stack-file';
 import { startLocalStack } from '../stack/start';
+import { DeadLettersError, formatDeadLetter, listDeadLetters } from './dead-letters';
 import { buildTrace, findSession, formatSummary, formatTrace, listSessions } from './inspect';
 import { localClients, RunGoalError, type RunSummary, runGoal } from './run-goal';
 import { describeStatus } from './session-status';
@@ -24,6 +25,7 @@ Usage:
   sovereign-agent status <sessionId> [--tenant T] [--json]
   sovereign-agent trace <sessionId> [--tenant T] [--json]
   sovereign-agent sessions [--tenant T] [--json]
+  sovereign-agent dead-letters [--json]
   sovereign-agent serve
 
 run       puts the event on the local bus (starting the local stack unless \`serve\` is running), waits for
@@ -35,6 +37,7 @@ run       puts the event on the local bus (starting the local stack unless \`ser
           --trace           print the turn-by-turn trace after the summary
 status    one session's summary.          trace     turn by turn: model, tokens, cost, tool calls.
 sessions  sessions, oldest first.          serve     keep the stack up and print its endpoint variables.
+dead-letters  goal events intake never accepted (after Lambda's retries), from the intake dead-letter queue.
 
 Exit codes: 0 completed, 1 usage error, 2 event rejected, 3 failed (resumable), 4 stopped by a budget or limit,
             5 no such session, 6 gave up waiting (--timeout; the session goes on).
@@ -236,6 +239,19 @@ const sessions = async (values: Record<string, string | boolean | undefined>): P
   }
 };
 
+const deadLetters = async (values: Flags): Promise<number> => {
+  const stack = await acquireStack({ quiet: true });
+  try {
+    const letters = await listDeadLetters(stack.env);
+    if (values.json) out(JSON.stringify(letters));
+    else if (letters.length === 0) out('no dead letters');
+    else for (const letter of letters) out(formatDeadLetter(letter));
+    return EXIT.ok;
+  } finally {
+    await stack.stop();
+  }
+};
+
 const serve = async (): Promise<number> => {
   if (await findRunningStack(dataDir()))
     throw new UsageError('A local stack is already being served for this data folder');
@@ -283,6 +299,8 @@ export const main = async (argv: string[]): Promise<number> => {
         return await inspectSession(command, rest, values);
       case 'sessions':
         return await sessions(values);
+      case 'dead-letters':
+        return await deadLetters(values);
       case 'serve':
         return await serve();
       default:
@@ -292,6 +310,7 @@ export const main = async (argv: string[]): Promise<number> => {
     if (
       error instanceof UsageError ||
       error instanceof RunGoalError ||
+      error instanceof DeadLettersError ||
       (error as Error).name === 'ParseArgsError' ||
       (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
     ) {

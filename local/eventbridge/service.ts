@@ -24,7 +24,8 @@ export interface EventRule {
   name: string;
   eventBusName: string;
   pattern: Record<string, unknown>;
-  targets: { functionArn: string }[];
+  /** `deadLetterQueueArn`: where an event goes that could not be delivered to that target. */
+  targets: { functionArn: string; deadLetterQueueArn?: string }[];
 }
 
 export interface EventBridgeServiceOptions {
@@ -38,6 +39,8 @@ export interface EventBridgeServiceOptions {
   eventBuses?: string[];
   /** Delivery retries after a failed Invoke (EventBridge retries for hours; locally a few quick tries). */
   delivery?: { attempts?: number; baseDelayMs?: number };
+  /** The local SQS endpoint, for the targets' dead-letter queues. */
+  sqsEndpoint?: string;
   /** Defaults to a free port on 127.0.0.1. */
   port?: number;
 }
@@ -108,7 +111,13 @@ export const startEventBridgeService = async (o: EventBridgeServiceOptions): Pro
     ...o.rules.map((r) => busNameOf(r.eventBusName)),
   ]);
   const log = await BusEventLog.open(o.dataDir);
-  const delivery = new LambdaDelivery({ lambdaEndpoint: o.lambdaEndpoint, region: o.region, ...o.delivery });
+  const delivery = new LambdaDelivery({
+    lambdaEndpoint: o.lambdaEndpoint,
+    region: o.region,
+    ...o.delivery,
+    rules: o.rules,
+    ...(o.sqsEndpoint === undefined ? {} : { sqsEndpoint: o.sqsEndpoint }),
+  });
   const inFlight = new Set<Promise<void>>();
 
   const accept = (

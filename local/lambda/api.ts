@@ -7,7 +7,9 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { join, relative } from 'node:path';
 import { readBody } from '../aws/http';
+import { localSqsClient } from '../sqs/client';
 import { type EsbuildConfig, lambdaArn } from '../stack/serverless-config';
+import { AsyncInvocations } from './async-invocations';
 import { type BuildReport, buildFunctions } from './bundles';
 import { LambdaServiceError, payloadTooLarge, ServiceException } from './errors';
 import { type LambdaFunctionSpec, resolveFunction } from './functions';
@@ -36,6 +38,10 @@ export interface StartLambdaServiceOptions {
   maxConcurrencyPerFunction?: number;
   /** An idle sandbox is ended after this long; the next invocation is a cold start (default 5 min). */
   sandboxIdleMs?: number;
+  /** Where on-failure records of Event invocations go (the local SQS); without it they are logged and dropped. */
+  sqsEndpoint?: string;
+  /** Waits before the retries of a failed Event invocation (AWS: about 1 and 2 minutes; default 1 s and 2 s). */
+  asyncRetryDelaysMs?: number[];
   port?: number;
   log?: (line: string) => void;
 }
@@ -274,7 +280,13 @@ export const startLambdaService = async (options: StartLambdaServiceOptions): Pr
   });
 
   const faults = new ToolFaultInjector();
-  const invoker = new Invoker(faults, log);
+  const sqs = options.sqsEndpoint === undefined ? undefined : localSqsClient(options.sqsEndpoint, region);
+  const asyncInvocations = new AsyncInvocations({
+    log,
+    ...(sqs === undefined ? {} : { sqs }),
+    ...(options.asyncRetryDelaysMs === undefined ? {} : { retryDelaysMs: options.asyncRetryDelaysMs }),
+  });
+  const invoker = new Invoker(faults, log, asyncInvocations);
   const { server, url } = await listen({ region, functions, invoker, faults }, options.port ?? 0, log);
   let closed = false;
   log(
@@ -298,6 +310,7 @@ export const startLambdaService = async (options: StartLambdaServiceOptions): Pr
       await new Promise<void>((ok) => server.close(() => ok()));
       await Promise.all([...functions.values()].map((fn) => fn.pool.close()));
       await drained;
+      sqs?.destroy();
       await Promise.all(
         [...functions.values()].map((fn) => new Promise<void>((ok) => fn.logStream.end(() => ok()))),
       );

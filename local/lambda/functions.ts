@@ -13,6 +13,17 @@ export interface LambdaFunctionSpec {
   memorySize: number;
   /** provider.environment + function environment, intrinsics already resolved. */
   environment: Record<string, string>;
+  /** How Lambda runs its Event invocations (Lambda's defaults when absent: 2 retries, 6 hours, no destination). */
+  asyncInvoke?: AsyncInvokeSpec;
+}
+
+export interface AsyncInvokeSpec {
+  /** Retries after a function error (0-2). */
+  maximumRetryAttempts: number;
+  /** An event older than this is not tried again. */
+  maximumEventAgeSeconds: number;
+  /** Where the invocation record goes once Lambda gives up. */
+  onFailureQueueArn?: string;
 }
 
 const NAME_PATTERN =

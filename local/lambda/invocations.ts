@@ -1,6 +1,7 @@
 /** Running invocations: tool faults first, then a pooled sandbox; each one recorded and logged as Lambda logs it. */
 import { randomUUID } from 'node:crypto';
 import type { WriteStream } from 'node:fs';
+import { AsyncInvocations } from './async-invocations';
 import { ServiceException } from './errors';
 import type { LambdaFunctionSpec } from './functions';
 import type { Sandbox, SandboxPool } from './sandboxes';
@@ -175,11 +176,15 @@ export class Invoker {
   readonly records: InvocationRecord[] = [];
   readonly #background = new Set<Promise<unknown>>();
   #closed = false;
+  readonly #async: AsyncInvocations;
 
   constructor(
     private readonly faults: ToolFaultInjector,
     private readonly log: (line: string) => void,
-  ) {}
+    asyncInvocations?: AsyncInvocations,
+  ) {
+    this.#async = asyncInvocations ?? new AsyncInvocations({ log });
+  }
 
   /** RequestResponse waits for the result; Event answers 202 and runs in the background; DryRun runs nothing. */
   async invoke(
@@ -194,11 +199,12 @@ export class Invoker {
     if (invocationType !== 'Event')
       return this.execute(fn, payload, invocationType, clientContext, randomUUID());
     const requestId = randomUUID();
-    const run = this.execute(fn, payload, invocationType, clientContext, requestId).catch(
-      (error: unknown) => {
+    // Lambda's retries and on-failure destination (async-invocations.ts); every try keeps the request id.
+    const run = this.#async
+      .run(fn, requestId, payload, () => this.execute(fn, payload, invocationType, clientContext, requestId))
+      .catch((error: unknown) => {
         this.log(`Event invocation of ${fn.spec.name} failed: ${String(error)}`);
-      },
-    );
+      });
     this.#background.add(run);
     void run.finally(() => this.#background.delete(run));
     return { requestId, statusCode: 202, payload: '' };
@@ -207,6 +213,7 @@ export class Invoker {
   /** Refuses new invocations at once; the promise settles when the background (Event) ones have ended. */
   close(): Promise<unknown> {
     this.#closed = true;
+    this.#async.stop();
     return Promise.allSettled([...this.#background]);
   }
 

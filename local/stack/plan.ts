@@ -2,6 +2,7 @@
 import { type DeployedStack, deployedStack } from '../cloudformation/deployed-stack';
 import type { EventRule } from '../eventbridge/service';
 import type { LambdaFunctionSpec } from '../lambda/api';
+import type { QueueSpec } from '../sqs/service';
 import type { StateMachineSpec } from '../stepfunctions/api';
 import {
   eventBusName,
@@ -11,7 +12,7 @@ import {
   type TableProperties,
   tableProperties,
 } from './serverless-config';
-import { eventRules, functionSpecs, stateMachineSpecs } from './specs';
+import { eventRules, functionSpecs, queueSpecs, stateMachineSpecs } from './specs';
 import { LocalStackError } from './teardown';
 
 export interface StackPlan {
@@ -21,6 +22,7 @@ export interface StackPlan {
   functions: LambdaFunctionSpec[];
   machines: StateMachineSpec[];
   rules: EventRule[];
+  queues: QueueSpec[];
   deployed: DeployedStack;
 }
 
@@ -49,6 +51,7 @@ export const planStack = async (
     functions,
     machines: stateMachineSpecs(config, ctx),
     rules: eventRules(config, ctx),
+    queues: queueSpecs(config),
     deployed: deployedStack(config, ctx),
   };
 };

@@ -37,6 +37,8 @@ const eventBridgeEventSchema = z.looseObject({
   schedule: z.string().optional(),
   name: z.string().optional(),
   enabled: z.boolean().optional(),
+  /** The target's dead-letter queue (an ARN or an intrinsic): where EventBridge puts what it could not deliver. */
+  deadLetterQueueArn: z.unknown().optional(),
 });
 
 const functionEventSchema = z.looseObject({ eventBridge: eventBridgeEventSchema.optional() });
@@ -50,6 +52,16 @@ const functionSchema = z.looseObject({
   timeout: z.number().int().positive().optional(),
   memorySize: z.number().int().positive().optional(),
   events: z.array(functionEventSchema).optional(),
+  /** Asynchronous invocation: retries after a function error (0-2) and the oldest event tried (60-21600 s). */
+  maximumRetryAttempts: z.number().int().min(0).max(2).optional(),
+  maximumEventAge: z.number().int().min(60).max(21_600).optional(),
+  destinations: z
+    .looseObject({
+      onFailure: z
+        .union([z.string(), z.looseObject({ type: z.string().optional(), arn: z.unknown() })])
+        .optional(),
+    })
+    .optional(),
 });
 
 const esbuildOptionsSchema = z.looseObject({
@@ -172,6 +184,16 @@ export interface EventBridgeEventConfig {
   pattern: Record<string, unknown>;
   name?: string;
   enabled: boolean;
+  /** As declared (an ARN or an intrinsic); undefined: undeliverable events are dropped. */
+  deadLetterQueueArn?: unknown;
+}
+
+/** How Lambda handles the function's asynchronous invocations (Lambda's defaults unless serverless.yml says). */
+export interface AsyncInvokeConfig {
+  maximumRetryAttempts: number;
+  maximumEventAgeSeconds: number;
+  /** The on-failure destination as declared (an ARN or an intrinsic), and its type (`sqs`, `sns`, ...). */
+  onFailure?: { type?: string; arn: unknown };
 }
 
 export interface FunctionConfig {
@@ -186,6 +208,7 @@ export interface FunctionConfig {
   timeout: number;
   memorySize: number;
   eventBridge: EventBridgeEventConfig[];
+  asyncInvoke: AsyncInvokeConfig;
 }
 
 export interface StateMachineConfig {
@@ -251,9 +274,27 @@ const eventBridgeEventsOf = (fn: PrintedFunction): EventBridgeEventConfig[] =>
         pattern: eb.pattern,
         ...(eb.name === undefined ? {} : { name: eb.name }),
         enabled: eb.enabled ?? true,
+        ...(eb.deadLetterQueueArn === undefined ? {} : { deadLetterQueueArn: eb.deadLetterQueueArn }),
       },
     ];
   });
+
+/** Lambda retries an asynchronous invocation twice and keeps an event up to 6 hours, unless told otherwise. */
+const asyncInvokeOf = (fn: PrintedFunction): AsyncInvokeConfig => {
+  const onFailure = fn.destinations?.onFailure;
+  return {
+    maximumRetryAttempts: fn.maximumRetryAttempts ?? 2,
+    maximumEventAgeSeconds: fn.maximumEventAge ?? 21_600,
+    ...(onFailure === undefined
+      ? {}
+      : {
+          onFailure:
+            typeof onFailure === 'string'
+              ? { arn: onFailure }
+              : { arn: onFailure.arn, ...(onFailure.type === undefined ? {} : { type: onFailure.type }) },
+        }),
+  };
+};
 
 /** The functions with the framework's defaults: deployed name, logical id, provider timeout and memory. */
 const functionsOf = (
@@ -273,6 +314,7 @@ const functionsOf = (
         timeout: fn.timeout ?? defaults.timeout,
         memorySize: fn.memorySize ?? defaults.memorySize,
         eventBridge: eventBridgeEventsOf(fn),
+        asyncInvoke: asyncInvokeOf(fn),
       },
     ]),
   );
@@ -394,9 +436,21 @@ export const tableArn = (region: string, name: string, accountId = LOCAL_ACCOUNT
   `arn:aws:dynamodb:${region}:${accountId}:table/${name}`;
 export const eventBusArn = (region: string, name: string, accountId = LOCAL_ACCOUNT_ID): string =>
   `arn:aws:events:${region}:${accountId}:event-bus/${name}`;
+export const queueArn = (region: string, name: string, accountId = LOCAL_ACCOUNT_ID): string =>
+  `arn:aws:sqs:${region}:${accountId}:${name}`;
 
-/** Builds the lookup table for `resolveIntrinsics` from the configuration: functions, state machines, resources. */
-export const intrinsicContext = (config: ServerlessConfig): IntrinsicContext => {
+/** An AWS::SQS::Queue's name: its QueueName, else `<stack>-<logicalId>` (AWS adds a random suffix too). */
+export const queueNameOf = (config: ServerlessConfig, logicalId: string): string => {
+  const name = config.resources[logicalId]?.Properties.QueueName;
+  return typeof name === 'string' && name !== '' ? name : `${config.service}-${config.stage}-${logicalId}`;
+};
+
+/**
+ * Builds the lookup table for `resolveIntrinsics` from the configuration: functions, state machines, resources.
+ * A queue's Ref is its URL, which names the SQS endpoint (`sqsEndpoint`, once the local SQS listens; AWS's form
+ * before).
+ */
+export const intrinsicContext = (config: ServerlessConfig, sqsEndpoint?: string): IntrinsicContext => {
   const { region, accountId } = config;
   const resources: Record<string, LocalResource> = {};
   for (const fn of Object.values(config.functions)) {
@@ -427,6 +481,14 @@ export const intrinsicContext = (config: ServerlessConfig): IntrinsicContext => 
         type: resource.Type,
         ref: props.Name,
         attributes: { Arn: eventBusArn(region, props.Name, accountId), Name: props.Name },
+      };
+    } else if (resource.Type === 'AWS::SQS::Queue') {
+      const name = queueNameOf(config, id);
+      const url = `${sqsEndpoint ?? `https://sqs.${region}.amazonaws.com`}/${accountId}/${name}`;
+      resources[id] = {
+        type: resource.Type,
+        ref: url,
+        attributes: { Arn: queueArn(region, name, accountId), QueueName: name, QueueUrl: url },
       };
     }
   }

@@ -1,16 +1,45 @@
-/** What the local stand-ins run, read from serverless.yml: Lambda functions, state machines and bus rules. */
+/** What the local stand-ins run, read from serverless.yml: Lambda functions, state machines, bus rules and queues. */
 import type { EventRule } from '../eventbridge/service';
 import type { LambdaFunctionSpec } from '../lambda/api';
+import type { AsyncInvokeSpec } from '../lambda/functions';
+import type { QueueSpec } from '../sqs/service';
 import type { StateMachineSpec } from '../stepfunctions/api';
 import {
+  type FunctionConfig,
   type IntrinsicContext,
+  InvalidServerlessConfigError,
   lambdaArn,
+  queueArn,
+  queueNameOf,
   resolveEnvironment,
   resolveIntrinsics,
   type ServerlessConfig,
   stateMachineArn,
   UnresolvableReferenceError,
 } from './serverless-config';
+
+/** An ARN given literally or as an intrinsic, resolved to a string. */
+const arnAt = (value: unknown, ctx: IntrinsicContext, at: string): string => {
+  const resolved = resolveIntrinsics(value, ctx, at);
+  if (typeof resolved !== 'string' || !resolved.startsWith('arn:')) {
+    throw new UnresolvableReferenceError(`${at} must resolve to an ARN, got ${JSON.stringify(resolved)}`);
+  }
+  return resolved;
+};
+
+/** Retries, event age and the on-failure queue; the local Lambda sends on-failure records to SQS queues only. */
+const asyncInvokeSpec = (fn: FunctionConfig, ctx: IntrinsicContext): AsyncInvokeSpec => {
+  const { maximumRetryAttempts, maximumEventAgeSeconds, onFailure } = fn.asyncInvoke;
+  if (onFailure === undefined) return { maximumRetryAttempts, maximumEventAgeSeconds };
+  const at = `functions.${fn.key}.destinations.onFailure`;
+  const arn = arnAt(onFailure.arn, ctx, `${at}.arn`);
+  if ((onFailure.type ?? 'sqs') !== 'sqs' || !arn.startsWith('arn:aws:sqs:')) {
+    throw new InvalidServerlessConfigError(
+      `${at}: the local stack delivers on-failure records to SQS queues only (got ${onFailure.type ?? arn})`,
+    );
+  }
+  return { maximumRetryAttempts, maximumEventAgeSeconds, onFailureQueueArn: arn };
+};
 
 /** Lambda function specs from serverless.yml: provider + function environment, intrinsics resolved. */
 export const functionSpecs = (config: ServerlessConfig, ctx: IntrinsicContext): LambdaFunctionSpec[] =>
@@ -25,6 +54,7 @@ export const functionSpecs = (config: ServerlessConfig, ctx: IntrinsicContext): 
       ctx,
       `functions.${fn.key}.environment`,
     ),
+    asyncInvoke: asyncInvokeSpec(fn, ctx),
   }));
 
 /** State machines with every `Fn::GetAtt: [fn, Arn]` resolved to the local Lambda ARN. */
@@ -64,9 +94,39 @@ export const eventRules = (config: ServerlessConfig, ctx: IntrinsicContext): Eve
                 `functions.${fn.key}.events[${i}].eventBridge.eventBus`,
               ),
               pattern: event.pattern,
-              targets: [{ functionArn: lambdaArn(config.region, fn.name, config.accountId) }],
+              targets: [
+                {
+                  functionArn: lambdaArn(config.region, fn.name, config.accountId),
+                  ...(event.deadLetterQueueArn === undefined
+                    ? {}
+                    : {
+                        deadLetterQueueArn: arnAt(
+                          event.deadLetterQueueArn,
+                          ctx,
+                          `functions.${fn.key}.events[${i}].eventBridge.deadLetterQueueArn`,
+                        ),
+                      }),
+                },
+              ],
             },
           ]
         : [],
     ),
   );
+
+/** Every AWS::SQS::Queue of serverless.yml with SQS's defaults for what it leaves out. */
+export const queueSpecs = (config: ServerlessConfig): QueueSpec[] =>
+  Object.entries(config.resources)
+    .filter(([, resource]) => resource.Type === 'AWS::SQS::Queue')
+    .map(([id, resource]): QueueSpec => {
+      const props = resource.Properties;
+      const name = queueNameOf(config, id);
+      const seconds = (value: unknown, fallback: number) => (typeof value === 'number' ? value : fallback);
+      return {
+        name,
+        arn: queueArn(config.region, name, config.accountId),
+        retentionSeconds: seconds(props.MessageRetentionPeriod, 345_600),
+        maximumMessageBytes: seconds(props.MaximumMessageSize, 1_048_576),
+        visibilityTimeoutSeconds: seconds(props.VisibilityTimeout, 30),
+      };
+    });

@@ -1,18 +1,23 @@
-/** The offline AWS stack: DynamoDB Local, Bedrock emulator, Lambda, Step Functions, EventBridge and CloudFormation on loopback ports. */
+/** The offline AWS stack: DynamoDB Local, Bedrock emulator, Lambda, Step Functions, EventBridge, SQS and CloudFormation on loopback ports. */
 
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { LOCAL_CREDENTIAL_ENV } from '../aws/credentials';
 import { type BedrockEmulator, startBedrockEmulator } from '../bedrock/emulator';
-import { type CloudFormationService, startCloudFormationService } from '../cloudformation/service';
+import {
+  type CloudFormationService,
+  deployedStack,
+  startCloudFormationService,
+} from '../cloudformation/service';
 import { localDynamoDbClient, startDynamoDbLocal } from '../dynamodb/local';
 import { type DynamoDbCountingProxy, startDynamoDbCountingProxy } from '../dynamodb/proxy';
 import { ensureTable } from '../dynamodb/table';
 import { type EventBridgeService, startEventBridgeService } from '../eventbridge/service';
 import { type LambdaService, startLambdaService } from '../lambda/api';
+import { type SqsService, startSqsService } from '../sqs/service';
 import { type StepFunctionsService, startStepFunctionsService } from '../stepfunctions/api';
 import { planStack, type StackPlan } from './plan';
-import { defaultRootDir, type ServerlessConfig } from './serverless-config';
+import { defaultRootDir, intrinsicContext, queueNameOf, type ServerlessConfig } from './serverless-config';
 import { OwnStackFile } from './stack-file';
 import { HostEnvironment, LocalStackError, Teardown } from './teardown';
 
@@ -33,6 +38,8 @@ export interface StartLocalStackOptions {
   functionEnvironment?: Record<string, Record<string, string>>;
   /** Step Functions retry waits per state name (tests skip the real backoff). */
   retryIntervalOverrides?: Record<string, number | number[]>;
+  /** Waits before Lambda retries a failed Event invocation (AWS: about 1 and 2 minutes; default 1 s and 2 s). */
+  asyncRetryDelaysMs?: number[];
   /**
    * Put a counting proxy between the functions and DynamoDB (benchmarks): their AWS_ENDPOINT_URL_DYNAMODB points at
    * it, while `env` (this process, the CLI) keeps the direct endpoint, so only the functions' requests count.
@@ -51,6 +58,8 @@ export interface LocalStack {
   lambda: LambdaService;
   stepFunctions: StepFunctionsService;
   eventBridge: EventBridgeService;
+  /** The queues of serverless.yml (the intake dead-letter queue). */
+  sqs: SqsService;
   /** The stage's stack as CloudFormation reports it (sls invoke local resolves `Ref` in env vars through it). */
   cloudFormation: CloudFormationService;
   /** Functions' DynamoDB requests per operation since start or the last reset (needs countDynamoDbRequests). */
@@ -101,13 +110,28 @@ const startBedrock = async (c: StartContext): Promise<BedrockEmulator> => {
   return emulator;
 };
 
-const startLambda = async (c: StartContext, plan: StackPlan): Promise<LambdaService> => {
+/** SQS first: it starts in milliseconds, and Lambda needs its endpoint for on-failure records. */
+const startSqs = async (c: StartContext, plan: StackPlan): Promise<SqsService> => {
+  const sqs = await startSqsService({
+    queues: plan.queues,
+    ...(c.persistDir === undefined ? {} : { dataDir: c.persistDir }),
+  });
+  c.teardown.add('SQS service', () => sqs.close());
+  c.log(`SQS on ${sqs.url} (${plan.queues.map((q) => q.name).join(', ') || 'no queues'})`);
+  return sqs;
+};
+
+const startLambda = async (c: StartContext, plan: StackPlan, sqsUrl: string): Promise<LambdaService> => {
   const service = await startLambdaService({
     functions: plan.functions,
     region: plan.config.region,
     esbuild: plan.config.esbuild,
     rootDir: c.rootDir,
     logDir: join(c.dataDir, 'logs'),
+    sqsEndpoint: sqsUrl,
+    ...(c.options.asyncRetryDelaysMs === undefined
+      ? {}
+      : { asyncRetryDelaysMs: c.options.asyncRetryDelaysMs }),
     log: c.log,
   });
   c.teardown.add('Lambda service', () => service.close());
@@ -115,12 +139,12 @@ const startLambda = async (c: StartContext, plan: StackPlan): Promise<LambdaServ
 };
 
 /** Java's start (3-4 s) and bundling the functions overlap: neither needs the other's endpoint yet. */
-const startIndependentServices = async (c: StartContext, plan: StackPlan) => {
+const startIndependentServices = async (c: StartContext, plan: StackPlan, sqsUrl: string) => {
   const started = performance.now();
   const [dynamo, bedrock, lambda] = await Promise.allSettled([
     startDynamoDb(c, plan, started),
     startBedrock(c),
-    startLambda(c, plan),
+    startLambda(c, plan, sqsUrl),
   ]);
   if (dynamo.status === 'rejected') throw dynamo.reason;
   if (bedrock.status === 'rejected') throw bedrock.reason;
@@ -154,11 +178,13 @@ const startEventBridge = async (
   c: StartContext,
   plan: StackPlan,
   lambdaUrl: string,
+  sqsUrl: string,
 ): Promise<EventBridgeService> => {
   const { rules, busName } = plan;
   const eventBridge = await startEventBridgeService({
     rules,
     lambdaEndpoint: lambdaUrl,
+    sqsEndpoint: sqsUrl,
     region: plan.config.region,
     eventBuses: [busName],
     ...(c.persistDir === undefined ? {} : { dataDir: c.persistDir }),
@@ -170,8 +196,13 @@ const startEventBridge = async (
   return eventBridge;
 };
 
-const startCloudFormation = async (c: StartContext, plan: StackPlan): Promise<CloudFormationService> => {
-  const { deployed } = plan;
+const startCloudFormation = async (
+  c: StartContext,
+  plan: StackPlan,
+  sqsUrl: string,
+): Promise<CloudFormationService> => {
+  // A queue's physical id (Ref) is its URL, which names the SQS endpoint: known only now.
+  const deployed = deployedStack(plan.config, intrinsicContext(plan.config, sqsUrl));
   const cloudFormation = await startCloudFormationService({ stack: deployed });
   c.teardown.add('CloudFormation service', () => cloudFormation.close());
   c.log(
@@ -228,7 +259,8 @@ export const startLocalStack = async (options: StartLocalStackOptions = {}): Pro
     const started = performance.now();
     const plan = await planStack(options, rootDir);
     log(`serverless.yml (stage ${plan.config.stage}) read in ${seconds(started)}`);
-    const { dynamodbEndpoint, bedrock, lambda } = await startIndependentServices(c, plan);
+    const sqs = await startSqs(c, plan);
+    const { dynamodbEndpoint, bedrock, lambda } = await startIndependentServices(c, plan, sqs.url);
     const proxy =
       options.countDynamoDbRequests === true ? await startCountingProxy(c, dynamodbEndpoint) : undefined;
 
@@ -239,10 +271,11 @@ export const startLocalStack = async (options: StartLocalStackOptions = {}): Pro
     hostEnv.set(endpointEnv);
 
     const stepFunctions = await startStepFunctions(c, plan);
-    const eventBridge = await startEventBridge(c, plan, lambda.url);
-    const cloudFormation = await startCloudFormation(c, plan);
+    const eventBridge = await startEventBridge(c, plan, lambda.url, sqs.url);
+    const cloudFormation = await startCloudFormation(c, plan, sqs.url);
     const serviceEndpoints = {
       ...endpointEnv,
+      AWS_ENDPOINT_URL_SQS: sqs.url,
       AWS_ENDPOINT_URL_SFN: stepFunctions.url,
       AWS_ENDPOINT_URL_EVENTBRIDGE: eventBridge.url,
       AWS_ENDPOINT_URL_CLOUDFORMATION: cloudFormation.url,
@@ -258,6 +291,10 @@ export const startLocalStack = async (options: StartLocalStackOptions = {}): Pro
       TABLE_NAME: plan.table.TableName,
       EVENT_BUS_NAME: plan.busName,
       ...(stateMachine === undefined ? {} : { STATE_MACHINE_ARN: stateMachine.arn }),
+      // Where `sovereign-agent dead-letters` looks (GetQueueUrl by name).
+      ...('IntakeDeadLetterQueue' in plan.config.resources
+        ? { INTAKE_DEAD_LETTER_QUEUE_NAME: queueNameOf(plan.config, 'IntakeDeadLetterQueue') }
+        : {}),
     };
     hostEnv.set(env);
     stackFile.write(env);
@@ -270,6 +307,7 @@ export const startLocalStack = async (options: StartLocalStackOptions = {}): Pro
       lambda,
       stepFunctions,
       eventBridge,
+      sqs,
       cloudFormation,
       dynamodbRequests: () => requestCounts(proxy).counts(),
       resetDynamoDbRequests: () => requestCounts(proxy).reset(),

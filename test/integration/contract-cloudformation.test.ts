@@ -74,6 +74,10 @@ describe('ListStackResources', () => {
       PhysicalResourceId: stack.env.EVENT_BUS_NAME,
       ResourceType: 'AWS::Events::EventBus',
     });
+    expect(byId.get('IntakeDeadLetterQueue')).toMatchObject({
+      PhysicalResourceId: `${stack.env.AWS_ENDPOINT_URL_SQS}/000000000000/sovereign-agent-local-intake-dead-letters`,
+      ResourceType: 'AWS::SQS::Queue',
+    });
     // One `<Fn>LambdaFunction` per function of serverless.yml, and function keys are not logical ids.
     const functionIds = [...byId.keys()].filter((id) => id?.endsWith('LambdaFunction'));
     expect(functionIds).toHaveLength(Object.keys(stack.config.functions).length);
@@ -125,6 +129,10 @@ describe('DescribeStacks and ListExports', () => {
       AgentTableName: stack.env.TABLE_NAME,
       AgentBusName: stack.env.EVENT_BUS_NAME,
       AgentGoalStateMachineArn: stack.env.STATE_MACHINE_ARN,
+      // A queue's Ref is its URL; locally it names the SQS stand-in, so an SDK client can use it as is.
+      IntakeDeadLetterQueueUrl: `${stack.env.AWS_ENDPOINT_URL_SQS}/000000000000/sovereign-agent-local-intake-dead-letters`,
+      IntakeDeadLetterQueueArn:
+        'arn:aws:sqs:us-east-1:000000000000:sovereign-agent-local-intake-dead-letters',
     });
     // serverless.yml declares no Export names, so nothing is importable.
     expect(exports.Exports).toEqual([]);
@@ -148,6 +156,8 @@ describe('DescribeStacks and ListExports', () => {
       'AgentTableName',
       'AgentBusName',
       'AgentGoalStateMachineArn',
+      'IntakeDeadLetterQueueUrl',
+      'IntakeDeadLetterQueueArn',
     ]);
     expect(deployed.skippedOutputs).toEqual([expect.stringContaining('"AlertsTopic"')]);
     expect(deployed.skippedOutputs[0]).toContain('resources.Outputs.AlertsTopicArn.Value');

@@ -536,7 +536,7 @@ test('the template has no dependency cycle (CloudFormation would refuse to deplo
 
 // ---------------------------------------------------------------------------------------------------------
 // A goal event intake never accepted must not vanish: Lambda's on-failure records and EventBridge's undeliverable
-// events both land in one encrypted queue.
+// events both land in one encrypted queue that the stack outputs.
 
 const INTAKE = 'IntakeLambdaFunction';
 
@@ -625,5 +625,15 @@ describe('intake dead letters', () => {
         },
       ],
     });
+  });
+
+  test('the stack outputs the queue URL and ARN for the CLI', () => {
+    const queueId = intakeQueueId();
+    const outputs = z
+      .object({ Outputs: z.record(z.string(), z.object({ Value: z.unknown() }).loose()) })
+      .loose()
+      .parse(template).Outputs;
+    expect(outputs.IntakeDeadLetterQueueUrl?.Value).toEqual({ Ref: queueId });
+    expect(outputs.IntakeDeadLetterQueueArn?.Value).toEqual({ 'Fn::GetAtt': [queueId, 'Arn'] });
   });
 });

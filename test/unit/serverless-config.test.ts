@@ -292,6 +292,8 @@ describe('what the local stack builds from the config', () => {
         TABLE_ARN: 'arn:aws:dynamodb:eu-west-1:000000000000:table/demo-local',
         STATE_MACHINE_ARN: 'arn:aws:states:eu-west-1:000000000000:stateMachine:demo-local-agent-goal',
       },
+      // Lambda's defaults for asynchronous invocation: this fixture's intake configures none.
+      asyncInvoke: { maximumRetryAttempts: 2, maximumEventAgeSeconds: 21_600 },
     });
   });
 

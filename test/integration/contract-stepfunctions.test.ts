@@ -546,7 +546,8 @@ describe('GetExecutionHistory, ListExecutions, StopExecution', () => {
       new GetExecutionHistoryCommand({ executionArn, reverseOrder: true, maxResults: 1 }),
     );
     expect(events?.[0]?.type).toBe('ExecutionFailed');
-  });
+    // 25,000 history events take about 2 s on an idle 2-core machine; leave room for a loaded one.
+  }, 30_000);
 
   it('waitForExecution rejects with the execution status when it does not finish in time', async () => {
     await sfn.send(

@@ -25,7 +25,7 @@ const traceOf = async (tenantId: string, sessionId: string) =>
   buildTrace(await localClients(stack.env).store.loadConversation(tenantId, sessionId));
 
 describe('a goal on the local stack', () => {
-  it('completes the sample goal with the default model policy, calling the four billing tools', async () => {
+  it('completes the sample goal with the fixture model, calling the four billing tools', async () => {
     // Prepare
     const event = goalEvent();
 

@@ -7,6 +7,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
+import { zodIssues } from '../../shared/runtime/zod-issues';
 import { LOCAL_ACCOUNT_ID, LOCAL_CREDENTIAL_ENV } from '../aws/credentials';
 import { LocalError } from '../aws/errors';
 
@@ -235,7 +236,9 @@ export const normalizedName = (name: string): string =>
 export const functionLogicalId = (key: string): string => `${normalizedName(key)}LambdaFunction`;
 
 const formatIssues = (error: z.ZodError): string =>
-  error.issues.map((issue) => `  - ${issue.path.join('.') || '(root)'}: ${issue.message}`).join('\n');
+  zodIssues(error)
+    .map((line) => `  - ${line}`)
+    .join('\n');
 
 type PrintedFunction = SlsPrint['functions'][string];
 

@@ -9,8 +9,10 @@ import { type ModelScript, parseModelScript } from '../bedrock/script';
 import { type ToolFaults, toolFaultsSchema } from '../lambda/tool-faults';
 import { findRunningStack } from '../stack/stack-file';
 import { startLocalStack } from '../stack/start';
+import { printEnv } from './env';
 import { buildTrace, findSession, formatSummary, formatTrace, listSessions } from './inspect';
 import { localClients, RunGoalError, type RunSummary, runGoal } from './run-goal';
+import { serve } from './serve';
 
 export const EXIT = { ok: 0, usage: 1, rejected: 2, failed: 3, stopped: 4 } as const;
 
@@ -22,6 +24,7 @@ Usage:
   sovereign-agent trace <sessionId> [--tenant T] [--json]
   sovereign-agent sessions [--tenant T] [--json]
   sovereign-agent serve
+  sovereign-agent env
 
 run       puts the event on the local bus (starting the local stack unless \`serve\` is running), waits for
           the session to end, shows progress on stderr and prints a summary (one JSON object with --json).
@@ -32,6 +35,7 @@ run       puts the event on the local bus (starting the local stack unless \`ser
           --trace           print the turn-by-turn trace after the summary
 status    one session's summary.          trace     turn by turn: model, tokens, cost, tool calls.
 sessions  sessions, oldest first.          serve     keep the stack up and print its endpoint variables.
+env       print the served stack's variables again (\`eval "$(sovereign-agent env)"\`); exit 1 if none is served.
 
 Exit codes: 0 completed, 1 usage error, 2 event rejected, 3 failed (resumable), 4 stopped by a budget or limit.
 Local data lives in .local/ (override with SOVEREIGN_AGENT_DATA_DIR).`;
@@ -222,23 +226,6 @@ const sessions = async (values: Record<string, string | boolean | undefined>): P
   }
 };
 
-const serve = async (): Promise<number> => {
-  if (await findRunningStack(dataDir()))
-    throw new UsageError('A local stack is already being served for this data folder');
-  const stack = await startLocalStack({ dataDir: dataDir(), log: (line: string) => err(line) });
-  out('# local stack up; for sls invoke local and SDK clients:');
-  for (const [name, value] of Object.entries(stack.env)) out(`export ${name}=${value}`);
-  err('serving; Ctrl-C stops');
-  await new Promise<void>((done) => {
-    const stop = () => {
-      void stack.stop().then(done);
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
-  return EXIT.ok;
-};
-
 export const main = async (argv: string[]): Promise<number> => {
   try {
     const { values, positionals } = parseArgs({
@@ -270,7 +257,9 @@ export const main = async (argv: string[]): Promise<number> => {
       case 'sessions':
         return await sessions(values);
       case 'serve':
-        return await serve();
+        return await serve(dataDir(), { out, err });
+      case 'env':
+        return await printEnv(dataDir(), { out, err });
       default:
         throw new UsageError(`Unknown command "${command}"; see --help`);
     }

@@ -11,15 +11,17 @@ import { ensureTable } from '../dynamodb/table';
 import { type EventBridgeService, startEventBridgeService } from '../eventbridge/service';
 import { type LambdaService, startLambdaService } from '../lambda/api';
 import { type StepFunctionsService, startStepFunctionsService } from '../stepfunctions/api';
+import { defaultDataDir, defaultRootDir } from './data-dir';
 import { planStack, type StackPlan } from './plan';
-import { defaultRootDir, type ServerlessConfig } from './serverless-config';
+import { assertPortsFree, type PortedService, type ServicePorts, servicePorts } from './ports';
+import type { ServerlessConfig } from './serverless-config';
 import { OwnStackFile } from './stack-file';
 import { HostEnvironment, LocalStackError, Teardown } from './teardown';
 
 export { LocalStackError } from './teardown';
 
 export interface StartLocalStackOptions {
-  /** Data, logs and stack.json (default `<repo>/.local`). */
+  /** Data, logs and stack.json (default SOVEREIGN_AGENT_DATA_DIR or `<repo>/.local`). */
   dataDir?: string;
   /** Keep nothing on disk: DynamoDB in memory, executions and bus events in memory only. */
   inMemory?: boolean;
@@ -38,6 +40,11 @@ export interface StartLocalStackOptions {
    * it, while `env` (this process, the CLI) keeps the direct endpoint, so only the functions' requests count.
    */
   countDynamoDbRequests?: boolean;
+  /**
+   * Each service on this base port plus its offset (ports.ts), so a restarted `serve` keeps its endpoints; without
+   * it, free random ports (tests, `run` without serve).
+   */
+  portBase?: number;
   /** Progress lines ("DynamoDB Local ready in 3.4 s"); nothing is printed without it. */
   log?: (line: string) => void;
 }
@@ -70,7 +77,24 @@ interface StartContext {
   persistDir: string | undefined;
   teardown: Teardown;
   log: (line: string) => void;
+  /** Stable ports (options.portBase), or undefined for random ones. */
+  ports: ServicePorts | undefined;
 }
+
+/** `{ port }` for a service's start options when ports are stable, `{}` for a random one. */
+const portOf = (c: StartContext, service: PortedService): { port?: number } =>
+  c.ports === undefined ? {} : { port: c.ports[service] };
+
+/** With stable ports, every port this start will bind must be free: one clear error instead of a half-started stack. */
+const checkPorts = async (c: StartContext): Promise<void> => {
+  if (c.ports === undefined) return;
+  const { dynamodb, dynamodbCountingProxy, ...always } = c.ports;
+  await assertPortsFree({
+    ...always,
+    ...(c.options.dynamodbEndpoint === undefined ? { dynamodb } : {}),
+    ...(c.options.countDynamoDbRequests === true ? { dynamodbCountingProxy } : {}),
+  });
+};
 
 /** DynamoDB Local (or the one given) with the table of serverless.yml created or brought up to date. */
 const startDynamoDb = async (c: StartContext, plan: StackPlan, started: number): Promise<string> => {
@@ -78,6 +102,7 @@ const startDynamoDb = async (c: StartContext, plan: StackPlan, started: number):
   if (endpoint === undefined) {
     const dynamodb = await startDynamoDbLocal({
       dataDir: c.persistDir === undefined ? null : join(c.dataDir, 'dynamodb'),
+      ...portOf(c, 'dynamodb'),
     });
     c.teardown.add('DynamoDB Local', () => dynamodb.stop());
     endpoint = dynamodb.endpoint;
@@ -95,7 +120,7 @@ const startDynamoDb = async (c: StartContext, plan: StackPlan, started: number):
 };
 
 const startBedrock = async (c: StartContext): Promise<BedrockEmulator> => {
-  const emulator = await startBedrockEmulator();
+  const emulator = await startBedrockEmulator(portOf(c, 'bedrock'));
   c.teardown.add('Bedrock emulator', () => emulator.close());
   c.log(`Bedrock emulator on ${emulator.url}`);
   return emulator;
@@ -109,6 +134,7 @@ const startLambda = async (c: StartContext, plan: StackPlan): Promise<LambdaServ
     rootDir: c.rootDir,
     logDir: join(c.dataDir, 'logs'),
     log: c.log,
+    ...portOf(c, 'lambda'),
   });
   c.teardown.add('Lambda service', () => service.close());
   return service;
@@ -129,7 +155,7 @@ const startIndependentServices = async (c: StartContext, plan: StackPlan) => {
 };
 
 const startCountingProxy = async (c: StartContext, target: string): Promise<DynamoDbCountingProxy> => {
-  const proxy = await startDynamoDbCountingProxy({ target });
+  const proxy = await startDynamoDbCountingProxy({ target, ...portOf(c, 'dynamodbCountingProxy') });
   c.teardown.add('DynamoDB counting proxy', () => proxy.close());
   c.log(`DynamoDB counting proxy on ${proxy.url}`);
   return proxy;
@@ -140,6 +166,7 @@ const startStepFunctions = async (c: StartContext, plan: StackPlan): Promise<Ste
   const stepFunctions = await startStepFunctionsService({
     stateMachines: machines,
     region: plan.config.region,
+    ...portOf(c, 'stepFunctions'),
     ...(c.persistDir === undefined ? {} : { dataDir: c.persistDir }),
     ...(c.options.retryIntervalOverrides === undefined
       ? {}
@@ -161,6 +188,7 @@ const startEventBridge = async (
     lambdaEndpoint: lambdaUrl,
     region: plan.config.region,
     eventBuses: [busName],
+    ...portOf(c, 'eventBridge'),
     ...(c.persistDir === undefined ? {} : { dataDir: c.persistDir }),
   });
   c.teardown.add('EventBridge service', () => eventBridge.close());
@@ -172,7 +200,10 @@ const startEventBridge = async (
 
 const startCloudFormation = async (c: StartContext, plan: StackPlan): Promise<CloudFormationService> => {
   const { deployed } = plan;
-  const cloudFormation = await startCloudFormationService({ stack: deployed });
+  const cloudFormation = await startCloudFormationService({
+    stack: deployed,
+    ...portOf(c, 'cloudFormation'),
+  });
   c.teardown.add('CloudFormation service', () => cloudFormation.close());
   c.log(
     `CloudFormation on ${cloudFormation.url} (stack ${deployed.stackName}, ${deployed.resources.length} resources)`,
@@ -205,12 +236,12 @@ const requestCounts = (proxy: DynamoDbCountingProxy | undefined): DynamoDbCounti
 };
 
 /**
- * Starts the whole offline stack on 127.0.0.1 free ports, in dependency order, and points this process's AWS SDK
+ * Starts the whole offline stack on 127.0.0.1 (free ports, or portBase + offsets), in dependency order, and points this process's AWS SDK
  * at it (process.env), because aws-local-stepfunctions creates its LambdaClient from the environment.
  */
 export const startLocalStack = async (options: StartLocalStackOptions = {}): Promise<LocalStack> => {
   const rootDir = options.rootDir ?? defaultRootDir();
-  const dataDir = options.dataDir ?? join(rootDir, '.local');
+  const dataDir = options.dataDir ?? defaultDataDir(rootDir);
   const persistDir = (options.inMemory ?? false) ? undefined : dataDir;
   const log = options.log ?? (() => {});
   mkdirSync(dataDir, { recursive: true });
@@ -222,10 +253,12 @@ export const startLocalStack = async (options: StartLocalStackOptions = {}): Pro
     stackFile.remove();
     return teardown.stop(() => hostEnv.restore());
   };
-  const c: StartContext = { options, rootDir, dataDir, persistDir, teardown, log };
+  const ports = options.portBase === undefined ? undefined : servicePorts(options.portBase);
+  const c: StartContext = { options, rootDir, dataDir, persistDir, teardown, log, ports };
 
   try {
     const started = performance.now();
+    await checkPorts(c);
     const plan = await planStack(options, rootDir);
     log(`serverless.yml (stage ${plan.config.stage}) read in ${seconds(started)}`);
     const { dynamodbEndpoint, bedrock, lambda } = await startIndependentServices(c, plan);

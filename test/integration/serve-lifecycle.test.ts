@@ -56,7 +56,13 @@ const exportsOf = (text: string): string[] => text.split('\n').filter((line) => 
 
 /** `serve` on the file's data dir, resolved with its printed `export` lines once the stack is up. */
 const startServe = async (portBase?: string): Promise<{ serve: ChildProcess; exports: string[] }> => {
-  const serve = spawn(process.execPath, [bin, 'serve'], { cwd: root, env: env(portBase), stdio: 'pipe' });
+  // Its own process group, as in a terminal: Ctrl-C signals the whole group (serve and java alike).
+  const serve = spawn(process.execPath, [bin, 'serve'], {
+    cwd: root,
+    env: env(portBase),
+    stdio: 'pipe',
+    detached: true,
+  });
   const out = await new Promise<string>((resolve, reject) => {
     let text = '';
     serve.stdout?.on('data', (chunk: Buffer) => {
@@ -80,13 +86,13 @@ const portBase = async (): Promise<number> => {
   return port > 65_000 ? port - 100 : port;
 };
 
-/** A `run` whose first model answer takes a minute: it is in flight when serve is stopped. */
+/** A `run` whose first tool call takes a minute: it is in flight (in a Lambda worker) when serve is stopped. */
 const startSlowRun = (): ChildProcess => {
   const event = join(dataDir, 'event.json');
-  const script = join(dataDir, 'slow-model.json');
+  const faults = join(dataDir, 'slow-tool.json');
   writeFileSync(event, JSON.stringify(goalEvent()));
-  writeFileSync(script, JSON.stringify({ turns: [{ text: 'done', delayMs: 60_000 }] }));
-  return spawn(process.execPath, [bin, 'run', event, '--model-script', script], {
+  writeFileSync(faults, JSON.stringify({ audit_billing_logs: { delayMs: 60_000 } }));
+  return spawn(process.execPath, [bin, 'run', event, '--tool-faults', faults], {
     cwd: root,
     env: env(),
     stdio: 'ignore',
@@ -156,21 +162,24 @@ describe('sovereign-agent serve', () => {
     expect(javaOf(dataDir)).toEqual([]);
   });
 
-  it('exits within seconds of SIGTERM while a run is in flight, and stops DynamoDB Local', async () => {
+  it.each([
+    ['SIGTERM', (serve: ChildProcess) => serve.kill('SIGTERM')],
+    ['Ctrl-C', (serve: ChildProcess) => process.kill(-(serve.pid ?? 0), 'SIGINT')],
+  ])('exits within seconds of %s while a run is in flight, and stops DynamoDB Local', async (_, stop) => {
     // Prepare
     const { serve } = await startServe();
     leftovers.push(serve);
     expect(javaOf(dataDir)).toHaveLength(1);
     const run = startSlowRun();
     leftovers.push(run);
-    // The session is at the model: the plan function started, and its first Converse call waits a minute.
-    const planLog = join(dataDir, 'logs', 'plan.log');
-    const planning = () => existsSync(planLog) && readFileSync(planLog, 'utf8').includes('START RequestId');
-    expect(await waitFor(planning, 60_000)).toBe(true);
+    // The session is in its first tool call, which waits a minute.
+    const toolLog = join(dataDir, 'logs', 'runTool.log');
+    const inTool = () => existsSync(toolLog) && readFileSync(toolLog, 'utf8').includes('START RequestId');
+    expect(await waitFor(inTool, 60_000)).toBe(true);
     await new Promise((ok) => setTimeout(ok, 1000));
 
     // Act
-    serve.kill('SIGTERM');
+    stop(serve);
 
     // Assess
     expect(await exitWithin(serve, 8000)).toBe(true);

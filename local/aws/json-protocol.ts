@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { z } from 'zod';
+import { zodIssues } from '../../shared/runtime/zod-issues';
 import { LocalError } from './errors';
 import { listenOnLoopback, readBody } from './http';
 
@@ -149,7 +150,7 @@ export const startAwsJsonServer = async (o: AwsJsonServerOptions): Promise<AwsJs
 export const parseInput = <T>(schema: z.ZodType<T>, input: unknown, operation: string): T => {
   const parsed = schema.safeParse(input);
   if (parsed.success) return parsed.data;
-  const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(input)'}: ${i.message}`);
+  const issues = zodIssues(parsed.error, '(input)');
   throw new AwsApiError(
     'ValidationException',
     `${issues.length} validation error${issues.length === 1 ? '' : 's'} detected in ${operation}: ${issues.join('; ')}`,

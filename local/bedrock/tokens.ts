@@ -20,13 +20,83 @@ const getEncoder = (): Encoder => {
   return encoder;
 };
 
-export const countTokens = (text: string): number => (text === '' ? 0 : getEncoder().encode(text).length);
+/**
+ * Longest run (of non-space or of space characters) handed to BPE in one piece. js-tiktoken's BPE is quadratic in
+ * the length of a pre-tokenizer piece, and an unbroken run is one piece: 20,000 characters took 20 s and a 1 MB one
+ * held the emulator (and every session on it) for minutes. Normal text has no such run, so its count stays exact;
+ * a longer run is cut into chunks of this size, which changes its count by a token or so per chunk. Chunks of one
+ * run often repeat (padding, a repeated character), so their tokens are remembered.
+ */
+export const MAX_RUN_CHARS = 64;
+
+const LONG_RUN = new RegExp(`\\S{${MAX_RUN_CHARS + 1},}|\\s{${MAX_RUN_CHARS + 1},}`, 'gu');
+
+/** Cuts `run` into MAX_RUN_CHARS pieces, never between the two halves of a surrogate pair. */
+const chunksOf = (run: string): string[] => {
+  const chunks: string[] = [];
+  for (let start = 0; start < run.length; ) {
+    let end = Math.min(start + MAX_RUN_CHARS, run.length);
+    const last = run.charCodeAt(end - 1);
+    if (end < run.length && last >= 0xd800 && last <= 0xdbff) end -= 1;
+    chunks.push(run.slice(start, end));
+    start = end;
+  }
+  return chunks;
+};
+
+const chunkTokens = new Map<string, number[]>();
+const MAX_REMEMBERED_CHUNKS = 10_000;
+
+const encodeChunk = (chunk: string): number[] => {
+  let tokens = chunkTokens.get(chunk);
+  if (tokens === undefined) {
+    if (chunkTokens.size >= MAX_REMEMBERED_CHUNKS) chunkTokens.clear();
+    tokens = getEncoder().encode(chunk);
+    chunkTokens.set(chunk, tokens);
+  }
+  return tokens;
+};
+
+/** Tokens of `text` with every run longer than MAX_RUN_CHARS encoded chunk by chunk: linear time on any input. */
+const encode = (text: string): number[] => {
+  const enc = getEncoder();
+  const tokens: number[] = [];
+  let from = 0;
+  const add = (piece: number[]): void => {
+    for (const token of piece) tokens.push(token);
+  };
+  const addText = (piece: string): void => {
+    if (piece !== '') add(enc.encode(piece));
+  };
+  for (const match of text.matchAll(LONG_RUN)) {
+    addText(text.slice(from, match.index));
+    for (const chunk of chunksOf(match[0])) add(encodeChunk(chunk));
+    from = match.index + match[0].length;
+  }
+  addText(text.slice(from));
+  return tokens;
+};
+
+// The emulator counts the whole conversation at every turn: a long tool result is counted once, not every turn.
+const longTextCounts = new Map<string, number>();
+const LONG_TEXT_CHARS = 4096;
+const MAX_REMEMBERED_TEXTS = 256;
+
+export const countTokens = (text: string): number => {
+  if (text === '') return 0;
+  if (text.length < LONG_TEXT_CHARS) return encode(text).length;
+  let count = longTextCounts.get(text);
+  if (count === undefined) {
+    if (longTextCounts.size >= MAX_REMEMBERED_TEXTS) longTextCounts.clear();
+    count = encode(text).length;
+    longTextCounts.set(text, count);
+  }
+  return count;
+};
 
 /** The first `maxTokens` tokens of `text`, decoded back to a string. */
-export const truncateToTokens = (text: string, maxTokens: number): string => {
-  const enc = getEncoder();
-  return enc.decode(enc.encode(text).slice(0, Math.max(0, maxTokens)));
-};
+export const truncateToTokens = (text: string, maxTokens: number): string =>
+  getEncoder().decode(encode(text).slice(0, Math.max(0, maxTokens)));
 
 /** Output blocks as the emulator answers them. */
 export type AnswerBlock =

@@ -11,8 +11,10 @@ import type { ToolFaults } from '../lambda/tool-faults';
 import { findRunningStack } from '../stack/stack-file';
 import { startLocalStack } from '../stack/start';
 import { DeadLettersError, formatDeadLetter, listDeadLetters } from './dead-letters';
+import { printEnv } from './env';
 import { buildTrace, findSession, formatSummary, formatTrace, listSessions } from './inspect';
 import { localClients, RunGoalError, type RunSummary, runGoal } from './run-goal';
+import { serve } from './serve';
 import { describeStatus } from './session-status';
 import { checkToolFaults } from './tool-faults-file';
 
@@ -27,6 +29,7 @@ Usage:
   sovereign-agent sessions [--tenant T] [--json]
   sovereign-agent dead-letters [--json]
   sovereign-agent serve
+  sovereign-agent env
 
 run       puts the event on the local bus (starting the local stack unless \`serve\` is running), waits for
           the session to end, shows progress on stderr and prints a summary (one JSON object with --json).
@@ -38,6 +41,7 @@ run       puts the event on the local bus (starting the local stack unless \`ser
 status    one session's summary.          trace     turn by turn: model, tokens, cost, tool calls.
 sessions  sessions, oldest first.          serve     keep the stack up and print its endpoint variables.
 dead-letters  goal events intake never accepted (after Lambda's retries), from the intake dead-letter queue.
+env       print the served stack's variables again (\`eval "$(sovereign-agent env)"\`); exit 1 if none is served.
 
 Exit codes: 0 completed, 1 usage error, 2 event rejected, 3 failed (resumable), 4 stopped by a budget or limit,
             5 no such session, 6 gave up waiting (--timeout; the session goes on).
@@ -81,7 +85,7 @@ const acquireStack = async (options: { fresh?: boolean; quiet?: boolean }): Prom
     return { env: running.env, stop: async () => undefined };
   }
   if (options.fresh) {
-    for (const part of ['dynamodb', 'executions', 'events.jsonl', 'logs']) {
+    for (const part of ['dynamodb', 'executions', 'events.jsonl', 'logs', 'sqs']) {
       await rm(join(dir, part), { recursive: true, force: true });
     }
   }
@@ -252,23 +256,6 @@ const deadLetters = async (values: Flags): Promise<number> => {
   }
 };
 
-const serve = async (): Promise<number> => {
-  if (await findRunningStack(dataDir()))
-    throw new UsageError('A local stack is already being served for this data folder');
-  const stack = await startLocalStack({ dataDir: dataDir(), log: (line: string) => err(line) });
-  out('# local stack up; for sls invoke local and SDK clients:');
-  for (const [name, value] of Object.entries(stack.env)) out(`export ${name}=${value}`);
-  err('serving; Ctrl-C stops');
-  await new Promise<void>((done) => {
-    const stop = () => {
-      void stack.stop().then(done);
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
-  return EXIT.ok;
-};
-
 export const main = async (argv: string[]): Promise<number> => {
   try {
     const { values, positionals } = parseArgs({
@@ -302,7 +289,9 @@ export const main = async (argv: string[]): Promise<number> => {
       case 'dead-letters':
         return await deadLetters(values);
       case 'serve':
-        return await serve();
+        return await serve(dataDir(), { out, err });
+      case 'env':
+        return await printEnv(dataDir(), { out, err });
       default:
         throw new UsageError(`Unknown command "${command}"; see --help`);
     }

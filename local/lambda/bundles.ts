@@ -3,6 +3,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { type BuildOptions, type BuildResult, build, version as esbuildVersion } from 'esbuild';
+import { defaultBuildDir } from '../stack/data-dir';
 import type { EsbuildConfig } from '../stack/serverless-config';
 import { LambdaBuildError, LambdaServiceError } from './errors';
 import type { LambdaFunctionSpec } from './functions';
@@ -154,7 +155,7 @@ const bundle = async (
 
 /**
  * Bundles the runtime bootstrap and every function (in parallel: esbuild runs the builds concurrently). Also
- * used by the integration global-setup to warm `.local/build` once for all test workers.
+ * used by the integration global-setup to warm the test run's `<data dir>/build` once for all test workers.
  */
 export const buildFunctions = async (o: {
   functions: LambdaFunctionSpec[];
@@ -162,7 +163,7 @@ export const buildFunctions = async (o: {
   rootDir: string;
   buildDir?: string;
 }): Promise<BuiltFunctions> => {
-  const buildDir = o.buildDir ?? join(o.rootDir, '.local', 'build');
+  const buildDir = o.buildDir ?? defaultBuildDir(o.rootDir);
   const started = performance.now();
   const bundleOptions = esbuildOptions(o.esbuild);
   const workerSource = join(__dirname, 'worker.ts');

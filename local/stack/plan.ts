@@ -1,5 +1,4 @@
 /** The stack to start, read from serverless.yml and resolved in full before anything starts (a bad reference fails fast). */
-import { type DeployedStack, deployedStack } from '../cloudformation/deployed-stack';
 import type { EventRule } from '../eventbridge/service';
 import type { LambdaFunctionSpec } from '../lambda/api';
 import type { QueueSpec } from '../sqs/service';
@@ -23,7 +22,6 @@ export interface StackPlan {
   machines: StateMachineSpec[];
   rules: EventRule[];
   queues: QueueSpec[];
-  deployed: DeployedStack;
 }
 
 export const planStack = async (
@@ -52,6 +50,5 @@ export const planStack = async (
     machines: stateMachineSpecs(config, ctx),
     rules: eventRules(config, ctx),
     queues: queueSpecs(config),
-    deployed: deployedStack(config, ctx),
   };
 };

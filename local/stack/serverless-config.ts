@@ -5,10 +5,12 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { z } from 'zod';
+import { zodIssues } from '../../shared/runtime/zod-issues';
 import { LOCAL_ACCOUNT_ID, LOCAL_CREDENTIAL_ENV } from '../aws/credentials';
 import { LocalError } from '../aws/errors';
+import { defaultCacheDir, defaultRootDir } from './data-dir';
 
 /** The account id every local ARN carries (re-exported here, where the Lambda stand-in reads it). */
 export { LOCAL_ACCOUNT_ID } from '../aws/credentials';
@@ -258,7 +260,9 @@ export const normalizedName = (name: string): string =>
 export const functionLogicalId = (key: string): string => `${normalizedName(key)}LambdaFunction`;
 
 const formatIssues = (error: z.ZodError): string =>
-  error.issues.map((issue) => `  - ${issue.path.join('.') || '(root)'}: ${issue.message}`).join('\n');
+  zodIssues(error)
+    .map((line) => `  - ${line}`)
+    .join('\n');
 
 type PrintedFunction = SlsPrint['functions'][string];
 
@@ -659,11 +663,11 @@ export interface LoadServerlessConfigOptions {
   /** Repository root holding serverless.yml (default: the parent of local/). */
   rootDir?: string;
   stage?: string;
-  /** Where printed configurations are cached (default `<rootDir>/.local/cache`). */
+  /** Where printed configurations are cached (default `<data dir>/cache`, see data-dir.ts). */
   cacheDir?: string;
 }
 
-export const defaultRootDir = (): string => resolve(__dirname, '..', '..');
+export { defaultRootDir } from './data-dir';
 
 /** sha256 over serverless.yml and statemachines/*.asl.json: the inputs `sls print` reads. */
 export const configInputsHash = (rootDir: string): string => {
@@ -771,7 +775,7 @@ const runSlsPrint = async (rootDir: string, stage: string): Promise<string> => {
 export const printServerlessConfig = async (options: LoadServerlessConfigOptions = {}): Promise<unknown> => {
   const rootDir = options.rootDir ?? defaultRootDir();
   const stage = options.stage ?? 'local';
-  const cacheDir = options.cacheDir ?? join(rootDir, '.local', 'cache');
+  const cacheDir = options.cacheDir ?? defaultCacheDir(rootDir);
   const cacheFile = join(cacheDir, `sls-print-${stage}-${configInputsHash(rootDir)}.json`);
   if (existsSync(cacheFile)) {
     try {

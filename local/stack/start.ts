@@ -16,15 +16,17 @@ import { type EventBridgeService, startEventBridgeService } from '../eventbridge
 import { type LambdaService, startLambdaService } from '../lambda/api';
 import { type SqsService, startSqsService } from '../sqs/service';
 import { type StepFunctionsService, startStepFunctionsService } from '../stepfunctions/api';
+import { defaultDataDir, defaultRootDir } from './data-dir';
 import { planStack, type StackPlan } from './plan';
-import { defaultRootDir, intrinsicContext, queueNameOf, type ServerlessConfig } from './serverless-config';
+import { assertPortsFree, type PortedService, type ServicePorts, servicePorts } from './ports';
+import { intrinsicContext, queueNameOf, type ServerlessConfig } from './serverless-config';
 import { OwnStackFile } from './stack-file';
 import { HostEnvironment, LocalStackError, Teardown } from './teardown';
 
 export { LocalStackError } from './teardown';
 
 export interface StartLocalStackOptions {
-  /** Data, logs and stack.json (default `<repo>/.local`). */
+  /** Data, logs and stack.json (default SOVEREIGN_AGENT_DATA_DIR or `<repo>/.local`). */
   dataDir?: string;
   /** Keep nothing on disk: DynamoDB in memory, executions and bus events in memory only. */
   inMemory?: boolean;
@@ -45,6 +47,11 @@ export interface StartLocalStackOptions {
    * it, while `env` (this process, the CLI) keeps the direct endpoint, so only the functions' requests count.
    */
   countDynamoDbRequests?: boolean;
+  /**
+   * Each service on this base port plus its offset (ports.ts), so a restarted `serve` keeps its endpoints; without
+   * it, free random ports (tests, `run` without serve).
+   */
+  portBase?: number;
   /** Progress lines ("DynamoDB Local ready in 3.4 s"); nothing is printed without it. */
   log?: (line: string) => void;
 }
@@ -79,7 +86,24 @@ interface StartContext {
   persistDir: string | undefined;
   teardown: Teardown;
   log: (line: string) => void;
+  /** Stable ports (options.portBase), or undefined for random ones. */
+  ports: ServicePorts | undefined;
 }
+
+/** `{ port }` for a service's start options when ports are stable, `{}` for a random one. */
+const portOf = (c: StartContext, service: PortedService): { port?: number } =>
+  c.ports === undefined ? {} : { port: c.ports[service] };
+
+/** With stable ports, every port this start will bind must be free: one clear error instead of a half-started stack. */
+const checkPorts = async (c: StartContext): Promise<void> => {
+  if (c.ports === undefined) return;
+  const { dynamodb, dynamodbCountingProxy, ...always } = c.ports;
+  await assertPortsFree({
+    ...always,
+    ...(c.options.dynamodbEndpoint === undefined ? { dynamodb } : {}),
+    ...(c.options.countDynamoDbRequests === true ? { dynamodbCountingProxy } : {}),
+  });
+};
 
 /** DynamoDB Local (or the one given) with the table of serverless.yml created or brought up to date. */
 const startDynamoDb = async (c: StartContext, plan: StackPlan, started: number): Promise<string> => {
@@ -87,6 +111,7 @@ const startDynamoDb = async (c: StartContext, plan: StackPlan, started: number):
   if (endpoint === undefined) {
     const dynamodb = await startDynamoDbLocal({
       dataDir: c.persistDir === undefined ? null : join(c.dataDir, 'dynamodb'),
+      ...portOf(c, 'dynamodb'),
     });
     c.teardown.add('DynamoDB Local', () => dynamodb.stop());
     endpoint = dynamodb.endpoint;
@@ -104,7 +129,7 @@ const startDynamoDb = async (c: StartContext, plan: StackPlan, started: number):
 };
 
 const startBedrock = async (c: StartContext): Promise<BedrockEmulator> => {
-  const emulator = await startBedrockEmulator();
+  const emulator = await startBedrockEmulator(portOf(c, 'bedrock'));
   c.teardown.add('Bedrock emulator', () => emulator.close());
   c.log(`Bedrock emulator on ${emulator.url}`);
   return emulator;
@@ -114,6 +139,7 @@ const startBedrock = async (c: StartContext): Promise<BedrockEmulator> => {
 const startSqs = async (c: StartContext, plan: StackPlan): Promise<SqsService> => {
   const sqs = await startSqsService({
     queues: plan.queues,
+    ...portOf(c, 'sqs'),
     ...(c.persistDir === undefined ? {} : { dataDir: c.persistDir }),
   });
   c.teardown.add('SQS service', () => sqs.close());
@@ -133,6 +159,7 @@ const startLambda = async (c: StartContext, plan: StackPlan, sqsUrl: string): Pr
       ? {}
       : { asyncRetryDelaysMs: c.options.asyncRetryDelaysMs }),
     log: c.log,
+    ...portOf(c, 'lambda'),
   });
   c.teardown.add('Lambda service', () => service.close());
   return service;
@@ -153,7 +180,7 @@ const startIndependentServices = async (c: StartContext, plan: StackPlan, sqsUrl
 };
 
 const startCountingProxy = async (c: StartContext, target: string): Promise<DynamoDbCountingProxy> => {
-  const proxy = await startDynamoDbCountingProxy({ target });
+  const proxy = await startDynamoDbCountingProxy({ target, ...portOf(c, 'dynamodbCountingProxy') });
   c.teardown.add('DynamoDB counting proxy', () => proxy.close());
   c.log(`DynamoDB counting proxy on ${proxy.url}`);
   return proxy;
@@ -164,6 +191,7 @@ const startStepFunctions = async (c: StartContext, plan: StackPlan): Promise<Ste
   const stepFunctions = await startStepFunctionsService({
     stateMachines: machines,
     region: plan.config.region,
+    ...portOf(c, 'stepFunctions'),
     ...(c.persistDir === undefined ? {} : { dataDir: c.persistDir }),
     ...(c.options.retryIntervalOverrides === undefined
       ? {}
@@ -187,6 +215,7 @@ const startEventBridge = async (
     sqsEndpoint: sqsUrl,
     region: plan.config.region,
     eventBuses: [busName],
+    ...portOf(c, 'eventBridge'),
     ...(c.persistDir === undefined ? {} : { dataDir: c.persistDir }),
   });
   c.teardown.add('EventBridge service', () => eventBridge.close());
@@ -203,7 +232,10 @@ const startCloudFormation = async (
 ): Promise<CloudFormationService> => {
   // A queue's physical id (Ref) is its URL, which names the SQS endpoint: known only now.
   const deployed = deployedStack(plan.config, intrinsicContext(plan.config, sqsUrl));
-  const cloudFormation = await startCloudFormationService({ stack: deployed });
+  const cloudFormation = await startCloudFormationService({
+    stack: deployed,
+    ...portOf(c, 'cloudFormation'),
+  });
   c.teardown.add('CloudFormation service', () => cloudFormation.close());
   c.log(
     `CloudFormation on ${cloudFormation.url} (stack ${deployed.stackName}, ${deployed.resources.length} resources)`,
@@ -236,12 +268,12 @@ const requestCounts = (proxy: DynamoDbCountingProxy | undefined): DynamoDbCounti
 };
 
 /**
- * Starts the whole offline stack on 127.0.0.1 free ports, in dependency order, and points this process's AWS SDK
+ * Starts the whole offline stack on 127.0.0.1 (free ports, or portBase + offsets), in dependency order, and points this process's AWS SDK
  * at it (process.env), because aws-local-stepfunctions creates its LambdaClient from the environment.
  */
 export const startLocalStack = async (options: StartLocalStackOptions = {}): Promise<LocalStack> => {
   const rootDir = options.rootDir ?? defaultRootDir();
-  const dataDir = options.dataDir ?? join(rootDir, '.local');
+  const dataDir = options.dataDir ?? defaultDataDir(rootDir);
   const persistDir = (options.inMemory ?? false) ? undefined : dataDir;
   const log = options.log ?? (() => {});
   mkdirSync(dataDir, { recursive: true });
@@ -253,10 +285,12 @@ export const startLocalStack = async (options: StartLocalStackOptions = {}): Pro
     stackFile.remove();
     return teardown.stop(() => hostEnv.restore());
   };
-  const c: StartContext = { options, rootDir, dataDir, persistDir, teardown, log };
+  const ports = options.portBase === undefined ? undefined : servicePorts(options.portBase);
+  const c: StartContext = { options, rootDir, dataDir, persistDir, teardown, log, ports };
 
   try {
     const started = performance.now();
+    await checkPorts(c);
     const plan = await planStack(options, rootDir);
     log(`serverless.yml (stage ${plan.config.stage}) read in ${seconds(started)}`);
     const sqs = await startSqs(c, plan);

@@ -1,13 +1,17 @@
 /**
  * Jest globalSetup of the integration project: ONE in-memory DynamoDB Local with serverless.yml's AgentTable, a warm
- * `sls print` cache and warm function bundles (.local/build), so each test file's stack starts in well under a
- * second. The endpoint, table and bus names, region and dummy credentials go into process.env, which the test
+ * `sls print` cache and warm function bundles, so each test file's stack starts in well under a second. The run's
+ * data (bundles, cache, logs) lives in a temp dir named by SOVEREIGN_AGENT_DATA_DIR, never in the repo's .local. The endpoint, table and bus names, region and dummy credentials go into process.env, which the test
  * workers inherit; test files then call startLocalStack({ dynamodbEndpoint: process.env.AWS_ENDPOINT_URL_DYNAMODB,
  * inMemory: true, dataDir: <tmp dir> }).
  */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { type DynamoDbLocal, localDynamoDbClient, startDynamoDbLocal } from '../../local/dynamodb/local';
 import { ensureTable } from '../../local/dynamodb/table';
 import { buildFunctions } from '../../local/lambda/bundles';
+import { DATA_DIR_VARIABLE } from '../../local/stack/data-dir';
 import {
   defaultRootDir,
   eventBusName,
@@ -21,6 +25,8 @@ import { functionSpecs } from '../../local/stack/specs';
 /** Shared with global-teardown, which runs in the same process. */
 export interface IntegrationGlobals {
   __sovereignDynamoDbLocal?: DynamoDbLocal;
+  /** The run's data dir (a temp dir), removed by global-teardown. */
+  __sovereignDataDir?: string;
 }
 
 const warmBundles = async (config: ServerlessConfig): Promise<string> => {
@@ -35,6 +41,11 @@ const warmBundles = async (config: ServerlessConfig): Promise<string> => {
 
 export default async function globalSetup(): Promise<void> {
   const started = performance.now();
+  // Before anything reads it: the sls print cache, the bundles and every test worker (they inherit process.env),
+  // and the CLI processes the tests spawn, keep to this run's folder.
+  const dataDir = mkdtempSync(join(tmpdir(), 'sovereign-agent-test-'));
+  process.env[DATA_DIR_VARIABLE] = dataDir;
+  (globalThis as IntegrationGlobals).__sovereignDataDir = dataDir;
   const configLoad = loadServerlessConfig({ stage: 'local' });
   const [config, dynamodb, bundles] = await Promise.allSettled([
     configLoad,
@@ -67,6 +78,6 @@ export default async function globalSetup(): Promise<void> {
   });
   (globalThis as IntegrationGlobals).__sovereignDynamoDbLocal = dynamodb.value;
   process.stderr.write(
-    `\nintegration setup: DynamoDB Local ${dynamodb.value.endpoint} with ${table.TableName}, ${bundles.value}; ready in ${((performance.now() - started) / 1000).toFixed(1)} s\n`,
+    `\nintegration setup: DynamoDB Local ${dynamodb.value.endpoint} with ${table.TableName}, ${bundles.value} in ${dataDir}; ready in ${((performance.now() - started) / 1000).toFixed(1)} s\n`,
   );
 }

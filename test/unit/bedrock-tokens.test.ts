@@ -32,6 +32,39 @@ describe('countTokens', () => {
   });
 });
 
+describe('countTokens on long input', () => {
+  const encoder = (): { encode(text: string): number[] } => {
+    const { Tiktoken } = require('js-tiktoken/lite');
+    return new Tiktoken(require('js-tiktoken/ranks/cl100k_base'));
+  };
+
+  it('counts a 1 MB string without spaces in well under two seconds (it used to hold the emulator for minutes)', () => {
+    // Prepare
+    const unbroken = 'x'.repeat(1_000_000);
+    const blob = 'QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo'.repeat(30_000).slice(0, 1_000_000);
+
+    // Act
+    const started = performance.now();
+    const counts = [countTokens(unbroken), countTokens(blob)];
+    const seconds = (performance.now() - started) / 1000;
+
+    // Assess
+    expect(seconds).toBeLessThan(2);
+    // Near-exact: a run cut into chunks counts about what its length says, and twice the run about twice as much.
+    expect(counts[0]).toBeGreaterThan(100_000);
+    expect(countTokens('x'.repeat(2_000_000))).toBeCloseTo(2 * (counts[0] ?? 0), -2);
+    expect(counts[1]).toBeGreaterThan(200_000);
+  });
+
+  it('keeps the exact cl100k count for long ordinary text', () => {
+    const text = Array.from(
+      { length: 3000 },
+      (_, i) => `line ${i}: cost of tenant-${i % 7} is $${i}.50`,
+    ).join('\n');
+    expect(countTokens(text)).toBe(encoder().encode(text).length);
+  });
+});
+
 describe('PromptCache', () => {
   it('writes the prefix up to the last cache point, then reads it, and bills only the rest as input', () => {
     let now = 0;

@@ -1,0 +1,206 @@
+/**
+ * `serve` as a user runs it: stable ports across restarts, `env` to print them again, a clear error for a taken
+ * port, a prompt exit on SIGTERM while a run is in flight, and no DynamoDB Local (java) left after SIGTERM or SIGKILL.
+ */
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from '../../local/aws/ports';
+import { goalEvent, root } from './helpers';
+
+jest.setTimeout(120_000);
+
+const bin = join(root, 'bin', 'sovereign-agent.js');
+
+/** Pids of java processes whose arguments name this data dir's database. */
+const javaOf = (dataDir: string): number[] =>
+  execFileSync('ps', ['-eo', 'pid=,comm=,args='], { encoding: 'utf8' })
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/))
+    .filter(([, comm, ...args]) => comm === 'java' && args.join(' ').includes(join(dataDir, 'dynamodb')))
+    .map(([pid]) => Number.parseInt(pid ?? '', 10));
+
+const waitFor = async (check: () => boolean, timeoutMs: number): Promise<boolean> => {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (check()) return true;
+    await new Promise((ok) => setTimeout(ok, 100));
+  }
+  return check();
+};
+
+// One data dir for the file: the first serve bundles the functions into it, the others reuse the bundles.
+const dataDir = mkdtempSync(join(tmpdir(), 'sovereign-agent-serve-'));
+
+// Several serve processes (this file, cli.test.ts, a developer's own) may run at once: random ports unless a test
+// asks for a base.
+const env = (portBase = '0'): NodeJS.ProcessEnv => ({
+  ...process.env,
+  SOVEREIGN_AGENT_DATA_DIR: dataDir,
+  SOVEREIGN_AGENT_PORT_BASE: portBase,
+});
+
+const cli = (args: string[], portBase?: string) => {
+  const result = spawnSync(process.execPath, [bin, ...args], {
+    cwd: root,
+    env: env(portBase),
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+};
+
+const exportsOf = (text: string): string[] => text.split('\n').filter((line) => line.startsWith('export '));
+
+/** `serve` on the file's data dir, resolved with its printed `export` lines once the stack is up. */
+const startServe = async (portBase?: string): Promise<{ serve: ChildProcess; exports: string[] }> => {
+  // Its own process group, as in a terminal: Ctrl-C signals the whole group (serve and java alike).
+  const serve = spawn(process.execPath, [bin, 'serve'], {
+    cwd: root,
+    env: env(portBase),
+    stdio: 'pipe',
+    detached: true,
+  });
+  const out = await new Promise<string>((resolve, reject) => {
+    let text = '';
+    serve.stdout?.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+      if (text.includes('export STATE_MACHINE_ARN=')) resolve(text);
+    });
+    serve.once('exit', (code) => reject(new Error(`serve exited early with ${code}`)));
+  });
+  return { serve, exports: exportsOf(out) };
+};
+
+const stopServe = async (serve: ChildProcess): Promise<void> => {
+  const exited = new Promise((resolve) => serve.once('exit', resolve));
+  serve.kill('SIGTERM');
+  await exited;
+};
+
+/** A base port with the next few ports free a moment ago. */
+const portBase = async (): Promise<number> => {
+  const port = await freePort();
+  return port > 65_000 ? port - 100 : port;
+};
+
+/** A `run` whose first tool call takes a minute: it is in flight (in a Lambda worker) when serve is stopped. */
+const startSlowRun = (): ChildProcess => {
+  const event = join(dataDir, 'event.json');
+  const faults = join(dataDir, 'slow-tool.json');
+  writeFileSync(event, JSON.stringify(goalEvent()));
+  writeFileSync(faults, JSON.stringify({ audit_billing_logs: { delayMs: 60_000 } }));
+  return spawn(process.execPath, [bin, 'run', event, '--tool-faults', faults], {
+    cwd: root,
+    env: env(),
+    stdio: 'ignore',
+  });
+};
+
+const exitWithin = (child: ChildProcess, ms: number): Promise<boolean> =>
+  new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      resolve(true);
+      return;
+    }
+    const timer = setTimeout(() => resolve(false), ms);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+
+describe('sovereign-agent serve', () => {
+  const leftovers: ChildProcess[] = [];
+  afterAll(() => {
+    for (const child of leftovers) if (child.exitCode === null) child.kill('SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('keeps its ports across a restart, and `env` prints the served variables (exit 1 when none is served)', async () => {
+    // Prepare
+    const base = String(await portBase());
+    const first = await startServe(base);
+    leftovers.push(first.serve);
+
+    // Act
+    const served = cli(['env']);
+    await stopServe(first.serve);
+    const none = cli(['env']);
+    const second = await startServe(base);
+    leftovers.push(second.serve);
+    await stopServe(second.serve);
+
+    // Assess
+    expect(first.exports.find((line) => line.startsWith('export AWS_ENDPOINT_URL_DYNAMODB='))).toBe(
+      `export AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:${base}`,
+    );
+    expect(served.code).toBe(0);
+    expect(exportsOf(served.stdout)).toEqual(first.exports);
+    expect(none.code).toBe(1);
+    expect(none.stdout).toBe('');
+    expect(none.stderr).toContain('No local stack is being served');
+    expect(second.exports).toEqual(first.exports);
+  });
+
+  it('names the port and the variable when a port it needs is taken', async () => {
+    // Prepare: something else holds the Bedrock emulator's port (base + 1).
+    const base = await portBase();
+    const squatter = createServer();
+    await new Promise<void>((ok) => squatter.listen(base + 1, '127.0.0.1', ok));
+
+    // Act
+    const serve = cli(['serve'], String(base));
+    await new Promise<void>((ok) => squatter.close(() => ok()));
+
+    // Assess
+    expect(serve.code).toBe(1);
+    expect(serve.stderr).toContain(`${base + 1} (bedrock)`);
+    expect(serve.stderr).toContain('SOVEREIGN_AGENT_PORT_BASE');
+    expect(javaOf(dataDir)).toEqual([]);
+  });
+
+  it.each([
+    ['SIGTERM', (serve: ChildProcess) => serve.kill('SIGTERM')],
+    ['Ctrl-C', (serve: ChildProcess) => process.kill(-(serve.pid ?? 0), 'SIGINT')],
+  ])('exits within seconds of %s while a run is in flight, and stops DynamoDB Local', async (_, stop) => {
+    // Prepare
+    const { serve } = await startServe();
+    leftovers.push(serve);
+    expect(javaOf(dataDir)).toHaveLength(1);
+    const run = startSlowRun();
+    leftovers.push(run);
+    // The session is in its first tool call, which waits a minute.
+    const toolLog = join(dataDir, 'logs', 'runTool.log');
+    const inTool = () => existsSync(toolLog) && readFileSync(toolLog, 'utf8').includes('START RequestId');
+    expect(await waitFor(inTool, 60_000)).toBe(true);
+    await new Promise((ok) => setTimeout(ok, 1000));
+
+    // Act
+    stop(serve);
+
+    // Assess
+    expect(await exitWithin(serve, 8000)).toBe(true);
+    expect(await waitFor(() => javaOf(dataDir).length === 0, 3000)).toBe(true);
+    run.kill('SIGKILL');
+  });
+
+  it('takes DynamoDB Local down with it when serve is killed (SIGKILL)', async () => {
+    // Prepare
+    const { serve } = await startServe();
+    leftovers.push(serve);
+    expect(javaOf(dataDir)).toHaveLength(1);
+
+    // Act
+    serve.kill('SIGKILL');
+
+    // Assess
+    expect(await exitWithin(serve, 3000)).toBe(true);
+    const gone = await waitFor(() => javaOf(dataDir).length === 0, 5000);
+    // Never leave the orphan behind, even when the assertion fails.
+    for (const pid of javaOf(dataDir)) process.kill(pid, 'SIGKILL');
+    expect(gone).toBe(true);
+  });
+});

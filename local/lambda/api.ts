@@ -6,6 +6,7 @@ import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, relative } from 'node:path';
+import { zodIssues } from '../../shared/runtime/zod-issues';
 import { readBody } from '../aws/http';
 import { localSqsClient } from '../sqs/client';
 import { defaultBuildDir } from '../stack/data-dir';
@@ -153,8 +154,7 @@ const toolFaultsRoute = async (r: Routes, req: IncomingMessage, res: ServerRespo
   }
   const result = toolFaultsSchema.safeParse(parsed);
   if (!result.success) {
-    const issues = result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
-    sendJson(res, 400, { message: 'Invalid tool faults', issues });
+    sendJson(res, 400, { message: 'Invalid tool faults', issues: zodIssues(result.error) });
     return;
   }
   r.faults.set(sessionId, result.data);

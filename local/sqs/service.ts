@@ -5,6 +5,7 @@
  */
 import { join } from 'node:path';
 import { z } from 'zod';
+import { zodIssues } from '../../shared/runtime/zod-issues';
 import { LOCAL_ACCOUNT_ID } from '../aws/credentials';
 import { invalidParameterValue, queueDoesNotExist, SqsApiError, startSqsServer } from './protocol';
 import {
@@ -38,7 +39,7 @@ export interface SqsService {
 const parse = <T>(schema: z.ZodType<T>, input: unknown): T => {
   const result = schema.safeParse(input);
   if (result.success) return result.data;
-  throw invalidParameterValue(result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+  throw invalidParameterValue(zodIssues(result.error).join('; '));
 };
 
 const attributesSchema = z.record(z.string(), messageAttributeSchema).default({});

@@ -75,6 +75,8 @@ export default async function globalSetup(): Promise<void> {
     AWS_DEFAULT_REGION: config.value.region,
     AWS_ACCESS_KEY_ID: 'local',
     AWS_SECRET_ACCESS_KEY: 'local',
+    // A `serve` a test starts takes random ports, so it never meets a developer's own serve (or another run's) on 4710.
+    SOVEREIGN_AGENT_PORT_BASE: '0',
   });
   (globalThis as IntegrationGlobals).__sovereignDynamoDbLocal = dynamodb.value;
   process.stderr.write(

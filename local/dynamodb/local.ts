@@ -49,14 +49,17 @@ let reaperInstalled = false;
 /**
  * Java runs under a watchdog shell whose stdin is a pipe from this process. When the pipe closes (stop(), or this
  * process dies of any signal, SIGKILL included, since the kernel closes its descriptors) the watchdog stops java:
- * TERM, then KILL after 3 s. A pipe needs no polling and no second node process, and it cannot miss its parent's death
- * the way signal handlers do. `wait` keeps the shell alive exactly as long as java, with java's exit code.
+ * TERM, then KILL after 1 s (a JVM draining requests in flight can take longer; its store is crash-safe). A pipe
+ * needs no polling and no second node process, and it cannot miss its parent's death the way signal handlers do. `wait` keeps the shell alive exactly as long as java, with java's exit code.
  */
 const WATCHDOG = [
+  // Ctrl-C reaches the whole process group: the shell must outlive it, so that closing the pipe (the owner's stop or
+  // death) still stops java, and the owner's stop can wait for java to exit (java, in the background, ignores it).
+  "trap '' INT QUIT",
   'exec 3<&0',
   '"$@" </dev/null 3<&- &',
   'p=$!',
-  '(read _ <&3; kill $p 2>/dev/null; sleep 3; kill -9 $p 2>/dev/null) &',
+  '(read _ <&3; kill $p 2>/dev/null; sleep 1; kill -9 $p 2>/dev/null) &',
   'w=$!',
   'exec 3<&-',
   'wait $p',
@@ -157,9 +160,10 @@ const spawnJava = (port: number, dataDir: string | null): JavaChild => {
     spawnError: () => spawnError,
     exited,
     stop: async () => {
-      if (exited()) return;
+      // Close the pipe even when the shell is gone: its watchdog may still be waiting to stop java.
       release(child);
-      // The watchdog escalates to SIGKILL after 3 s; past that, give up on the shell (java is gone with this process).
+      if (exited()) return;
+      // The watchdog escalates to SIGKILL after 1 s; past that, give up on the shell (java is gone with this process).
       if (!(await waitForExit(child, 5000))) child.kill('SIGKILL');
       liveChildren.delete(child);
     },

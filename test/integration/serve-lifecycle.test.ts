@@ -63,15 +63,21 @@ const startServe = async (portBase?: string): Promise<{ serve: ChildProcess; exp
     stdio: 'pipe',
     detached: true,
   });
-  const out = await new Promise<string>((resolve, reject) => {
-    let text = '';
-    serve.stdout?.on('data', (chunk: Buffer) => {
-      text += chunk.toString();
-      if (text.includes('export STATE_MACHINE_ARN=')) resolve(text);
+  let text = '';
+  serve.stdout?.on('data', (chunk: Buffer) => {
+    text += chunk.toString();
+  });
+  // serve prints every export line before "serving" on stderr; the two pipes are read in either order, so give
+  // stdout a moment after stderr's line (an early resolve missed the last variable once).
+  await new Promise<void>((resolve, reject) => {
+    let errText = '';
+    serve.stderr?.on('data', (chunk: Buffer) => {
+      errText += chunk.toString();
+      if (errText.includes('serving; Ctrl-C stops')) setTimeout(resolve, 100);
     });
     serve.once('exit', (code) => reject(new Error(`serve exited early with ${code}`)));
   });
-  return { serve, exports: exportsOf(out) };
+  return { serve, exports: exportsOf(text) };
 };
 
 const stopServe = async (serve: ChildProcess): Promise<void> => {

@@ -30,24 +30,27 @@ const newSessionId = (): string => {
   return `race-${Date.now().toString(36)}-${counter}`;
 };
 
+/** The createSession input of a goal event for `sessionId`. */
+const sessionInput = (sessionId: string) => ({
+  tenantId: TENANT,
+  sessionId,
+  agent: 'billing-auditor',
+  goal: 'Audit the bill.',
+  limits: {
+    maxTurns: 8,
+    tokenBudget: 200_000,
+    usdBudget: 1,
+    latencyToleranceMs: 30_000,
+    dataClassification: 'internal' as const,
+  },
+  eventId: `evt-${sessionId}`,
+  goalMessage: [{ text: 'Goal: Audit the bill.' }],
+});
+
 /** A created session, running for EXECUTION unless `start` is false. */
 const runningSession = async (start = true): Promise<string> => {
   const sessionId = newSessionId();
-  await store.createSession({
-    tenantId: TENANT,
-    sessionId,
-    agent: 'billing-auditor',
-    goal: 'Audit the bill.',
-    limits: {
-      maxTurns: 8,
-      tokenBudget: 200_000,
-      usdBudget: 1,
-      latencyToleranceMs: 30_000,
-      dataClassification: 'internal',
-    },
-    eventId: `evt-${sessionId}`,
-    goalMessage: [{ text: 'Goal: Audit the bill.' }],
-  });
+  await store.createSession(sessionInput(sessionId));
   if (start) await store.beginRun(TENANT, sessionId, 'start', EXECUTION);
   return sessionId;
 };
@@ -77,21 +80,7 @@ describe('store races on DynamoDB Local', () => {
   it('creates a session once when two deliveries of the goal race, handing the loser the stored session', async () => {
     // Prepare
     const sessionId = newSessionId();
-    const input = {
-      tenantId: TENANT,
-      sessionId,
-      agent: 'billing-auditor',
-      goal: 'Audit the bill.',
-      limits: {
-        maxTurns: 8,
-        tokenBudget: 200_000,
-        usdBudget: 1,
-        latencyToleranceMs: 30_000,
-        dataClassification: 'internal' as const,
-      },
-      eventId: 'evt-1',
-      goalMessage: [{ text: 'Goal: Audit the bill.' }],
-    };
+    const input = sessionInput(sessionId);
 
     // Act
     const results = await Promise.all([

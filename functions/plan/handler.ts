@@ -1,8 +1,8 @@
-/** Plan: one model turn through Bedrock Converse; returns the tool calls to run or finish/stop. */
+/** Plan: the stop rules, then one model turn through Bedrock Converse; returns the tool calls to run, or finish/stop. */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { bedrockClient } from '../../shared/runtime/clients/bedrock';
 import { documentClient } from '../../shared/runtime/clients/dynamodb';
-import { modelTiers, tableConfig } from '../../shared/runtime/config';
+import { modelTiers, promptCachingConfig, tableConfig } from '../../shared/runtime/config';
 import { lambdaHandler, parseInput } from '../../shared/runtime/lambda';
 import { logger, metrics } from '../../shared/runtime/powertools';
 import { planInputSchema, planTurn } from '../../shared/steps/plan';
@@ -13,6 +13,7 @@ const deps = {
   store: new SessionStore(documentClient(), table.tableName, table.sessionTtlDays),
   bedrock: bedrockClient(),
   tiers: modelTiers(),
+  promptCaching: promptCachingConfig(),
 };
 
 export const handler = lambdaHandler(async (event: unknown) => {

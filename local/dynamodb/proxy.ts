@@ -1,4 +1,7 @@
-/** A counting HTTP proxy in front of DynamoDB Local: forwards every request unchanged, counts them by operation. */
+/**
+ * A counting HTTP proxy in front of DynamoDB Local: forwards every request unchanged, counts them by operation and
+ * adds up the consumed capacity DynamoDB Local reports in its answers.
+ */
 
 import {
   Agent,
@@ -8,6 +11,7 @@ import {
   request,
   type ServerResponse,
 } from 'node:http';
+import { unitsOf } from '../../shared/runtime/clients/consumed-capacity';
 import { LocalError } from '../aws/errors';
 import { listenOnLoopback } from '../aws/http';
 
@@ -18,6 +22,11 @@ export interface DynamoDbCountingProxy {
   url: string;
   /** Requests seen since start (or the last reset) per operation, e.g. `{ Query: 3, TransactWriteItems: 2 }`. */
   counts(): Record<string, number>;
+  /**
+   * Capacity units the answers reported since start (or the last reset); the functions ask every request for
+   * ReturnConsumedCapacity TOTAL, so a request whose answer has none (e.g. a failed condition) adds nothing.
+   */
+  capacity(): { readUnits: number; writeUnits: number };
   reset(): void;
   close(): Promise<void>;
 }
@@ -47,8 +56,26 @@ const answerUnreachable = (res: ServerResponse, host: string, error: Error): voi
   );
 };
 
-/** Streams one request to `target` and its answer back, both unparsed. */
-const forwardTo = (target: URL, agent: Agent, req: IncomingMessage, res: ServerResponse): void => {
+/** The ConsumedCapacity of a successful answer's body, if it has one. */
+const consumedOf = (status: number | undefined, body: Buffer): unknown => {
+  if (status !== 200) return undefined;
+  try {
+    return (JSON.parse(body.toString('utf8')) as { ConsumedCapacity?: unknown }).ConsumedCapacity;
+  } catch {
+    return undefined;
+  }
+};
+
+type OnAnswer = (status: number | undefined, body: Buffer) => void;
+
+/** Streams one request to `target` and its answer back, both unparsed; the answer's bytes also go to `onAnswer`. */
+const forwardTo = (
+  target: URL,
+  agent: Agent,
+  req: IncomingMessage,
+  res: ServerResponse,
+  onAnswer: OnAnswer,
+): void => {
   const upstream = request(
     {
       protocol: target.protocol,
@@ -61,6 +88,9 @@ const forwardTo = (target: URL, agent: Agent, req: IncomingMessage, res: ServerR
     },
     (answer) => {
       res.writeHead(answer.statusCode ?? 502, answer.statusMessage, answer.headers);
+      const chunks: Buffer[] = [];
+      answer.on('data', (chunk: Buffer) => chunks.push(chunk));
+      answer.on('end', () => onAnswer(answer.statusCode, Buffer.concat(chunks)));
       answer.pipe(res);
       answer.on('error', (error) => res.destroy(error));
     },
@@ -87,10 +117,17 @@ export const startDynamoDbCountingProxy = async (options: {
   }
   const agent = new Agent({ keepAlive: true });
   let counts = new Map<string, number>();
+  let capacity = { readUnits: 0, writeUnits: 0 };
   const forward = (req: IncomingMessage, res: ServerResponse): void => {
     const operation = operationOf(req.headers['x-amz-target']);
     counts.set(operation, (counts.get(operation) ?? 0) + 1);
-    forwardTo(target, agent, req, res);
+    forwardTo(target, agent, req, res, (status, body) => {
+      const units = unitsOf(operation, consumedOf(status, body) as Parameters<typeof unitsOf>[1]);
+      capacity = {
+        readUnits: capacity.readUnits + units.readUnits,
+        writeUnits: capacity.writeUnits + units.writeUnits,
+      };
+    });
   };
 
   const server = createServer(forward);
@@ -103,8 +140,10 @@ export const startDynamoDbCountingProxy = async (options: {
   return {
     url: listener.url,
     counts: () => Object.fromEntries([...counts].sort(([a], [b]) => a.localeCompare(b))),
+    capacity: () => ({ ...capacity }),
     reset: () => {
       counts = new Map();
+      capacity = { readUnits: 0, writeUnits: 0 };
     },
     close: async () => {
       await listener.close();

@@ -71,6 +71,8 @@ export interface LocalStack {
   cloudFormation: CloudFormationService;
   /** Functions' DynamoDB requests per operation since start or the last reset (needs countDynamoDbRequests). */
   dynamodbRequests(): Record<string, number>;
+  /** The capacity units those requests consumed, as DynamoDB Local reported them (ReturnConsumedCapacity TOTAL). */
+  dynamodbCapacity(): { readUnits: number; writeUnits: number };
   resetDynamoDbRequests(): void;
   stop(): Promise<void>;
 }
@@ -344,6 +346,7 @@ export const startLocalStack = async (options: StartLocalStackOptions = {}): Pro
       sqs,
       cloudFormation,
       dynamodbRequests: () => requestCounts(proxy).counts(),
+      dynamodbCapacity: () => requestCounts(proxy).capacity(),
       resetDynamoDbRequests: () => requestCounts(proxy).reset(),
       stop,
     };

@@ -13,7 +13,7 @@ type Spend = Pick<
 export const tokensUsed = (session: Spend): number =>
   session.tokensInput + session.tokensOutput + session.tokensCacheRead + session.tokensCacheWrite;
 
-/** The budget a session has used up, if any: tokens are checked before USD. Plan checks it before a model call, Decide after a turn. */
+/** The budget a session has used up, if any: tokens are checked before USD. Plan checks it before every model call. */
 export const budgetExceeded = (
   session: Spend,
   limits: Pick<SessionLimits, 'tokenBudget' | 'usdBudget'>,

@@ -1,5 +1,10 @@
-/** Loop and schema limits: how many repeated tool calls or rejected turns a goal may make before it stops. */
-import type { ToolCallItem } from '../store/session-store';
+/**
+ * The stop rules: how many repeated tool calls or rejected turns a goal may make, and the one check Plan runs before
+ * every model call (loop, schema, budget, turn limit).
+ */
+import type { SessionItem, ToolCallItem } from '../store/session-store';
+import { budgetExceeded } from './budget';
+import type { StopReason } from './stop-reasons';
 
 /**
  * Length of the trailing run of calls to the same tool that brought no new state (same result as the one
@@ -39,3 +44,17 @@ export const limitReached = (
   if (schemaViolationTurns(calls, turn) > limits.maxSchemaRetries) return 'schema_violations';
   return undefined;
 };
+
+/**
+ * Why the goal must stop before its next turn, if it must: the loop and schema limits over the tool calls of the
+ * turns so far, then the token and USD budgets, then the turn limit. Plan checks this before every model call, so a
+ * turn needs no separate decision step.
+ */
+export const stopBeforeNextTurn = (
+  session: SessionItem,
+  calls: ToolCallItem[],
+  limits: { loopThreshold: number; maxSchemaRetries: number },
+): Exclude<StopReason, 'completed'> | undefined =>
+  limitReached(calls, session.turn, limits) ??
+  budgetExceeded(session, session.limits) ??
+  (session.turn >= session.limits.maxTurns ? 'max_turns' : undefined);

@@ -1,6 +1,7 @@
 /** Per-function configuration, read from the environment once at cold start. */
 import type { ModelTiers } from '../agent/routing';
-import { numberEnv, requiredEnv } from './env';
+import { numberEnv, optionalEnv, requiredEnv } from './env';
+import { ConfigError } from './errors';
 
 export const tableConfig = (env: NodeJS.ProcessEnv = process.env) => ({
   tableName: requiredEnv('TABLE_NAME', env),
@@ -26,3 +27,12 @@ export const toolRetryConfig = (env: NodeJS.ProcessEnv = process.env) => ({
   attempts: numberEnv('TOOL_RETRY_ATTEMPTS', 3, { min: 1 }, env),
   timeoutMs: numberEnv('TOOL_TIMEOUT_MS', 3000, { min: 1 }, env),
 });
+
+/** PROMPT_CACHING `on` (default) sends cache points to the models whose price says Bedrock caches for them; `off` none. */
+export const promptCachingConfig = (env: NodeJS.ProcessEnv = process.env): boolean => {
+  const value = optionalEnv('PROMPT_CACHING', 'on', env);
+  if (value !== 'on' && value !== 'off') {
+    throw new ConfigError(`Environment variable PROMPT_CACHING must be "on" or "off", got "${value}"`);
+  }
+  return value === 'on';
+};

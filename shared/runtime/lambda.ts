@@ -2,8 +2,11 @@
  * Lambda wiring shared by every handler: Powertools context logging, a traced handler subsegment and metrics
  * flushing, as Powertools documents for manual instrumentation (middy 7 is ESM-only; these bundles are CJS).
  */
+
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
 import type { z } from 'zod';
+import { takeDynamoDbUsage } from './clients/consumed-capacity';
 import { StepInputError } from './errors';
 import { logger, metrics, tracer } from './powertools';
 import { zodIssues } from './zod-issues';
@@ -18,6 +21,15 @@ export const parseInput = <S extends z.ZodType>(schema: S, event: unknown, step:
     });
   }
   return parsed.data;
+};
+
+/** This invocation's DynamoDB requests and the capacity units they consumed, as metrics. */
+const addDynamoDbMetrics = (): void => {
+  const usage = takeDynamoDbUsage();
+  if (usage.requests === 0) return;
+  metrics.addMetric('DynamoDbRequests', MetricUnit.Count, usage.requests);
+  metrics.addMetric('DynamoDbReadUnits', MetricUnit.Count, usage.readUnits);
+  metrics.addMetric('DynamoDbWriteUnits', MetricUnit.Count, usage.writeUnits);
 };
 
 export const lambdaHandler =
@@ -38,7 +50,8 @@ export const lambdaHandler =
     } finally {
       subsegment?.close();
       if (segment) tracer.setSegment(segment);
-      // Steps without business metrics publish nothing (Powertools would warn on every invocation).
+      addDynamoDbMetrics();
+      // Steps without metrics publish nothing (Powertools would warn on every invocation).
       if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
       logger.resetKeys();
     }

@@ -1,26 +1,28 @@
 /** The Finalize step: persists how a session ended (completed or stopped) and announces it on the bus. */
 import { z } from 'zod';
 import { textOf } from '../agent/conversation';
-import { STOP_EXPLANATIONS, type StopReason, stopReasonSchema } from '../agent/stop-reasons';
+import { STOP_EXPLANATIONS, stopReasonSchema } from '../agent/stop-reasons';
 import { type EventPublisher, GOAL_COMPLETED, GOAL_STOPPED, summary } from '../contracts/lifecycle-events';
 import type { EndedSession, SessionItem, SessionStore } from '../store/session-store';
 
 export const finalizeInputSchema = z.object({
   tenantId: z.string().min(1),
   sessionId: z.string().min(1),
+  /** The session's last committed turn: its assistant message is the output (none at turn 0). */
   turn: z.number().int().min(0),
-  next: z.literal('finalize'),
-  reason: stopReasonSchema.nullable(),
+  reason: stopReasonSchema,
 });
 export type FinalizeInput = z.infer<typeof finalizeInputSchema>;
 
 export const finalizeSession = async (
   deps: { store: SessionStore; events: EventPublisher },
-  input: Pick<FinalizeInput, 'tenantId' | 'sessionId' | 'reason'>,
+  input: FinalizeInput,
 ) => {
-  const conversation = await deps.store.loadConversation(input.tenantId, input.sessionId);
-  const lastAnswer = textOf(conversation.messages.filter((m) => m.role === 'assistant').at(-1));
-  const reason: StopReason = input.reason ?? 'completed';
+  // Only the last answer is read (one GetItem), not the whole conversation.
+  const last =
+    input.turn > 0 ? await deps.store.getMessage(input.tenantId, input.sessionId, input.turn) : undefined;
+  const lastAnswer = textOf(last?.role === 'assistant' ? last : undefined);
+  const { reason } = input;
   const completed = reason === 'completed';
   const output = completed
     ? lastAnswer

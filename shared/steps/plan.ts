@@ -1,4 +1,7 @@
-/** The Plan step: one model turn through Bedrock Converse with the agent's tools, settled and committed. */
+/**
+ * The Plan step: the stop rules, then one model turn through Bedrock Converse with the agent's tools, settled and
+ * committed. It is the only step of a turn besides the tool calls: there is no separate decision step.
+ */
 import {
   type BedrockRuntimeClient,
   type ContentBlock,
@@ -9,11 +12,12 @@ import {
   type Tool,
 } from '@aws-sdk/client-bedrock-runtime';
 import { z } from 'zod';
-import { type BudgetReason, budgetExceeded } from '../agent/budget';
 import { buildMessages, pendingToolUses, toolUsesOf } from '../agent/conversation';
+import { stopBeforeNextTurn } from '../agent/limits';
 import { costOf, rateFor, type TokenUsage } from '../agent/pricing';
 import { type AgentProfile, getProfile } from '../agent/profiles';
 import { chooseRoute, type ModelTiers, type Route } from '../agent/routing';
+import type { StopReason } from '../agent/stop-reasons';
 import { type ToolDefinition, toolsForAgent } from '../agent/tools';
 import {
   ModelRequestError,
@@ -26,7 +30,6 @@ import type { Conversation, MessageItem, SessionItem, SessionStore } from '../st
 export const planInputSchema = z.object({
   tenantId: z.string().min(1),
   sessionId: z.string().min(1),
-  turn: z.number().int().min(0),
 });
 export type PlanInput = z.infer<typeof planInputSchema>;
 
@@ -36,16 +39,21 @@ export interface PlannedToolCall {
   index: number;
 }
 
-/** What Plan returns into the state payload: ids and counters only. */
+/**
+ * What Plan returns into the state payload: ids and counters only, the same size at any conversation length. A
+ * finish or stop carries the reason Finalize records.
+ */
 export type PlanResult =
   | { turn: number; action: 'tools'; toolCalls: PlannedToolCall[]; reason: null }
-  | { turn: number; action: 'finish'; toolCalls: []; reason: null }
-  | { turn: number; action: 'stop'; toolCalls: []; reason: BudgetReason };
+  | { turn: number; action: 'finish'; toolCalls: []; reason: 'completed' }
+  | { turn: number; action: 'stop'; toolCalls: []; reason: Exclude<StopReason, 'completed'> };
 
 export interface PlanDeps {
   store: SessionStore;
   bedrock: BedrockRuntimeClient;
   tiers: ModelTiers;
+  /** Off sends no cache points to any model (the stage's PROMPT_CACHING); on sends them where the price says so. */
+  promptCaching?: boolean;
   now?: () => number;
 }
 
@@ -130,7 +138,7 @@ const planFromMessage = (message: Pick<MessageItem, 'turn' | 'content'>): PlanRe
   const toolCalls = toolCallsOf(message.content);
   return toolCalls.length > 0
     ? { turn: message.turn, action: 'tools', toolCalls, reason: null }
-    : { turn: message.turn, action: 'finish', toolCalls: [], reason: null };
+    : { turn: message.turn, action: 'finish', toolCalls: [], reason: 'completed' };
 };
 
 /** Decide what a stored conversation already says, so a retried or resumed Plan never calls the model twice. */
@@ -138,7 +146,7 @@ const replay = (conversation: Conversation): PlanResult | undefined => {
   const last = conversation.messages.at(-1);
   if (last?.role !== 'assistant') return undefined;
   if (toolUsesOf(last).length === 0)
-    return { turn: last.turn, action: 'finish', toolCalls: [], reason: null };
+    return { turn: last.turn, action: 'finish', toolCalls: [], reason: 'completed' };
   if (pendingToolUses(conversation, last).length > 0) {
     // Tool calls of the last committed turn are not all recorded: run them (finished ones replay their outcome).
     return { turn: last.turn, action: 'tools', toolCalls: toolCallsOf(last.content), reason: null };
@@ -155,9 +163,8 @@ export type PlanOutcome = PlanResult & {
 };
 
 /** Routes the turn to a model tier and prices it; an unknown price fails here, before anything is spent. */
-const routeTurn = (deps: PlanDeps, conversation: Conversation, turn: number) => {
+const routeTurn = (deps: PlanDeps, conversation: Conversation, profile: AgentProfile, turn: number) => {
   const { session } = conversation;
-  const profile = getProfile(session.agent);
   const tools = toolsForAgent(profile.actionGroups);
   const route = chooseRoute(
     {
@@ -178,7 +185,7 @@ const routeTurn = (deps: PlanDeps, conversation: Conversation, turn: number) => 
     route,
     tools,
     turn,
-    promptCaching: rate.promptCaching,
+    promptCaching: rate.promptCaching && deps.promptCaching !== false,
   });
   return { route, rate, request };
 };
@@ -206,8 +213,9 @@ const converse = async (deps: PlanDeps, request: ConverseCommandInput, modelId: 
 };
 
 /**
- * Plan: replay what the stored conversation already says, stop on the budget, else route, call the model and
- * commit the turn. A retried or resumed Plan never calls the model for a turn that is already committed.
+ * Plan: replay what the stored conversation already says, stop when a stop rule says so (loop, schema, budget,
+ * turn limit), else route, call the model and commit the turn. A retried or resumed Plan never calls the model for
+ * a turn that is already committed. One Query and one transaction per turn.
  */
 export const planTurn = async (
   deps: PlanDeps,
@@ -222,11 +230,12 @@ export const planTurn = async (
   }
   const replayed = replay(conversation);
   if (replayed) return replayed;
-  const overBudget = budgetExceeded(session, session.limits);
-  if (overBudget) return { turn: session.turn, action: 'stop', toolCalls: [], reason: overBudget };
+  const profile = getProfile(session.agent);
+  const stop = stopBeforeNextTurn(session, conversation.toolCalls, profile.limits);
+  if (stop) return { turn: session.turn, action: 'stop', toolCalls: [], reason: stop };
 
   const turn = session.turn + 1;
-  const { route, rate, request } = routeTurn(deps, conversation, turn);
+  const { route, rate, request } = routeTurn(deps, conversation, profile, turn);
   const answer = await converse(deps, request, route.modelId);
   const costUsd = costOf(answer.usage, rate);
   const committed = await deps.store.commitTurn({
@@ -235,6 +244,7 @@ export const planTurn = async (
     message: {
       turn,
       role: 'assistant',
+      agent: session.agent,
       content: answer.content,
       modelId: route.modelId,
       tier: route.tier,

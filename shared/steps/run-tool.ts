@@ -131,17 +131,19 @@ const invokeOnce = async (
 const isTransient = (error: unknown): boolean =>
   error instanceof ToolInvocationError || error instanceof ToolTimeoutError;
 
-/** The stored tool use this call refers to: a call the committed turn does not contain is refused. */
+/**
+ * The stored tool use this call refers to, and the agent whose tools it may use, from the one message read: a call
+ * the committed turn does not contain is refused. A message committed before messages named their agent costs a
+ * read of the session.
+ */
 const findToolUse = async (deps: ToolRunnerDeps, input: RunToolInput) => {
   const { tenantId, sessionId, turn, call } = input;
-  const [session, message] = await Promise.all([
-    deps.store.requireSession(tenantId, sessionId),
-    deps.store.getMessage(tenantId, sessionId, turn),
-  ]);
+  const message = await deps.store.getMessage(tenantId, sessionId, turn);
   const use = message ? toolUsesOf(message).find((u) => u.toolUseId === call.toolUseId) : undefined;
   if (!use)
     throw new SessionStateError(`Turn ${turn} of session ${sessionId} has no tool call ${call.toolUseId}`);
-  return { session, use };
+  const agent = message?.agent ?? (await deps.store.requireSession(tenantId, sessionId)).agent;
+  return { agent, use };
 };
 
 /** Calls the action group's Lambda with bounded full-jitter retries; giving up is an outcome the model sees. */
@@ -226,12 +228,12 @@ const outcomeOf = async (deps: ToolRunnerDeps, claimed: ClaimedCall): Promise<Ou
 
 /**
  * RunTool: find the stored tool use, claim the call (a finished one is replayed, never re-run), work out its
- * outcome, and record it once.
+ * outcome, and record it once: three DynamoDB requests per call (read the message, claim, record).
  */
 export const runTool = async (deps: ToolRunnerDeps, input: RunToolInput): Promise<RunToolResult> => {
   const { tenantId, sessionId, turn, call } = input;
-  const { session, use } = await findToolUse(deps, input);
-  const profile = getProfile(session.agent);
+  const { agent, use } = await findToolUse(deps, input);
+  const profile = getProfile(agent);
   const tools = toolsForAgent(profile.actionGroups);
   const tool = tools.find((t) => t.name === call.name);
   const idempotencyKey = hash({ tenantId, sessionId, turn, toolUseId: call.toolUseId });

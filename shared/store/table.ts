@@ -128,6 +128,8 @@ export const messageItemSchema = z.object({
   entity: z.literal('message'),
   turn: count,
   role: z.enum(['user', 'assistant']),
+  /** The agent that planned an assistant turn: RunTool reads the agent's tools from the message it already reads. */
+  agent: z.string().optional(),
   content: z.array(contentBlockSchema),
   modelId: z.string().optional(),
   tier: z.string().optional(),

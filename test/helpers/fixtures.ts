@@ -122,6 +122,7 @@ export const assistantToolUses = (turn: number, uses: ToolUseSpec[], text?: stri
   messageItem({
     turn,
     role: 'assistant',
+    agent: 'billing-auditor',
     content: [...(text ? [{ text }] : []), ...uses.map(toolUseBlock)],
     modelId: TIERS.planner,
     tier: 'planner',

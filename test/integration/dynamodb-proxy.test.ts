@@ -10,12 +10,13 @@ import {
   DescribeTableCommand,
   PutItemCommand,
 } from '@aws-sdk/client-dynamodb';
+import type { ModelScript } from '../../local/bedrock/script';
 import { runGoal } from '../../local/cli/run-goal';
 import { localDynamoDbClient } from '../../local/dynamodb/local';
 import { startDynamoDbCountingProxy } from '../../local/dynamodb/proxy';
 import { type LocalStack, startLocalStack } from '../../local/stack/start';
 import { executionNameFor } from '../../shared/contracts/goal-events';
-import { goalEvent } from './helpers';
+import { goalEvent, loadJson } from './helpers';
 
 jest.setTimeout(60_000);
 
@@ -55,6 +56,8 @@ describe('the DynamoDB counting proxy', () => {
       expect(described.Table?.TableName).toBe(tableName);
       await expect(second).rejects.toBeInstanceOf(ConditionalCheckFailedException);
       expect(proxy.counts()).toEqual({ DescribeTable: 1, PutItem: 2 });
+      // The client did not ask for ReturnConsumedCapacity: nothing is reported, nothing is added.
+      expect(proxy.capacity()).toEqual({ readUnits: 0, writeUnits: 0 });
       proxy.reset();
       expect(proxy.counts()).toEqual({});
     } finally {
@@ -80,7 +83,7 @@ describe('the DynamoDB counting proxy', () => {
     });
 
     it("counts a one-turn goal's requests per operation, and none of the caller's own polling", async () => {
-      // Prepare: the model answers at once, so the goal runs intake, startSession, plan, decide and finalize once
+      // Prepare: the model answers at once, so the goal runs intake, startSession, plan and finalize once
       const event = goalEvent();
       const goalId = (event.detail as { goalId: string }).goalId;
       stack.resetDynamoDbRequests();
@@ -100,9 +103,50 @@ describe('the DynamoDB counting proxy', () => {
       // Assess
       expect(summary).toMatchObject({ status: 'completed', turns: 1, toolCalls: 0 });
       // intake: the session and goal in one transaction; startSession: one update; plan: one Query and the turn's
-      // transaction; decide: one Query; finalize: one Query and one update. runGoal polled the session many times
+      // transaction; finalize: one GetItem (the answer) and one update. runGoal polled the session many times
       // through stack.env (the direct endpoint): none of that is counted.
-      expect(stack.dynamodbRequests()).toEqual({ Query: 3, TransactWriteItems: 2, UpdateItem: 2 });
+      expect(stack.dynamodbRequests()).toEqual({
+        GetItem: 1,
+        Query: 1,
+        TransactWriteItems: 2,
+        UpdateItem: 2,
+      });
+    });
+
+    it('makes 2 requests per turn and 3 per tool call, each reporting the capacity it consumed', async () => {
+      // Prepare: 4 turns (3 with tools, then the answer) and 4 tool calls
+      const event = goalEvent();
+      const goalId = (event.detail as { goalId: string }).goalId;
+      stack.resetDynamoDbRequests();
+
+      // Act
+      const summary = await runGoal({
+        stack,
+        event,
+        modelScript: loadJson<ModelScript>('events/model-scripts/billing-four-tools.json'),
+        pollMs: 20,
+      });
+      const execution = stack.stepFunctions
+        .executions()
+        .find((r) => r.name === executionNameFor('acme', goalId));
+      await stack.stepFunctions.waitForExecution(execution?.executionArn ?? 'missing');
+
+      // Assess
+      expect(summary).toMatchObject({ status: 'completed', turns: 4, toolCalls: 4 });
+      // Per turn, Plan: one Query and the turn's transaction. Per tool call, RunTool: the message (GetItem), the
+      // claim (PutItem) and the outcome with the session's count (one transaction). Fixed: intake's transaction,
+      // startSession's update, finalize's GetItem and update. The billing action group stores the report (PutItem).
+      expect(stack.dynamodbRequests()).toEqual({
+        GetItem: 4 + 1,
+        PutItem: 4 + 1,
+        Query: 4,
+        TransactWriteItems: 1 + 4 + 4,
+        UpdateItem: 2,
+      });
+      const capacity = stack.dynamodbCapacity();
+      // Every read is a strongly consistent read of at least one unit; a transaction's writes cost two units each.
+      expect(capacity.readUnits).toBeGreaterThanOrEqual(4 + 1 + 4);
+      expect(capacity.writeUnits).toBeGreaterThanOrEqual(5 + 2 + 2 * (2 + 2 * 4 + 2 * 4));
     });
   });
 });

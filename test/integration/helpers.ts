@@ -34,7 +34,6 @@ export const startTestStack = (): Promise<LocalStack> => {
       Plan: 0,
       RunTool: 0,
       StartSession: 0,
-      Decide: 0,
       Finalize: 0,
       RecordFailure: 0,
     },

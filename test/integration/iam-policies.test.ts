@@ -507,7 +507,7 @@ describe('the state machine role', () => {
   test('invokes exactly the functions the ASL names (and their versions), and nothing else but X-Ray', () => {
     const keys = aslFunctionKeys();
     // Intake starts the machine and runTool invokes the action group: neither is a Task of the ASL.
-    expect(keys).toEqual(['decide', 'finalize', 'plan', 'recordFailure', 'runTool', 'startSession']);
+    expect(keys).toEqual(['finalize', 'plan', 'recordFailure', 'runTool', 'startSession']);
     const roleId = roleIdOf(template, 'AgentGoalStateMachine');
     const granted = grantsOf(statementsOfRole(template, roleId));
     const expected = [

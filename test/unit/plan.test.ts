@@ -297,6 +297,22 @@ describe('planTurn: a new turn', () => {
     });
   });
 
+  it('sends no cache point to a caching model when the stage turned prompt caching off', async () => {
+    // Prepare
+    const turnOne = assistantToolUses(1, [{ toolUseId: 'tu-audit', name: 'audit_billing_logs' }]);
+    const call = toolCallItem({ turn: 1, index: 0, toolUseId: 'tu-audit', name: 'audit_billing_logs' });
+    const { bedrock, deps } = setup(conversationOf(sessionItem({ turn: 1 }), [goalItem(), turnOne], [call]));
+    bedrock.on(ConverseCommand).resolves(converseReply([{ text: 'Total spend is $42.' }]));
+
+    // Act
+    await planTurn({ ...deps, promptCaching: false }, ids);
+
+    // Assess: the executor (Claude 3.5 Haiku) caches, but not on this stage
+    const request = sentRequest(bedrock);
+    expect(request.modelId).toBe(TIERS.executor);
+    expect(JSON.stringify(request)).not.toContain('cachePoint');
+  });
+
   it('sends restricted data only to the private tier, uncached and at zero token cost', async () => {
     // Prepare
     const session = sessionItem({ limits: defaultLimits({ dataClassification: 'restricted' }) });
@@ -422,7 +438,7 @@ describe('planTurn: replay of committed turns', () => {
     const result = await planTurn(deps, ids);
 
     // Assess
-    expect(result).toEqual({ turn: 1, action: 'finish', toolCalls: [], reason: null });
+    expect(result).toEqual({ turn: 1, action: 'finish', toolCalls: [], reason: 'completed' });
     expect(bedrock).not.toHaveReceivedCommand(ConverseCommand);
     expect(ddb).not.toHaveReceivedCommand(TransactWriteCommand);
   });
@@ -466,7 +482,7 @@ describe('planTurn: replay of committed turns', () => {
     const result = await planTurn(deps, ids);
 
     // Assess: the winner comes back with the cancelled transaction; the conversation is not read again
-    expect(result).toEqual({ turn: 1, action: 'finish', toolCalls: [], reason: null });
+    expect(result).toEqual({ turn: 1, action: 'finish', toolCalls: [], reason: 'completed' });
     expect(bedrock).toHaveReceivedCommandTimes(ConverseCommand, 1);
     expect(ddb).toHaveReceivedCommandTimes(QueryCommand, 1);
   });

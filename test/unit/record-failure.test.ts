@@ -5,8 +5,9 @@ import 'aws-sdk-client-mock-jest';
 import { summary } from '../../shared/contracts/lifecycle-events';
 import { finalizeSession } from '../../shared/steps/finalize';
 import { describeCause, recordFailure } from '../../shared/steps/record-failure';
+import { keys } from '../../shared/store/table';
 import { conditionFailed, mockedPublisher, mockedStore } from '../helpers/aws';
-import { SESSION, sessionItem, TENANT } from '../helpers/fixtures';
+import { assistantText, SESSION, sessionItem, TENANT } from '../helpers/fixtures';
 
 describe('recordFailure', () => {
   it('marks a running session failed and announces it as resumable from its last committed turn', async () => {
@@ -117,14 +118,14 @@ describe('finalizeSession', () => {
     const { ddb, store } = mockedStore();
     const { eventBridge, publisher: events } = mockedPublisher();
     const ended = sessionItem({ status: 'completed', stopReason: 'completed', output: 'Done.', turn: 2 });
-    ddb.on(QueryCommand).resolves({ Items: [sessionItem({ status: 'completed', turn: 2 })] });
+    ddb.on(GetCommand).resolves({ Item: assistantText(2, 'Done.') });
     ddb.on(UpdateCommand).resolves({ Attributes: ended });
     eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'evt-4' }] });
 
     // Act
     const result = await finalizeSession(
       { store, events },
-      { tenantId: TENANT, sessionId: SESSION, reason: 'completed' },
+      { tenantId: TENANT, sessionId: SESSION, turn: 2, reason: 'completed' },
     );
 
     // Assess: the update's condition admits the same status and reason; the event goes out again
@@ -136,6 +137,62 @@ describe('finalizeSession', () => {
     const entry = eventBridge.commandCalls(PutEventsCommand)[0]?.args[0].input.Entries?.[0];
     expect(entry?.DetailType).toBe('Agent Goal Completed');
     expect(JSON.parse(entry?.Detail ?? '{}')).toMatchObject({ reason: 'completed', output: 'Done.' });
+  });
+});
+
+describe('finalizeSession: the output', () => {
+  it("reads only the last turn's answer (one GetItem, no Query of the conversation) and explains a stop", async () => {
+    // Prepare
+    const { ddb, store } = mockedStore();
+    const { eventBridge, publisher: events } = mockedPublisher();
+    ddb.on(GetCommand).resolves({ Item: assistantText(4, 'Two idle instances found.') });
+    ddb.on(UpdateCommand).callsFake((input: { ExpressionAttributeValues: Record<string, unknown> }) => ({
+      Attributes: sessionItem({
+        status: 'stopped',
+        stopReason: 'usd_budget',
+        output: String(input.ExpressionAttributeValues[':output']),
+        turn: 4,
+      }),
+    }));
+    eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'evt-5' }] });
+
+    // Act
+    await finalizeSession(
+      { store, events },
+      { tenantId: TENANT, sessionId: SESSION, turn: 4, reason: 'usd_budget' },
+    );
+
+    // Assess
+    expect(ddb).toHaveReceivedCommandWith(GetCommand, {
+      Key: keys.message(TENANT, SESSION, 4),
+    });
+    expect(ddb).not.toHaveReceivedCommand(QueryCommand);
+    const update = ddb.commandCalls(UpdateCommand)[0]?.args[0].input;
+    expect(update?.ExpressionAttributeValues?.[':output']).toBe(
+      'Stopped because the USD budget was used up. Last answer: Two idle instances found.',
+    );
+  });
+
+  it('reads nothing when the goal stopped before its first turn', async () => {
+    // Prepare
+    const { ddb, store } = mockedStore();
+    const { eventBridge, publisher: events } = mockedPublisher();
+    ddb.on(UpdateCommand).resolves({
+      Attributes: sessionItem({ status: 'stopped', stopReason: 'usd_budget', output: 'x', turn: 0 }),
+    });
+    eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'evt-6' }] });
+
+    // Act
+    await finalizeSession(
+      { store, events },
+      { tenantId: TENANT, sessionId: SESSION, turn: 0, reason: 'usd_budget' },
+    );
+
+    // Assess
+    expect(ddb).not.toHaveReceivedCommand(GetCommand);
+    expect(ddb.commandCalls(UpdateCommand)[0]?.args[0].input.ExpressionAttributeValues?.[':output']).toBe(
+      'Stopped because the USD budget was used up.',
+    );
   });
 });
 

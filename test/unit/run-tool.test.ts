@@ -220,6 +220,41 @@ describe('runTool: a successful call', () => {
   });
 });
 
+describe('runTool: DynamoDB requests', () => {
+  it('reads the agent from the message it reads anyway: three requests per call, no read of the session', async () => {
+    // Prepare
+    const { ddb, lambda, deps } = setup();
+    lambda.on(InvokeCommand).resolves(answer('audit_billing_logs', { totalUsd: 1 }));
+
+    // Act
+    await runTool(deps, auditCall);
+
+    // Assess: the message, the claim, the outcome
+    expect(ddb).toHaveReceivedCommandTimes(GetCommand, 1);
+    expect(ddb).toHaveReceivedCommandWith(GetCommand, { Key: keys.message(TENANT, SESSION, 1) });
+    expect(ddb).toHaveReceivedCommandTimes(PutCommand, 1);
+    expect(ddb).toHaveReceivedCommandTimes(TransactWriteCommand, 1);
+    expect(ddb.calls()).toHaveLength(3);
+  });
+
+  it("reads the session's agent for a message committed before messages named their agent", async () => {
+    // Prepare
+    const { ddb, lambda, deps } = setup();
+    const { agent: _agent, ...legacy } = assistantToolUses(1, [
+      { toolUseId: 'tu-audit', name: 'audit_billing_logs' },
+    ]);
+    ddb.on(GetCommand, { Key: keys.message(TENANT, SESSION, 1) }).resolves({ Item: legacy });
+    lambda.on(InvokeCommand).resolves(answer('audit_billing_logs', { totalUsd: 1 }));
+
+    // Act
+    const result = await runTool(deps, auditCall);
+
+    // Assess
+    expect(result.status).toBe('succeeded');
+    expect(ddb).toHaveReceivedCommandWith(GetCommand, { Key: keys.session(TENANT, SESSION) });
+  });
+});
+
 describe('runTool: calls that are not run', () => {
   it('feeds a schema violation back to the model without invoking the tool', async () => {
     // Prepare

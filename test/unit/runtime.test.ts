@@ -1,28 +1,33 @@
 /** Lambda runtime plumbing: step input parsing, numeric environment variables and per-function configuration. */
 
-import { tableConfig, toolRetryConfig } from '../../shared/runtime/config';
+import { promptCachingConfig, tableConfig, toolRetryConfig } from '../../shared/runtime/config';
 import { numberEnv } from '../../shared/runtime/env';
 import { ConfigError, InvalidGoalError, StepInputError } from '../../shared/runtime/errors';
 import { parseInput } from '../../shared/runtime/lambda';
-import { planInputSchema } from '../../shared/steps/plan';
+import { finalizeInputSchema } from '../../shared/steps/finalize';
 
 describe('parseInput', () => {
   it('returns the parsed step input', () => {
     // Act
-    const input = parseInput(planInputSchema, { tenantId: 'acme', sessionId: 's-1', turn: 0 }, 'Plan');
+    const input = parseInput(
+      finalizeInputSchema,
+      { tenantId: 'acme', sessionId: 's-1', turn: 0, reason: 'completed' },
+      'Finalize',
+    );
 
     // Assess
-    expect(input).toEqual({ tenantId: 'acme', sessionId: 's-1', turn: 0 });
+    expect(input).toEqual({ tenantId: 'acme', sessionId: 's-1', turn: 0, reason: 'completed' });
   });
 
   it('raises a StepInputError (not a goal error) naming the step and every issue', () => {
     // Act
-    const act = () => parseInput(planInputSchema, { tenantId: '', turn: -1 }, 'Plan');
+    const act = () =>
+      parseInput(finalizeInputSchema, { tenantId: '', turn: -1, reason: 'completed' }, 'Finalize');
 
     // Assess
     expect(act).toThrow(StepInputError);
     expect(act).not.toThrow(InvalidGoalError);
-    expect(act).toThrow(/^Plan received an invalid input: tenantId: .*; sessionId: .*; turn: /);
+    expect(act).toThrow(/^Finalize received an invalid input: tenantId: .*; sessionId: .*; turn: /);
     try {
       act();
     } catch (error) {
@@ -70,5 +75,16 @@ describe('configuration', () => {
   it('fails the cold start on a negative TTL or a fractional attempt count', () => {
     expect(() => tableConfig({ TABLE_NAME: 't', SESSION_TTL_DAYS: '-5' })).toThrow(/SESSION_TTL_DAYS.*"-5"/);
     expect(() => toolRetryConfig({ TOOL_RETRY_ATTEMPTS: '2.5' })).toThrow(/TOOL_RETRY_ATTEMPTS.*"2.5"/);
+  });
+});
+
+describe('promptCachingConfig', () => {
+  it('is on unless the stage says off, and refuses anything else naming the variable', () => {
+    expect(promptCachingConfig({})).toBe(true);
+    expect(promptCachingConfig({ PROMPT_CACHING: 'on' })).toBe(true);
+    expect(promptCachingConfig({ PROMPT_CACHING: 'off' })).toBe(false);
+    expect(() => promptCachingConfig({ PROMPT_CACHING: 'false' })).toThrow(
+      'Environment variable PROMPT_CACHING must be "on" or "off", got "false"',
+    );
   });
 });

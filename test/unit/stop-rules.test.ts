@@ -1,11 +1,14 @@
-/** The Decide step: loop detection, schema-violation limit, token/USD budgets and the turn limit. */
+/** The stop rules Plan checks before every model call: loop detection, schema-violation limit, budgets, turn limit. */
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import 'aws-sdk-client-mock-jest';
-import { repeatStreak, schemaViolationTurns } from '../../shared/agent/limits';
+import { BedrockRuntimeClient, ConverseCommand } from '@aws-sdk/client-bedrock-runtime';
+import { mockClient } from 'aws-sdk-client-mock';
+import { repeatStreak, schemaViolationTurns, stopBeforeNextTurn } from '../../shared/agent/limits';
+import { getProfile } from '../../shared/agent/profiles';
 import { ProfileError, SessionStateError } from '../../shared/runtime/errors';
-import { type DecideInput, decide, decideNext } from '../../shared/steps/decide';
-import type { ToolCallItem } from '../../shared/store/session-store';
-import { mockedStore } from '../helpers/aws';
+import { planTurn } from '../../shared/steps/plan';
+import type { Conversation, ToolCallItem } from '../../shared/store/session-store';
+import { credentials, mockedStore, REGION } from '../helpers/aws';
 import {
   assistantToolUses,
   conversationOf,
@@ -15,6 +18,7 @@ import {
   SESSION,
   sessionItem,
   TENANT,
+  TIERS,
   toolCallItem,
 } from '../helpers/fixtures';
 
@@ -30,13 +34,13 @@ const callsPerTurn = (n: number, name = 'audit_billing_logs', results?: string[]
     }),
   );
 
-const afterTools = (turn: number): DecideInput => ({
-  tenantId: TENANT,
-  sessionId: SESSION,
-  turn,
-  action: 'tools',
-  planReason: null,
-});
+/** The reason the next Plan stops the goal with, if any. */
+const stopOf = (conversation: Conversation) =>
+  stopBeforeNextTurn(
+    conversation.session,
+    conversation.toolCalls,
+    getProfile(conversation.session.agent).limits,
+  );
 
 describe('loop detection', () => {
   it('stops with loop_detected after six consecutive calls of the same tool with the same result', () => {
@@ -44,16 +48,10 @@ describe('loop detection', () => {
     const conversation = conversationOf(sessionItem({ turn: 6 }), [goalItem()], callsPerTurn(6));
 
     // Act
-    const decision = decideNext(conversation, afterTools(6));
+    const reason = stopOf(conversation);
 
     // Assess
-    expect(decision).toEqual({
-      tenantId: TENANT,
-      sessionId: SESSION,
-      turn: 6,
-      next: 'finalize',
-      reason: 'loop_detected',
-    });
+    expect(reason).toBe('loop_detected');
   });
 
   it('lets five such calls continue (the threshold is "more than 5")', () => {
@@ -61,11 +59,10 @@ describe('loop detection', () => {
     const conversation = conversationOf(sessionItem({ turn: 5 }), [goalItem()], callsPerTurn(5));
 
     // Act
-    const decision = decideNext(conversation, afterTools(5));
+    const reason = stopOf(conversation);
 
     // Assess
-    expect(decision.next).toBe('plan');
-    expect(decision.reason).toBeNull();
+    expect(reason).toBeUndefined();
   });
 
   it('does not count repeated calls that brought new state (a different result)', () => {
@@ -78,10 +75,10 @@ describe('loop detection', () => {
     );
 
     // Act
-    const decision = decideNext(conversation, afterTools(7));
+    const reason = stopOf(conversation);
 
     // Assess
-    expect(decision.next).toBe('plan');
+    expect(reason).toBeUndefined();
   });
 
   it('counts only the trailing run: a different tool in between resets it', () => {
@@ -142,12 +139,12 @@ describe('schema violations', () => {
     );
 
     // Act
-    const afterTwo = decideNext(two, afterTools(2));
-    const afterThree = decideNext(three, afterTools(3));
+    const afterTwo = stopOf(two);
+    const afterThree = stopOf(three);
 
     // Assess
-    expect(afterTwo.next).toBe('plan');
-    expect(afterThree).toMatchObject({ next: 'finalize', reason: 'schema_violations' });
+    expect(afterTwo).toBeUndefined();
+    expect(afterThree).toBe('schema_violations');
   });
 
   it('does not count a turn in which at least one call passed its schema', () => {
@@ -195,10 +192,10 @@ describe('budgets and the turn limit', () => {
     });
 
     // Act
-    const decision = decideNext(conversationOf(session, [goalItem()], oneCall), afterTools(1));
+    const reason = stopOf(conversationOf(session, [goalItem()], oneCall));
 
     // Assess
-    expect(decision).toMatchObject({ next: 'finalize', reason: 'token_budget' });
+    expect(reason).toBe('token_budget');
   });
 
   it('stops with usd_budget once the session cost reaches the USD cap', () => {
@@ -206,10 +203,10 @@ describe('budgets and the turn limit', () => {
     const session = sessionItem({ turn: 1, limits: defaultLimits({ usdBudget: 0.5 }), costUsd: 0.5 });
 
     // Act
-    const decision = decideNext(conversationOf(session, [goalItem()], oneCall), afterTools(1));
+    const reason = stopOf(conversationOf(session, [goalItem()], oneCall));
 
     // Assess
-    expect(decision).toMatchObject({ next: 'finalize', reason: 'usd_budget' });
+    expect(reason).toBe('usd_budget');
   });
 
   it('stops with max_turns when the last allowed turn is done', () => {
@@ -218,10 +215,10 @@ describe('budgets and the turn limit', () => {
     const calls = callsPerTurn(6, 'audit_billing_logs', ['a', 'b', 'c', 'd', 'e', 'f']);
 
     // Act
-    const decision = decideNext(conversationOf(session, [goalItem()], calls), afterTools(6));
+    const reason = stopOf(conversationOf(session, [goalItem()], calls));
 
     // Assess
-    expect(decision).toMatchObject({ next: 'finalize', reason: 'max_turns' });
+    expect(reason).toBe('max_turns');
   });
 
   it('plans again while under every limit', () => {
@@ -229,104 +226,123 @@ describe('budgets and the turn limit', () => {
     const session = sessionItem({ turn: 1, tokensInput: 5_000, costUsd: 0.02 });
 
     // Act
-    const decision = decideNext(conversationOf(session, [goalItem()], oneCall), afterTools(1));
+    const reason = stopOf(conversationOf(session, [goalItem()], oneCall));
 
     // Assess
-    expect(decision).toEqual({ tenantId: TENANT, sessionId: SESSION, turn: 1, next: 'plan', reason: null });
+    expect(reason).toBeUndefined();
   });
 });
 
-describe('plan outcomes and unfinished turns', () => {
-  it('finalizes as completed when the model finished', () => {
-    // Act
-    const decision = decideNext(conversationOf(sessionItem({ turn: 3 })), {
-      ...afterTools(3),
-      action: 'finish',
-    });
-
-    // Assess
-    expect(decision).toMatchObject({ next: 'finalize', reason: 'completed' });
-  });
-
-  it('finalizes with the reason Plan gave when Plan stopped on a budget', () => {
-    // Act
-    const decision = decideNext(conversationOf(sessionItem({ turn: 2 })), {
-      ...afterTools(2),
-      action: 'stop',
-      planReason: 'usd_budget',
-    });
-
-    // Assess
-    expect(decision).toMatchObject({ next: 'finalize', reason: 'usd_budget' });
-  });
-
-  it('refuses to decide while a tool call of the turn has no outcome', () => {
+describe('the order of the rules', () => {
+  it('names the loop before the budget when a looping session is also over budget', () => {
     // Prepare
-    const calls = [
-      toolCallItem({ turn: 1, index: 0, toolUseId: 'tu-1', name: 'audit_billing_logs' }),
-      toolCallItem({ turn: 1, index: 1, toolUseId: 'tu-2', name: 'get_contract_terms', status: 'started' }),
-    ];
+    const session = sessionItem({ turn: 6, limits: defaultLimits({ usdBudget: 0.01 }), costUsd: 0.02 });
 
     // Act
-    const act = () =>
-      decideNext(conversationOf(sessionItem({ turn: 1 }), [goalItem()], calls), afterTools(1));
+    const reason = stopOf(conversationOf(session, [goalItem()], callsPerTurn(6)));
 
     // Assess
-    expect(act).toThrow(SessionStateError);
-    expect(act).toThrow(/Turn 1 still has 1 tool call/);
+    expect(reason).toBe('loop_detected');
   });
 
   it('fails clearly when the session names an agent that no longer exists', () => {
     // Act
-    const act = () =>
-      decideNext(conversationOf(sessionItem({ turn: 1, agent: 'retired-agent' })), afterTools(1));
+    const act = () => stopOf(conversationOf(sessionItem({ turn: 1, agent: 'retired-agent' })));
 
     // Assess
     expect(act).toThrow(ProfileError);
   });
 });
 
-describe('decide (with the store)', () => {
-  it('loads the conversation of the session it is asked about and decides on it', async () => {
-    // Prepare
+describe('Plan applies the stop rules before every model call', () => {
+  const planWith = (conversation: Conversation) => {
     const { ddb, store } = mockedStore();
-    const session = sessionItem({ turn: 6 });
+    const bedrockClient = new BedrockRuntimeClient({ region: REGION, credentials });
+    const bedrock = mockClient(bedrockClient);
+    ddb.on(QueryCommand).resolves({ Items: partitionItems(conversation) });
+    const deps = { store, bedrock: bedrockClient, tiers: { ...TIERS } };
+    return { ddb, bedrock, run: () => planTurn(deps, { tenantId: TENANT, sessionId: SESSION }) };
+  };
+
+  it('stops a looping session with loop_detected from the one conversation it loads, without a model call', async () => {
+    // Prepare
     const messages = [
       goalItem(),
       ...[1, 2, 3, 4, 5, 6].map((t) =>
         assistantToolUses(t, [{ toolUseId: `tu-${t}`, name: 'audit_billing_logs' }]),
       ),
     ];
-    ddb
-      .on(QueryCommand)
-      .resolves({ Items: partitionItems(conversationOf(session, messages, callsPerTurn(6))) });
+    const { ddb, bedrock, run } = planWith(
+      conversationOf(sessionItem({ turn: 6 }), messages, callsPerTurn(6)),
+    );
 
     // Act
-    const decision = await decide(store, afterTools(6));
+    const result = await run();
 
     // Assess
-    expect(decision.reason).toBe('loop_detected');
+    expect(result).toEqual({ turn: 6, action: 'stop', toolCalls: [], reason: 'loop_detected' });
+    expect(bedrock).not.toHaveReceivedCommand(ConverseCommand);
+    expect(ddb).toHaveReceivedCommandTimes(QueryCommand, 1);
     expect(ddb).toHaveReceivedCommandWith(QueryCommand, {
       ExpressionAttributeValues: { ':pk': `T#${TENANT}#S#${SESSION}` },
       ConsistentRead: true,
     });
   });
-});
 
-describe('session state', () => {
-  it('refuses to decide for a session that is no longer running, instead of sending it back to Plan', () => {
+  it('stops with max_turns after the last allowed turn, without a model call', async () => {
     // Prepare
-    const conversation = conversationOf(
-      sessionItem({ turn: 2, status: 'completed' }),
-      [goalItem()],
-      callsPerTurn(2),
+    const session = sessionItem({ turn: 6, limits: defaultLimits({ maxTurns: 6 }) });
+    const calls = callsPerTurn(6, 'audit_billing_logs', ['a', 'b', 'c', 'd', 'e', 'f']);
+    const messages = [
+      goalItem(),
+      ...[1, 2, 3, 4, 5, 6].map((t) =>
+        assistantToolUses(t, [{ toolUseId: `tu-${t}`, name: 'audit_billing_logs' }]),
+      ),
+    ];
+    const { bedrock, run } = planWith(conversationOf(session, messages, calls));
+
+    // Act
+    const result = await run();
+
+    // Assess
+    expect(result).toEqual({ turn: 6, action: 'stop', toolCalls: [], reason: 'max_turns' });
+    expect(bedrock).not.toHaveReceivedCommand(ConverseCommand);
+  });
+
+  it('runs the unfinished tool calls of the last turn again rather than stopping or planning past them', async () => {
+    // Prepare: the last call of turn 6 has no outcome (a crash between claim and record), the turn limit is reached
+    const session = sessionItem({ turn: 6, limits: defaultLimits({ maxTurns: 6 }) });
+    const calls = [
+      ...callsPerTurn(5, 'audit_billing_logs', ['a', 'b', 'c', 'd', 'e']),
+      toolCallItem({ turn: 6, index: 0, toolUseId: 'tu-6', name: 'audit_billing_logs', status: 'started' }),
+    ];
+    const messages = [
+      goalItem(),
+      ...[1, 2, 3, 4, 5, 6].map((t) =>
+        assistantToolUses(t, [{ toolUseId: `tu-${t}`, name: 'audit_billing_logs' }]),
+      ),
+    ];
+    const { bedrock, run } = planWith(conversationOf(session, messages, calls));
+
+    // Act
+    const result = await run();
+
+    // Assess
+    expect(result).toMatchObject({ turn: 6, action: 'tools', reason: null });
+    expect(bedrock).not.toHaveReceivedCommand(ConverseCommand);
+  });
+
+  it('refuses a session that is no longer running instead of planning or stopping it', async () => {
+    // Prepare
+    const { run } = planWith(
+      conversationOf(sessionItem({ turn: 2, status: 'completed' }), [goalItem()], callsPerTurn(2)),
     );
 
     // Act
-    const act = () => decideNext(conversation, afterTools(2));
+    const act = run();
 
     // Assess
-    expect(act).toThrow(SessionStateError);
-    expect(act).toThrow(/is completed; only a running session decides/);
+    await expect(act).rejects.toThrow(SessionStateError);
+    await expect(act).rejects.toThrow(/is completed; only a running session plans/);
   });
 });

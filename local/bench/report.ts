@@ -65,6 +65,32 @@ export interface LoopFigures {
   };
   /** The goals the fits are over: every measured goal of every policy (the counts do not depend on the model). */
   fitOver: number;
+  /**
+   * Per count, the goals off the loop's own plane (the fit without injected faults, else the fit over all) by more
+   * than 0.01, largest first, with excess = measured - plane: where retries, faults and reports add work.
+   */
+  offPlane: Record<
+    'transitions' | 'dynamodbRequests' | 'lambdaInvocations',
+    { goal: string; excess: number }[]
+  >;
+  /**
+   * The same three fits over the goals without injected faults (no scripted throttling, no tool faults): the
+   * loop's own shape, against which offPlane shows what the retries cost.
+   */
+  withoutInjectedFaults: {
+    goals: number;
+    transitions: Omit<LinearFit, 'residuals'> | null;
+    dynamodbRequests: Omit<LinearFit, 'residuals'> | null;
+    lambdaInvocations: Omit<LinearFit, 'residuals'> | null;
+  };
+}
+
+/** A measured goal with the label its residuals are shown under (`<goal> (<policy>)`). */
+export interface LabelledMeasurement {
+  label: string;
+  /** The goal's script throttles the model or its tool faults make tools fail. */
+  injectsFaults: boolean;
+  m: GoalMeasurement;
 }
 
 export interface BenchReport {
@@ -159,10 +185,38 @@ const payloadByTurns = (measured: GoalMeasurement[]): Record<string, number> => 
   return byTurns;
 };
 
-export const loopFigures = (measured: GoalMeasurement[]): LoopFigures => {
-  const transitions = tryFit(measured, (m) => m.stateTransitions);
-  const dynamodb = tryFit(measured, (m) => totalOf(m.dynamodbRequests));
-  const lambda = tryFit(measured, (m) => totalOf(m.lambdaInvocations));
+type Plane = Pick<LinearFit, 'fixed' | 'perTurn' | 'perToolCall'>;
+
+/** Goals whose count is off `plane` by more than 0.01, largest first, with what they did beyond it. */
+const offPlane = (labelled: LabelledMeasurement[], plane: Plane | null, y: (m: GoalMeasurement) => number) =>
+  plane === null
+    ? []
+    : labelled
+        .map(({ label, m }) => ({
+          goal: label,
+          excess: clean(y(m) - (plane.fixed + plane.perTurn * m.turns + plane.perToolCall * m.toolCalls)),
+        }))
+        .filter((r) => Math.abs(r.excess) > 0.01)
+        .sort((a, b) => Math.abs(b.excess) - Math.abs(a.excess));
+
+const clean = (x: number): number => Math.round(x * 1e6) / 1e6;
+
+export const loopFigures = (labelled: LabelledMeasurement[]): LoopFigures => {
+  const measured = labelled.map((l) => l.m);
+  const withoutFaults = labelled.filter((l) => !l.injectsFaults).map((l) => l.m);
+  const counts = {
+    transitions: (m: GoalMeasurement) => m.stateTransitions,
+    dynamodbRequests: (m: GoalMeasurement) => totalOf(m.dynamodbRequests),
+    lambdaInvocations: (m: GoalMeasurement) => totalOf(m.lambdaInvocations),
+  };
+  const transitions = tryFit(measured, counts.transitions);
+  const dynamodb = tryFit(measured, counts.dynamodbRequests);
+  const lambda = tryFit(measured, counts.lambdaInvocations);
+  const shape = {
+    transitions: withoutResiduals(tryFit(withoutFaults, counts.transitions)),
+    dynamodbRequests: withoutResiduals(tryFit(withoutFaults, counts.dynamodbRequests)),
+    lambdaInvocations: withoutResiduals(tryFit(withoutFaults, counts.lambdaInvocations)),
+  };
   const operations = [...new Set(measured.flatMap((m) => Object.keys(m.dynamodbRequests)))].sort();
   const largest = measured.reduce<GoalMeasurement | undefined>(
     (best, m) => (best === undefined || m.payload.maxBytes > best.payload.maxBytes ? m : best),
@@ -193,6 +247,12 @@ export const loopFigures = (measured: GoalMeasurement[]): LoopFigures => {
       ),
     },
     fitOver: measured.length,
+    offPlane: {
+      transitions: offPlane(labelled, shape.transitions ?? transitions, counts.transitions),
+      dynamodbRequests: offPlane(labelled, shape.dynamodbRequests ?? dynamodb, counts.dynamodbRequests),
+      lambdaInvocations: offPlane(labelled, shape.lambdaInvocations ?? lambda, counts.lambdaInvocations),
+    },
+    withoutInjectedFaults: { goals: withoutFaults.length, ...shape },
   };
 };
 
@@ -215,7 +275,14 @@ export const buildReport = (input: {
   const policies: Partial<Record<PolicyName, PolicyReport>> = {};
   for (const run of runs) policies[run.policy.name] = policyReport(run);
   const goals = runs[0]?.results.map((r) => r.goal) ?? [];
-  const measured = runs.flatMap((run) => run.results.map((r) => r.measured));
+  const labelled = runs.flatMap((run) =>
+    run.results.map((r) => ({
+      label: `${r.goal.name} (${run.policy.name})`,
+      injectsFaults: r.goal.injectsFaults,
+      m: r.measured,
+    })),
+  );
+  const measured = labelled.map((l) => l.m);
   const reports = Object.entries(policies) as [PolicyName, PolicyReport][];
   const per1000 = Object.fromEntries(reports.map(([name, p]) => [name, p.costPer1000TasksUsd]));
   return {
@@ -230,7 +297,7 @@ export const buildReport = (input: {
       toolCalls: goals.map((g) => g.expected.toolCalls),
     },
     policies,
-    loop: loopFigures(measured),
+    loop: loopFigures(labelled),
     cost: {
       per1000TasksUsd: per1000,
       ratios: costRatios(per1000),

@@ -34,6 +34,8 @@ export interface SuiteGoal {
   event: Record<string, unknown>;
   modelScript: ParsedModelScript;
   toolFaults?: ToolFaults;
+  /** The script throttles the model or the goal has tool faults: retries add work beyond the loop's own. */
+  injectsFaults: boolean;
   /** What the script plays when every turn is answered: one turn per script turn, its tool calls summed. */
   expected: { turns: number; toolCalls: number };
 }
@@ -79,6 +81,7 @@ export const parseSuiteGoal = (file: string, raw: unknown): SuiteGoal => {
     event: (raw as { event: Record<string, unknown> }).event,
     modelScript,
     ...(toolFaults === undefined ? {} : { toolFaults }),
+    injectsFaults: toolFaults !== undefined || modelScript.turns.some((turn) => turn.error !== undefined),
     expected: scriptShape(modelScript),
   };
 };

@@ -80,7 +80,19 @@ const fitTable = (r: BenchReport): string =>
     fitRow('DynamoDB requests', r.loop.fits.dynamodbRequests),
     ...Object.entries(r.loop.fits.dynamodbByOperation).map(([op, fit]) => fitRow(`  ${op}`, fit)),
     fitRow('history events', r.loop.fits.historyEvents),
+    [`without injected faults (${r.loop.withoutInjectedFaults.goals} goals)`, '', '', '', '', ''],
+    fitRow('  state transitions', r.loop.withoutInjectedFaults.transitions),
+    fitRow('  Lambda invocations', r.loop.withoutInjectedFaults.lambdaInvocations),
+    fitRow('  DynamoDB requests', r.loop.withoutInjectedFaults.dynamodbRequests),
   ]);
+
+/** The goals off each plane, so a reader sees which goals make a fit inexact and by how much. */
+const offPlaneLines = (r: BenchReport): string[] =>
+  (['transitions', 'lambdaInvocations', 'dynamodbRequests'] as const).map((fit) => {
+    const off = r.loop.offPlane[fit];
+    const shown = off.slice(0, 6).map((o) => `${o.goal} ${o.excess > 0 ? '+' : ''}${num(o.excess)}`);
+    return `  off the ${fit} plane of the goals without faults: ${off.length === 0 ? 'none' : `${shown.join(', ')}${off.length > 6 ? `, ... (${off.length})` : ''}`}`;
+  });
 
 const INFRA_PARTS: [keyof InfrastructureCost, string][] = [
   ['stepFunctions', 'Step Functions transitions'],
@@ -156,6 +168,7 @@ export const formatReport = (r: BenchReport): string => {
     ...(first === undefined ? [] : [`Per goal (${first[0]})`, goalTable(first[1].goals), '']),
     `Loop figures, least squares over ${r.loop.fitOver} measured goals (every policy)`,
     fitTable(r),
+    ...offPlaneLines(r),
     '',
     ...payloadLines(r),
     '',

@@ -1,13 +1,22 @@
-/** Runs one goal on a local stack and collects its counts: transitions, invocations, Converse calls, DynamoDB, tokens. */
+/**
+ * Runs one goal on a local stack and collects its counts: transitions, history events, the largest state payload,
+ * Lambda invocations and GB-s, Converse calls, DynamoDB requests (and consumed capacity when the stack reports it),
+ * bus events, tokens and cost.
+ */
 
+import { z } from 'zod';
 import { costOf, rateFor, type TokenUsage } from '../../shared/agent/pricing';
 import { tierSchema } from '../../shared/agent/profiles';
 import { executionNameFor } from '../../shared/contracts/goal-events';
-import { LocalError } from '../aws/errors';
+import type { ModelScript } from '../bedrock/script';
 import { type LocalClients, localClients, runGoal } from '../cli/run-goal';
+import type { ToolFaults } from '../lambda/tool-faults';
 import type { LocalStack } from '../stack/start';
+import { estimateRequestUnits, eventChunks, gbSeconds, type RequestUnits } from './cost';
+import { BenchError } from './errors';
+import { executionPayload, type PayloadSize } from './payload';
 
-export class BenchError extends LocalError {}
+export { BenchError } from './errors';
 
 type Conversation = Awaited<ReturnType<LocalClients['store']['loadConversation']>>;
 
@@ -15,22 +24,36 @@ type Conversation = Awaited<ReturnType<LocalClients['store']['loadConversation']
 export interface GoalMeasurement {
   sessionId: string;
   status: string;
+  /** The session's error (`type: message`) when it failed, else null. */
+  error: string | null;
   turns: number;
   toolCalls: number;
   stateTransitions: number;
   historyEvents: number;
+  payload: PayloadSize;
   lambdaInvocations: Record<string, number>;
+  /** Memory of serverless.yml x billed duration (ms rounded up) of every invocation: a local-machine figure. */
+  lambdaGbSeconds: number;
   coldStarts: number;
   converseCalls: number;
   /** Committed turns per model id. */
   models: Record<string, number>;
   dynamodbRequests: Record<string, number>;
+  requestUnits: RequestUnits;
+  /** Events put on the local bus during the goal (the goal itself, lifecycle events), in 64 KB chunks. */
+  eventBridgeEvents: number;
   tokens: TokenUsage;
   costUsd: number;
   /** The same turns priced as if no prompt caching happened: cache reads and writes billed as plain input. */
   costWithoutCachingUsd: number;
   /** Information only: depends on the machine and its load. */
   wallMs: number;
+}
+
+export interface GoalRun {
+  event: Record<string, unknown>;
+  modelScript?: ModelScript;
+  toolFaults?: ToolFaults;
 }
 
 /** Sum of a count-per-key record (Lambda invocations per function, DynamoDB requests per operation). */
@@ -79,27 +102,84 @@ const countByFunction = (
   return Object.fromEntries(Object.entries(counts).sort(([a], [b]) => a.localeCompare(b)));
 };
 
+/** A function's memory (MB) from serverless.yml; an invocation of a function the stack does not define is a bug. */
+const memoryOf = (memoryMb: Map<string, number>, functionName: string): number => {
+  const memory = memoryMb.get(functionName);
+  if (memory === undefined) throw new BenchError(`No memory size for function ${functionName}`);
+  return memory;
+};
+
+const consumedCapacitySchema = z.looseObject({
+  readCapacityUnits: z.number().min(0),
+  writeCapacityUnits: z.number().min(0),
+});
+
 /**
- * Puts `event` on the stack's bus, waits for the session and its execution to end, and reads every counter. The
- * stack must count DynamoDB requests (countDynamoDbRequests) and run nothing else meanwhile: Lambda and DynamoDB
- * counts are the differences from before the goal.
+ * DynamoDB request units from the stack's consumed-capacity totals (ReturnConsumedCapacity, summed by the counting
+ * proxy) when the stack offers `dynamodbConsumedCapacity()`, reset with the request counts; else an estimate from
+ * the request counts (cost.ts says its assumptions).
  */
-export const measureGoal = async (
-  stack: LocalStack,
-  event: Record<string, unknown>,
-): Promise<GoalMeasurement> => {
+const requestUnitsOf = (stack: LocalStack, requests: Record<string, number>): RequestUnits => {
+  const reader = (stack as unknown as { dynamodbConsumedCapacity?: unknown }).dynamodbConsumedCapacity;
+  if (typeof reader !== 'function') return estimateRequestUnits(requests);
+  const totals = consumedCapacitySchema.safeParse(reader.call(stack));
+  if (!totals.success)
+    throw new BenchError(
+      `dynamodbConsumedCapacity() did not return { readCapacityUnits, writeCapacityUnits }: ${totals.error.message}`,
+    );
+  return {
+    read: totals.data.readCapacityUnits,
+    write: totals.data.writeCapacityUnits,
+    source: 'consumedCapacity',
+    unpriced: [],
+  };
+};
+
+/** Bus events since `before`, in EventBridge's 64 KB billing chunks (Source, DetailType, Detail, Resources, Time). */
+const busEventChunks = (stack: LocalStack, before: number): number =>
+  stack.eventBridge
+    .events()
+    .slice(before)
+    .reduce((sum, r) => {
+      const e = r.event;
+      const bytes =
+        Buffer.byteLength(e.source) +
+        Buffer.byteLength(e['detail-type']) +
+        Buffer.byteLength(JSON.stringify(e.detail)) +
+        e.resources.reduce((n, res) => n + Buffer.byteLength(res), 0) +
+        14;
+      return sum + eventChunks(bytes);
+    }, 0);
+
+/**
+ * Puts the goal on the stack's bus (with its model script and tool faults), waits for the session and its execution
+ * to end, and reads every counter. The stack must count DynamoDB requests (countDynamoDbRequests) and run nothing
+ * else meanwhile: Lambda, DynamoDB and bus counts are the differences from before the goal.
+ */
+export const measureGoal = async (stack: LocalStack, run: GoalRun): Promise<GoalMeasurement> => {
+  const { event } = run;
   const detail = event.detail as { tenantId?: unknown; goalId?: unknown } | undefined;
   const tenantId = detail?.tenantId;
   const goalId = detail?.goalId;
   if (typeof tenantId !== 'string' || typeof goalId !== 'string') {
     throw new BenchError('A benchmark goal needs detail.tenantId and a unique detail.goalId');
   }
-  const functionKeys = new Map(stack.lambda.functions().map((fn) => [fn.name, fn.key]));
+  const functions = stack.lambda.functions();
+  const functionKeys = new Map(functions.map((fn) => [fn.name, fn.key]));
+  const memoryMb = new Map(functions.map((fn) => [fn.name, fn.memorySize]));
   const invocationsBefore = stack.lambda.invocations().length;
+  const busEventsBefore = stack.eventBridge.events().length;
   stack.resetDynamoDbRequests();
   const started = performance.now();
 
-  const summary = await runGoal({ stack, event, pollMs: 25, timeoutMs: 60_000 });
+  const summary = await runGoal({
+    stack,
+    event,
+    pollMs: 25,
+    timeoutMs: 120_000,
+    ...(run.modelScript === undefined ? {} : { modelScript: run.modelScript }),
+    ...(run.toolFaults === undefined ? {} : { toolFaults: run.toolFaults }),
+  });
   if (summary.sessionId === null)
     throw new BenchError(`The goal did not start: ${summary.error ?? 'unknown'}`);
   const sessionId = summary.sessionId;
@@ -115,19 +195,29 @@ export const measureGoal = async (
   const dynamodbRequests = stack.dynamodbRequests();
   const converseCalls = stack.bedrock.calls().filter((c) => c.sessionId === sessionId).length;
   const conversation = await localClients(stack.env).store.loadConversation(tenantId, sessionId);
+  const sfnEndpoint = stack.env.AWS_ENDPOINT_URL_SFN;
+  if (sfnEndpoint === undefined) throw new BenchError('The local stack exposes no Step Functions endpoint');
 
   return {
     sessionId,
     status: summary.status,
+    error: summary.error,
     turns: summary.turns,
     toolCalls: summary.toolCalls,
     stateTransitions: record.stateTransitions,
     historyEvents: record.historyEventCount,
+    payload: await executionPayload(sfnEndpoint, execution.executionArn),
     lambdaInvocations: countByFunction(invocations, functionKeys),
+    lambdaGbSeconds: invocations.reduce(
+      (sum, r) => sum + gbSeconds(r.durationMs, memoryOf(memoryMb, r.functionName)),
+      0,
+    ),
     coldStarts: invocations.filter((r) => r.coldStart).length,
     converseCalls,
     models: summary.models,
     dynamodbRequests,
+    requestUnits: requestUnitsOf(stack, dynamodbRequests),
+    eventBridgeEvents: busEventChunks(stack, busEventsBefore),
     tokens: summary.tokens,
     costUsd: summary.costUsd,
     costWithoutCachingUsd: costWithoutCaching(conversation, sessionId),

@@ -1,340 +1,319 @@
-/** Aggregates goal measurements into per-task and per-turn figures and prints them as plain-text tables. */
+/** Turns the suite's measurements into the benchmark's JSON (loop fits, payload, cost per policy) and plain-text tables. */
 import type { TokenUsage } from '../../shared/agent/pricing';
 import type { BundleReport } from './bundles';
+import {
+  type CostRatios,
+  costRatios,
+  type InfrastructureCost,
+  infrastructureCostOf,
+  infrastructurePer1000Tasks,
+  infrastructurePrices,
+  type PolicyName,
+  per1000Tasks,
+} from './cost';
+import { type FitPoint, fitTurnsAndToolCalls, type LinearFit } from './fit';
 import { type GoalMeasurement, totalOf } from './measure';
+import type { PolicyRun } from './run';
 
-export type ModeName = 'routed' | 'plannerOnly';
+/** The conversation lengths the issue asks the payload for. */
+export const PAYLOAD_TURNS = [1, 5, 20] as const;
 
-export const MODE_LABELS: Record<ModeName, string> = {
-  routed: 'routed (a)',
-  plannerOnly: 'planner-only (b)',
-};
+export interface GoalRow extends GoalMeasurement {
+  goal: string;
+  infrastructureCostUsd: number;
+}
 
-export interface ModeReport {
-  /** Model id per tier as the plan function saw them. */
+export interface PolicyReport {
   tiers: Record<string, string>;
-  /** The stack's first goal (cold sandboxes, cold JVM): shown, not in the means. */
-  warmUp: GoalMeasurement;
-  goals: GoalMeasurement[];
-  /** Means over the runs. */
-  perTask: {
-    turns: number;
-    toolCalls: number;
-    stateTransitions: number;
-    historyEvents: number;
-    lambdaInvocations: number;
-    converseCalls: number;
-    dynamodbRequests: number;
-    tokens: TokenUsage;
-    costUsd: number;
-  };
-  /** Totals over all runs divided by all turns (a ratio of sums, so a longer run weighs more). */
-  perTurn: {
-    stateTransitions: number;
-    historyEvents: number;
-    lambdaInvocations: number;
-    lambdaByFunction: Record<string, number>;
-    converseCalls: number;
-    dynamodbRequests: number;
-    dynamodbByOperation: Record<string, number>;
-  };
-  caching: {
-    /** Shares of all prompt tokens (input + cache read + cache write). */
-    cacheReadShare: number;
-    cacheWriteShare: number;
-    costPer1000TasksUsd: number;
-    costPer1000TasksWithoutCachingUsd: number;
-  };
+  promptCaching: 'on' | 'off';
+  warmUp: GoalMeasurement | null;
+  goals: GoalRow[];
+  tokensPerTask: TokenUsage;
   costPer1000TasksUsd: number;
+  /** The same turns with cache reads and writes priced as plain input. */
+  costPer1000TasksWithoutCachingUsd: number;
+  infrastructurePer1000TasksUsd: InfrastructureCost;
   /** Information only. */
   stackStartMs: number;
-  meanWallMs: number;
+  wallMs: number;
+}
+
+export interface LoopFigures {
+  transitionsPerTurn: number | null;
+  transitionsPerToolCall: number | null;
+  transitionsFixed: number | null;
+  dynamodbRequestsPerTurn: number | null;
+  dynamodbRequestsPerToolCall: number | null;
+  dynamodbRequestsFixed: number | null;
+  lambdaInvocationsPerTurn: number | null;
+  lambdaInvocationsPerToolCall: number | null;
+  lambdaInvocationsFixed: number | null;
+  maxPayloadBytes: number;
+  /** Where the largest payload was (`<state> input|output`). */
+  maxPayloadAt: string;
+  /** Largest payload of the goals with exactly that many turns; null when the run had none. */
+  payloadBytesByTurns: Record<string, number | null>;
+  /** The same for every conversation length the run had. */
+  payloadBytesByTurnsAll: Record<string, number>;
+  /** Each fit with R^2 and residuals (null when the goals cannot separate the coefficients). */
+  fits: {
+    transitions: LinearFit | null;
+    dynamodbRequests: LinearFit | null;
+    lambdaInvocations: LinearFit | null;
+    historyEvents: LinearFit | null;
+    dynamodbByOperation: Record<string, Omit<LinearFit, 'residuals'> | null>;
+  };
+  /** The goals the fits are over: every measured goal of every policy (the counts do not depend on the model). */
+  fitOver: number;
+  /**
+   * Per count, the goals off the loop's own plane (the fit without injected faults, else the fit over all) by more
+   * than 0.01, largest first, with excess = measured - plane: where retries, faults and reports add work.
+   */
+  offPlane: Record<
+    'transitions' | 'dynamodbRequests' | 'lambdaInvocations',
+    { goal: string; excess: number }[]
+  >;
+  /**
+   * The same three fits over the goals without injected faults (no scripted throttling, no tool faults): the
+   * loop's own shape, against which offPlane shows what the retries cost.
+   */
+  withoutInjectedFaults: {
+    goals: number;
+    transitions: Omit<LinearFit, 'residuals'> | null;
+    dynamodbRequests: Omit<LinearFit, 'residuals'> | null;
+    lambdaInvocations: Omit<LinearFit, 'residuals'> | null;
+  };
+}
+
+/** A measured goal with the label its residuals are shown under (`<goal> (<policy>)`). */
+export interface LabelledMeasurement {
+  label: string;
+  /** The goal's script throttles the model or its tool faults make tools fail. */
+  injectsFaults: boolean;
+  m: GoalMeasurement;
 }
 
 export interface BenchReport {
   measuredAt: string;
   machine: { cpus: number; node: string; platform: string };
-  goalFile: string;
-  runs: number;
-  modes: Record<ModeName, ModeReport>;
-  comparison: {
-    costPer1000TasksUsd: Record<ModeName, number>;
-    /** planner-only over routed: how many times more the same tasks cost without routing. */
-    costRatioPlannerOnlyToRouted: number;
-    /** The same ratio with cache reads and writes priced as plain input (prompt caching not in effect). */
-    costRatioWithoutCaching: number;
-    tokensPerTask: Record<ModeName, number>;
+  suite: {
+    goals: number;
+    dir: string;
+    names: string[];
+    tenants: string[];
+    turns: number[];
+    toolCalls: number[];
+  };
+  policies: Partial<Record<PolicyName, PolicyReport>>;
+  loop: LoopFigures;
+  cost: {
+    /** Model cost (tokens priced by shared/agent/pricing) per 1,000 tasks of the suite. */
+    per1000TasksUsd: Partial<Record<PolicyName, number>>;
+    ratios: CostRatios;
+    infrastructure: {
+      /** Over every measured goal; the parts are the same for every policy but Lambda duration. */
+      per1000TasksUsd: InfrastructureCost;
+      dynamodbRequestUnits: 'consumedCapacity' | 'estimatedFromRequests';
+      assumptions: string[];
+      prices: typeof infrastructurePrices;
+    };
+    /** Model plus infrastructure (the policy's own) per 1,000 tasks. */
+    totalPer1000TasksUsd: Partial<Record<PolicyName, number>>;
   };
   bundles: BundleReport;
+  /** Information only. */
+  wallMs: number;
 }
 
 const mean = (values: number[]): number =>
   values.length === 0 ? 0 : values.reduce((a, b) => a + b, 0) / values.length;
 
-const addInto = (into: Record<string, number>, from: Record<string, number>): void => {
-  for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v;
-};
-
-const divideAll = (values: Record<string, number>, by: number): Record<string, number> =>
-  Object.fromEntries(
-    Object.entries(values)
-      .sort(([a], [b]) => a.localeCompare(b))
-      .map(([k, v]) => [k, by === 0 ? 0 : v / by]),
-  );
-
-export const summarizeMode = (
-  goals: GoalMeasurement[],
-  warmUp: GoalMeasurement,
-  tiers: Record<string, string>,
-  stackStartMs: number,
-): ModeReport => {
-  const turns = goals.reduce((a, g) => a + g.turns, 0);
-  const lambdaByFunction: Record<string, number> = {};
-  const dynamodbByOperation: Record<string, number> = {};
-  for (const g of goals) {
-    addInto(lambdaByFunction, g.lambdaInvocations);
-    addInto(dynamodbByOperation, g.dynamodbRequests);
-  }
-  const perTurn = (pick: (g: GoalMeasurement) => number): number =>
-    turns === 0 ? 0 : goals.reduce((a, g) => a + pick(g), 0) / turns;
-  const tokens = {
-    input: mean(goals.map((g) => g.tokens.input)),
-    output: mean(goals.map((g) => g.tokens.output)),
-    cacheRead: mean(goals.map((g) => g.tokens.cacheRead)),
-    cacheWrite: mean(goals.map((g) => g.tokens.cacheWrite)),
-  };
-  const prompt = tokens.input + tokens.cacheRead + tokens.cacheWrite;
-  const costUsd = mean(goals.map((g) => g.costUsd));
-  return {
-    tiers,
-    warmUp,
-    goals,
-    perTask: {
-      turns: mean(goals.map((g) => g.turns)),
-      toolCalls: mean(goals.map((g) => g.toolCalls)),
-      stateTransitions: mean(goals.map((g) => g.stateTransitions)),
-      historyEvents: mean(goals.map((g) => g.historyEvents)),
-      lambdaInvocations: mean(goals.map((g) => totalOf(g.lambdaInvocations))),
-      converseCalls: mean(goals.map((g) => g.converseCalls)),
-      dynamodbRequests: mean(goals.map((g) => totalOf(g.dynamodbRequests))),
-      tokens,
-      costUsd,
-    },
-    perTurn: {
-      stateTransitions: perTurn((g) => g.stateTransitions),
-      historyEvents: perTurn((g) => g.historyEvents),
-      lambdaInvocations: perTurn((g) => totalOf(g.lambdaInvocations)),
-      lambdaByFunction: divideAll(lambdaByFunction, turns),
-      converseCalls: perTurn((g) => g.converseCalls),
-      dynamodbRequests: perTurn((g) => totalOf(g.dynamodbRequests)),
-      dynamodbByOperation: divideAll(dynamodbByOperation, turns),
-    },
-    caching: {
-      cacheReadShare: prompt === 0 ? 0 : tokens.cacheRead / prompt,
-      cacheWriteShare: prompt === 0 ? 0 : tokens.cacheWrite / prompt,
-      costPer1000TasksUsd: costUsd * 1000,
-      costPer1000TasksWithoutCachingUsd: mean(goals.map((g) => g.costWithoutCachingUsd)) * 1000,
-    },
-    costPer1000TasksUsd: costUsd * 1000,
-    stackStartMs,
-    meanWallMs: mean(goals.map((g) => g.wallMs)),
-  };
-};
-
-export const compare = (modes: Record<ModeName, ModeReport>): BenchReport['comparison'] => {
-  const tokensOf = (m: ModeReport): number =>
-    m.perTask.tokens.input +
-    m.perTask.tokens.output +
-    m.perTask.tokens.cacheRead +
-    m.perTask.tokens.cacheWrite;
-  return {
-    costPer1000TasksUsd: {
-      routed: modes.routed.costPer1000TasksUsd,
-      plannerOnly: modes.plannerOnly.costPer1000TasksUsd,
-    },
-    costRatioPlannerOnlyToRouted:
-      modes.routed.costPer1000TasksUsd === 0
-        ? 0
-        : modes.plannerOnly.costPer1000TasksUsd / modes.routed.costPer1000TasksUsd,
-    costRatioWithoutCaching:
-      modes.routed.caching.costPer1000TasksWithoutCachingUsd === 0
-        ? 0
-        : modes.plannerOnly.caching.costPer1000TasksWithoutCachingUsd /
-          modes.routed.caching.costPer1000TasksWithoutCachingUsd,
-    tokensPerTask: { routed: tokensOf(modes.routed), plannerOnly: tokensOf(modes.plannerOnly) },
-  };
-};
-
-// ---------------------------------------------------------------------------------------------------------
-// Plain-text tables.
-
-/** Columns padded to their widest cell; the first column left-aligned, the others right-aligned. */
-export const table = (rows: string[][]): string => {
-  const widths: number[] = [];
-  for (const row of rows) {
-    row.forEach((cell, i) => {
-      widths[i] = Math.max(widths[i] ?? 0, cell.length);
-    });
-  }
-  return rows
-    .map((row) =>
-      row
-        .map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0)))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
-};
-
-const num = (value: number, digits = 1): string =>
-  Number.isInteger(value)
-    ? value.toLocaleString('en-US')
-    : value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
-const usd = (value: number, digits = 6): string => `$${value.toFixed(digits)}`;
-const pct = (value: number): string => `${(value * 100).toFixed(1)} %`;
-const ratio = (a: number, b: number): string => (a === 0 ? '-' : `${(b / a).toFixed(2)}x`);
-const kib = (bytes: number): string => `${(bytes / 1024).toFixed(1)} KiB`;
-
-const goalTable = (mode: ModeReport): string =>
-  table([
-    [
-      'run',
-      'status',
-      'turns',
-      'tools',
-      'transitions',
-      'history',
-      'lambda',
-      'converse',
-      'dynamodb',
-      'in tok',
-      'out tok',
-      'cache rd',
-      'cache wr',
-      'cost',
-      'wall',
-    ],
-    ...[mode.warmUp, ...mode.goals].map((g, i) => [
-      i === 0 ? 'warm-up' : String(i),
-      g.status,
-      num(g.turns),
-      num(g.toolCalls),
-      num(g.stateTransitions),
-      num(g.historyEvents),
-      num(totalOf(g.lambdaInvocations)),
-      num(g.converseCalls),
-      num(totalOf(g.dynamodbRequests)),
-      num(g.tokens.input),
-      num(g.tokens.output),
-      num(g.tokens.cacheRead),
-      num(g.tokens.cacheWrite),
-      usd(g.costUsd),
-      `${(g.wallMs / 1000).toFixed(2)} s`,
-    ]),
-  ]);
-
-const breakdown = (a: Record<string, number>, b: Record<string, number>): string[][] =>
-  [...new Set([...Object.keys(a), ...Object.keys(b)])]
-    .sort()
-    .map((k) => [`  ${k}`, num(a[k] ?? 0, 2), num(b[k] ?? 0, 2), ratio(a[k] ?? 0, b[k] ?? 0)]);
-
-const row = (label: string, x: number, y: number, format: (v: number) => string = (v) => num(v, 2)) => [
-  label,
-  format(x),
-  format(y),
-  ratio(x, y),
-];
-
-/** Each mode's tiers and per-goal table, warm-up apart. */
-const perModeLines = (r: BenchReport): string[] =>
-  (['routed', 'plannerOnly'] as const).flatMap((name) => {
-    const mode = r.modes[name];
-    const tiers = Object.entries(mode.tiers)
-      .map(([tier, model]) => `${tier}=${model}`)
-      .join(', ');
-    return [
-      '',
-      `Per goal, ${MODE_LABELS[name]}: ${tiers}`,
-      goalTable(mode),
-      `  warm-up: ${mode.warmUp.coldStarts} cold starts, ${JSON.stringify(mode.warmUp.lambdaInvocations)}; not in the means`,
-    ];
+const infrastructureOf = (m: GoalMeasurement): InfrastructureCost =>
+  infrastructureCostOf({
+    stateTransitions: m.stateTransitions,
+    lambdaRequests: totalOf(m.lambdaInvocations),
+    lambdaGbSeconds: m.lambdaGbSeconds,
+    requestUnits: m.requestUnits,
+    eventBridgeEvents: m.eventBridgeEvents,
   });
 
-/** The two modes' means per task and per turn, with the ratio of each. */
-const sideBySideTable = (r: BenchReport): string => {
-  const a = r.modes.routed;
-  const b = r.modes.plannerOnly;
-  return table([
-    ['', MODE_LABELS.routed, MODE_LABELS.plannerOnly, '(b)/(a)'],
-    row('turns / task', a.perTask.turns, b.perTask.turns),
-    row('tool calls / task', a.perTask.toolCalls, b.perTask.toolCalls),
-    row('input tokens / task', a.perTask.tokens.input, b.perTask.tokens.input),
-    row('output tokens / task', a.perTask.tokens.output, b.perTask.tokens.output),
-    row('cache read tokens / task', a.perTask.tokens.cacheRead, b.perTask.tokens.cacheRead),
-    row('cache write tokens / task', a.perTask.tokens.cacheWrite, b.perTask.tokens.cacheWrite),
-    row('all tokens / task', r.comparison.tokensPerTask.routed, r.comparison.tokensPerTask.plannerOnly),
-    row('cost / task', a.perTask.costUsd, b.perTask.costUsd, (v) => usd(v)),
-    row('cost / 1,000 tasks', a.costPer1000TasksUsd, b.costPer1000TasksUsd, (v) => usd(v, 2)),
-    row('state transitions / task', a.perTask.stateTransitions, b.perTask.stateTransitions),
-    row('state transitions / turn', a.perTurn.stateTransitions, b.perTurn.stateTransitions),
-    row('history events / turn', a.perTurn.historyEvents, b.perTurn.historyEvents),
-    row('Converse calls / turn', a.perTurn.converseCalls, b.perTurn.converseCalls),
-    row('Lambda invocations / turn', a.perTurn.lambdaInvocations, b.perTurn.lambdaInvocations),
-    ...breakdown(a.perTurn.lambdaByFunction, b.perTurn.lambdaByFunction),
-    row('DynamoDB requests / turn', a.perTurn.dynamodbRequests, b.perTurn.dynamodbRequests),
-    ...breakdown(a.perTurn.dynamodbByOperation, b.perTurn.dynamodbByOperation),
-  ]);
+const policyReport = (run: PolicyRun): PolicyReport => {
+  const measured = run.results.map((r) => r.measured);
+  const infrastructure = measured.map(infrastructureOf);
+  return {
+    tiers: run.policy.tiers,
+    promptCaching: run.policy.promptCaching,
+    warmUp: run.warmUp,
+    goals: run.results.map((r, i) => ({
+      goal: r.goal.name,
+      ...r.measured,
+      infrastructureCostUsd: infrastructure[i]?.total ?? 0,
+    })),
+    tokensPerTask: {
+      input: mean(measured.map((m) => m.tokens.input)),
+      output: mean(measured.map((m) => m.tokens.output)),
+      cacheRead: mean(measured.map((m) => m.tokens.cacheRead)),
+      cacheWrite: mean(measured.map((m) => m.tokens.cacheWrite)),
+    },
+    costPer1000TasksUsd: per1000Tasks(measured.map((m) => m.costUsd)),
+    costPer1000TasksWithoutCachingUsd: per1000Tasks(measured.map((m) => m.costWithoutCachingUsd)),
+    infrastructurePer1000TasksUsd: infrastructurePer1000Tasks(infrastructure),
+    stackStartMs: run.stackStartMs,
+    wallMs: run.wallMs,
+  };
 };
 
-const cachingTable = (r: BenchReport): string => {
-  const a = r.modes.routed;
-  const b = r.modes.plannerOnly;
-  return table([
-    ['', MODE_LABELS.routed, MODE_LABELS.plannerOnly],
-    ['cache read share', pct(a.caching.cacheReadShare), pct(b.caching.cacheReadShare)],
-    ['cache write share', pct(a.caching.cacheWriteShare), pct(b.caching.cacheWriteShare)],
-    ['cost / 1,000 tasks', usd(a.caching.costPer1000TasksUsd, 2), usd(b.caching.costPer1000TasksUsd, 2)],
-    [
-      'same, without caching',
-      usd(a.caching.costPer1000TasksWithoutCachingUsd, 2),
-      usd(b.caching.costPer1000TasksWithoutCachingUsd, 2),
-    ],
-  ]);
+/** A fit, or null when the goals cannot separate its coefficients (too few, or tool calls a multiple of turns). */
+const tryFit = (measured: GoalMeasurement[], y: (m: GoalMeasurement) => number): LinearFit | null => {
+  const points: FitPoint[] = measured.map((m) => ({ turns: m.turns, toolCalls: m.toolCalls, y: y(m) }));
+  try {
+    return fitTurnsAndToolCalls(points);
+  } catch {
+    return null;
+  }
 };
 
-const bundleLines = (r: BenchReport): string[] => [
-  'Bundles (.local/build, esbuild options of serverless.yml)',
-  table([
-    ['function', 'bundle', 'source map'],
-    ...r.bundles.functions.map((f) => [f.key, kib(f.bytes), f.mapBytes === null ? '-' : kib(f.mapBytes)]),
-  ]),
-  '',
-  r.bundles.zips.length === 0
-    ? 'Packaged zips: none (.serverless/*.zip appears after `npm run package`)'
-    : `Packaged zips (.serverless)\n${table(r.bundles.zips.map((z) => [z.file, kib(z.bytes)]))}`,
+const withoutResiduals = (fit: LinearFit | null): Omit<LinearFit, 'residuals'> | null => {
+  if (fit === null) return null;
+  const { residuals: _residuals, ...rest } = fit;
+  return rest;
+};
+
+const payloadByTurns = (measured: GoalMeasurement[]): Record<string, number> => {
+  const byTurns: Record<string, number> = {};
+  for (const m of measured) byTurns[m.turns] = Math.max(byTurns[m.turns] ?? 0, m.payload.maxBytes);
+  return byTurns;
+};
+
+type Plane = Pick<LinearFit, 'fixed' | 'perTurn' | 'perToolCall'>;
+
+/** Goals whose count is off `plane` by more than 0.01, largest first, with what they did beyond it. */
+const offPlane = (labelled: LabelledMeasurement[], plane: Plane | null, y: (m: GoalMeasurement) => number) =>
+  plane === null
+    ? []
+    : labelled
+        .map(({ label, m }) => ({
+          goal: label,
+          excess: clean(y(m) - (plane.fixed + plane.perTurn * m.turns + plane.perToolCall * m.toolCalls)),
+        }))
+        .filter((r) => Math.abs(r.excess) > 0.01)
+        .sort((a, b) => Math.abs(b.excess) - Math.abs(a.excess));
+
+const clean = (x: number): number => Math.round(x * 1e6) / 1e6;
+
+export const loopFigures = (labelled: LabelledMeasurement[]): LoopFigures => {
+  const measured = labelled.map((l) => l.m);
+  const withoutFaults = labelled.filter((l) => !l.injectsFaults).map((l) => l.m);
+  const counts = {
+    transitions: (m: GoalMeasurement) => m.stateTransitions,
+    dynamodbRequests: (m: GoalMeasurement) => totalOf(m.dynamodbRequests),
+    lambdaInvocations: (m: GoalMeasurement) => totalOf(m.lambdaInvocations),
+  };
+  const transitions = tryFit(measured, counts.transitions);
+  const dynamodb = tryFit(measured, counts.dynamodbRequests);
+  const lambda = tryFit(measured, counts.lambdaInvocations);
+  const shape = {
+    transitions: withoutResiduals(tryFit(withoutFaults, counts.transitions)),
+    dynamodbRequests: withoutResiduals(tryFit(withoutFaults, counts.dynamodbRequests)),
+    lambdaInvocations: withoutResiduals(tryFit(withoutFaults, counts.lambdaInvocations)),
+  };
+  const operations = [...new Set(measured.flatMap((m) => Object.keys(m.dynamodbRequests)))].sort();
+  const largest = measured.reduce<GoalMeasurement | undefined>(
+    (best, m) => (best === undefined || m.payload.maxBytes > best.payload.maxBytes ? m : best),
+    undefined,
+  );
+  const all = payloadByTurns(measured);
+  return {
+    transitionsPerTurn: transitions?.perTurn ?? null,
+    transitionsPerToolCall: transitions?.perToolCall ?? null,
+    transitionsFixed: transitions?.fixed ?? null,
+    dynamodbRequestsPerTurn: dynamodb?.perTurn ?? null,
+    dynamodbRequestsPerToolCall: dynamodb?.perToolCall ?? null,
+    dynamodbRequestsFixed: dynamodb?.fixed ?? null,
+    lambdaInvocationsPerTurn: lambda?.perTurn ?? null,
+    lambdaInvocationsPerToolCall: lambda?.perToolCall ?? null,
+    lambdaInvocationsFixed: lambda?.fixed ?? null,
+    maxPayloadBytes: largest?.payload.maxBytes ?? 0,
+    maxPayloadAt: largest?.payload.where ?? 'none',
+    payloadBytesByTurns: Object.fromEntries(PAYLOAD_TURNS.map((t) => [String(t), all[t] ?? null])),
+    payloadBytesByTurnsAll: all,
+    fits: {
+      transitions,
+      dynamodbRequests: dynamodb,
+      lambdaInvocations: lambda,
+      historyEvents: tryFit(measured, (m) => m.historyEvents),
+      dynamodbByOperation: Object.fromEntries(
+        operations.map((op) => [op, withoutResiduals(tryFit(measured, (m) => m.dynamodbRequests[op] ?? 0))]),
+      ),
+    },
+    fitOver: measured.length,
+    offPlane: {
+      transitions: offPlane(labelled, shape.transitions ?? transitions, counts.transitions),
+      dynamodbRequests: offPlane(labelled, shape.dynamodbRequests ?? dynamodb, counts.dynamodbRequests),
+      lambdaInvocations: offPlane(labelled, shape.lambdaInvocations ?? lambda, counts.lambdaInvocations),
+    },
+    withoutInjectedFaults: { goals: withoutFaults.length, ...shape },
+  };
+};
+
+export const INFRASTRUCTURE_ASSUMPTIONS = [
+  'Lambda GB-s: memory of serverless.yml per function x the billed duration (ms, rounded up) measured on the local machine: a local-machine figure, not what AWS would bill.',
+  'Lambda requests: every invocation the local Lambda service ran, retries included.',
+  'DynamoDB: with consumed capacity from the stack, its totals; otherwise request counts x units per request (cost.ts ESTIMATED_UNITS: items <= 1 KB written, <= 4 KB read, 2-item transactions at 2 units per item), a lower bound.',
+  'EventBridge: every event put on the custom bus during the goal (the goal event and the lifecycle events), in 64 KB chunks.',
+  'No free tier and no volume tiers; us-east-1 list prices from infrastructure-prices.json.',
 ];
 
-export const formatReport = (r: BenchReport): string => {
-  const a = r.modes.routed;
-  const b = r.modes.plannerOnly;
-  return [
-    `sovereign-agent benchmark, ${r.measuredAt}: ${r.goalFile}, ${r.runs} run(s) per mode, ` +
-      `node ${r.machine.node}, ${r.machine.cpus} CPU(s), ${r.machine.platform}`,
-    ...perModeLines(r),
-    '',
-    'Side by side (means per task; per-turn figures are totals over all turns)',
-    sideBySideTable(r),
-    '',
-    `Cost per 1,000 tasks: routed ${usd(a.costPer1000TasksUsd, 2)}, planner-only ${usd(b.costPer1000TasksUsd, 2)}; ` +
-      `planner-only costs ${r.comparison.costRatioPlannerOnlyToRouted.toFixed(2)}x routed.`,
-    '',
-    'Prompt caching (shares of all prompt tokens: input + cache read + cache write)',
-    cachingTable(r),
-    `Without caching, planner-only costs ${r.comparison.costRatioWithoutCaching.toFixed(2)}x routed.`,
-    '',
-    ...bundleLines(r),
-    '',
-    `Timings (information only): stack start ${(a.stackStartMs / 1000).toFixed(1)} s / ${(b.stackStartMs / 1000).toFixed(1)} s, ` +
-      `mean goal ${(a.meanWallMs / 1000).toFixed(2)} s / ${(b.meanWallMs / 1000).toFixed(2)} s (routed / planner-only)`,
-  ].join('\n');
+export const buildReport = (input: {
+  runs: PolicyRun[];
+  bundles: BundleReport;
+  machine: BenchReport['machine'];
+  suiteDir: string;
+  wallMs: number;
+}): BenchReport => {
+  const { runs } = input;
+  const policies: Partial<Record<PolicyName, PolicyReport>> = {};
+  for (const run of runs) policies[run.policy.name] = policyReport(run);
+  const goals = runs[0]?.results.map((r) => r.goal) ?? [];
+  const labelled = runs.flatMap((run) =>
+    run.results.map((r) => ({
+      label: `${r.goal.name} (${run.policy.name})`,
+      injectsFaults: r.goal.injectsFaults,
+      m: r.measured,
+    })),
+  );
+  const measured = labelled.map((l) => l.m);
+  const reports = Object.entries(policies) as [PolicyName, PolicyReport][];
+  const per1000 = Object.fromEntries(reports.map(([name, p]) => [name, p.costPer1000TasksUsd]));
+  return {
+    measuredAt: new Date().toISOString(),
+    machine: input.machine,
+    suite: {
+      goals: goals.length,
+      dir: input.suiteDir,
+      names: goals.map((g) => g.name),
+      tenants: [...new Set(goals.map((g) => g.tenantId))].sort(),
+      turns: goals.map((g) => g.expected.turns),
+      toolCalls: goals.map((g) => g.expected.toolCalls),
+    },
+    policies,
+    loop: loopFigures(labelled),
+    cost: {
+      per1000TasksUsd: per1000,
+      ratios: costRatios(per1000),
+      infrastructure: {
+        per1000TasksUsd: infrastructurePer1000Tasks(measured.map(infrastructureOf)),
+        dynamodbRequestUnits: measured.every((m) => m.requestUnits.source === 'consumedCapacity')
+          ? 'consumedCapacity'
+          : 'estimatedFromRequests',
+        assumptions: INFRASTRUCTURE_ASSUMPTIONS,
+        prices: infrastructurePrices,
+      },
+      totalPer1000TasksUsd: Object.fromEntries(
+        reports.map(([name, p]) => [name, p.costPer1000TasksUsd + p.infrastructurePer1000TasksUsd.total]),
+      ),
+    },
+    bundles: input.bundles,
+    wallMs: input.wallMs,
+  };
 };

@@ -12,6 +12,12 @@ const rateSchema = z.object({
   /** Whether Bedrock accepts cache points for this model; sending one to a model without caching is an error. */
   promptCaching: z.boolean(),
   note: z.string().optional(),
+  /** Where an entry's figures come from, when it differs from the table's source. */
+  source: z.string().optional(),
+  recordedAt: z
+    .string()
+    .regex(/^\d{4}-\d{2}-\d{2}$/)
+    .optional(),
 });
 export type Rate = z.infer<typeof rateSchema>;
 

@@ -1,0 +1,145 @@
+/**
+ * Cost arithmetic of the benchmark: model cost per 1,000 tasks and the ratios between policies, and the
+ * infrastructure cost of a task (Step Functions transitions, Lambda requests and GB-s, DynamoDB request units,
+ * EventBridge events) from counts measured in the run and the list prices in infrastructure-prices.json.
+ */
+import { z } from 'zod';
+import { BenchError } from './errors';
+import prices from './infrastructure-prices.json';
+
+const priceSchema = z.strictObject({
+  usd: z.number().positive(),
+  per: z.string().min(1),
+  source: z.string().min(1),
+  recordedAt: z.string().regex(/^\d{4}-\d{2}-\d{2}$/),
+});
+
+const infrastructurePricesSchema = z.strictObject({
+  region: z.string().min(1),
+  currency: z.literal('USD'),
+  note: z.string(),
+  stepFunctions: z.strictObject({ standardStateTransition: priceSchema }),
+  lambda: z.strictObject({ request: priceSchema, armGbSecond: priceSchema }),
+  dynamodb: z.strictObject({ onDemandWriteRequestUnit: priceSchema, onDemandReadRequestUnit: priceSchema }),
+  eventBridge: z.strictObject({ customEvent: priceSchema }),
+});
+export type InfrastructurePrices = z.infer<typeof infrastructurePricesSchema>;
+
+export const infrastructurePrices: InfrastructurePrices = infrastructurePricesSchema.parse(prices);
+
+export const POLICY_NAMES = ['largestOnly', 'midOnly', 'routed', 'routedCached'] as const;
+export type PolicyName = (typeof POLICY_NAMES)[number];
+
+/** DynamoDB request units of a task: from consumed capacity when the stack reports it, else estimated. */
+export interface RequestUnits {
+  read: number;
+  write: number;
+  source: 'consumedCapacity' | 'estimatedFromRequests';
+  /** Operations the estimate has no rule for (counted nowhere); empty with consumed capacity. */
+  unpriced: string[];
+}
+
+/**
+ * Request units per request when only counts are known, assuming items of at most 1 KB written and at most 4 KB
+ * read per request, strongly consistent reads (the store's GetItem and Query ask for them), and transactions of
+ * two items (every TransactWriteItems of the store has two), billed at 2 units per item. Larger items (tool results
+ * up to 20,000 characters, a long conversation read by Query) cost more: the estimate is a lower bound.
+ */
+export const ESTIMATED_UNITS: Record<string, { read: number; write: number }> = {
+  GetItem: { read: 1, write: 0 },
+  Query: { read: 1, write: 0 },
+  PutItem: { read: 0, write: 1 },
+  UpdateItem: { read: 0, write: 1 },
+  DeleteItem: { read: 0, write: 1 },
+  TransactWriteItems: { read: 0, write: 4 },
+};
+
+export const estimateRequestUnits = (requests: Record<string, number>): RequestUnits => {
+  let read = 0;
+  let write = 0;
+  const unpriced: string[] = [];
+  for (const [operation, count] of Object.entries(requests)) {
+    const units = ESTIMATED_UNITS[operation];
+    if (units === undefined) {
+      unpriced.push(operation);
+      continue;
+    }
+    read += units.read * count;
+    write += units.write * count;
+  }
+  return { read, write, source: 'estimatedFromRequests', unpriced: unpriced.sort() };
+};
+
+/** What one task used of each priced infrastructure dimension. */
+export interface InfrastructureUsage {
+  stateTransitions: number;
+  lambdaRequests: number;
+  /** Memory of serverless.yml x billed duration measured locally (a local-machine figure). */
+  lambdaGbSeconds: number;
+  requestUnits: RequestUnits;
+  /** Custom events put on the bus, each counted in 64 KB chunks. */
+  eventBridgeEvents: number;
+}
+
+export interface InfrastructureCost {
+  stepFunctions: number;
+  lambdaRequests: number;
+  lambdaDuration: number;
+  dynamodbReads: number;
+  dynamodbWrites: number;
+  eventBridge: number;
+  total: number;
+}
+
+export const infrastructureCostOf = (
+  usage: InfrastructureUsage,
+  p: InfrastructurePrices = infrastructurePrices,
+): InfrastructureCost => {
+  const parts = {
+    stepFunctions: usage.stateTransitions * p.stepFunctions.standardStateTransition.usd,
+    lambdaRequests: usage.lambdaRequests * p.lambda.request.usd,
+    lambdaDuration: usage.lambdaGbSeconds * p.lambda.armGbSecond.usd,
+    dynamodbReads: usage.requestUnits.read * p.dynamodb.onDemandReadRequestUnit.usd,
+    dynamodbWrites: usage.requestUnits.write * p.dynamodb.onDemandWriteRequestUnit.usd,
+    eventBridge: usage.eventBridgeEvents * p.eventBridge.customEvent.usd,
+  };
+  return { ...parts, total: Object.values(parts).reduce((a, b) => a + b, 0) };
+};
+
+/** Each suite goal is one task, weighted equally: the mean cost of a goal times 1,000. */
+export const per1000Tasks = (costsUsd: number[]): number => {
+  if (costsUsd.length === 0) throw new BenchError('No measured goal to price');
+  return (costsUsd.reduce((a, b) => a + b, 0) / costsUsd.length) * 1000;
+};
+
+/** Mean per 1,000 tasks of each infrastructure part over the goals. */
+export const infrastructurePer1000Tasks = (costs: InfrastructureCost[]): InfrastructureCost => {
+  const keys = Object.keys(costs[0] ?? {}) as (keyof InfrastructureCost)[];
+  if (keys.length === 0) throw new BenchError('No measured goal to price');
+  return Object.fromEntries(
+    keys.map((k) => [k, per1000Tasks(costs.map((c) => c[k]))]),
+  ) as unknown as InfrastructureCost;
+};
+
+export interface CostRatios {
+  routedCachedToMidOnly: number | null;
+  routedCachedToLargestOnly: number | null;
+  routedToMidOnly: number | null;
+}
+
+const ratio = (a: number | undefined, b: number | undefined): number | null =>
+  a === undefined || b === undefined || b === 0 ? null : a / b;
+
+/** Ratios of the policies' model cost per 1,000 tasks; null when a policy did not run (--policies). */
+export const costRatios = (per1000: Partial<Record<PolicyName, number>>): CostRatios => ({
+  routedCachedToMidOnly: ratio(per1000.routedCached, per1000.midOnly),
+  routedCachedToLargestOnly: ratio(per1000.routedCached, per1000.largestOnly),
+  routedToMidOnly: ratio(per1000.routed, per1000.midOnly),
+});
+
+/** Lambda billed duration: rounded up to the next millisecond, times the function's memory in GB. */
+export const gbSeconds = (durationMs: number, memoryMb: number): number =>
+  (Math.ceil(durationMs) / 1000) * (memoryMb / 1024);
+
+/** EventBridge meters an event in 64 KB chunks. */
+export const eventChunks = (bytes: number): number => Math.max(1, Math.ceil(bytes / 65_536));

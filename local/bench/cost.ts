@@ -30,45 +30,11 @@ export const infrastructurePrices: InfrastructurePrices = infrastructurePricesSc
 export const POLICY_NAMES = ['largestOnly', 'midOnly', 'routed', 'routedCached'] as const;
 export type PolicyName = (typeof POLICY_NAMES)[number];
 
-/** DynamoDB request units of a task: from consumed capacity when the stack reports it, else estimated. */
+/** DynamoDB request units of a task, as the consumed capacity DynamoDB Local reported for its requests. */
 export interface RequestUnits {
   read: number;
   write: number;
-  source: 'consumedCapacity' | 'estimatedFromRequests';
-  /** Operations the estimate has no rule for (counted nowhere); empty with consumed capacity. */
-  unpriced: string[];
 }
-
-/**
- * Request units per request when only counts are known, assuming items of at most 1 KB written and at most 4 KB
- * read per request, strongly consistent reads (the store's GetItem and Query ask for them), and transactions of
- * two items (every TransactWriteItems of the store has two), billed at 2 units per item. Larger items (tool results
- * up to 20,000 characters, a long conversation read by Query) cost more: the estimate is a lower bound.
- */
-export const ESTIMATED_UNITS: Record<string, { read: number; write: number }> = {
-  GetItem: { read: 1, write: 0 },
-  Query: { read: 1, write: 0 },
-  PutItem: { read: 0, write: 1 },
-  UpdateItem: { read: 0, write: 1 },
-  DeleteItem: { read: 0, write: 1 },
-  TransactWriteItems: { read: 0, write: 4 },
-};
-
-export const estimateRequestUnits = (requests: Record<string, number>): RequestUnits => {
-  let read = 0;
-  let write = 0;
-  const unpriced: string[] = [];
-  for (const [operation, count] of Object.entries(requests)) {
-    const units = ESTIMATED_UNITS[operation];
-    if (units === undefined) {
-      unpriced.push(operation);
-      continue;
-    }
-    read += units.read * count;
-    write += units.write * count;
-  }
-  return { read, write, source: 'estimatedFromRequests', unpriced: unpriced.sort() };
-};
 
 /** What one task used of each priced infrastructure dimension. */
 export interface InfrastructureUsage {

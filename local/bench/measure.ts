@@ -1,10 +1,9 @@
 /**
  * Runs one goal on a local stack and collects its counts: transitions, history events, the largest state payload,
- * Lambda invocations and GB-s, Converse calls, DynamoDB requests (and consumed capacity when the stack reports it),
+ * Lambda invocations and GB-s, Converse calls, DynamoDB requests and the capacity they consumed,
  * bus events, tokens and cost.
  */
 
-import { z } from 'zod';
 import { costOf, rateFor, type TokenUsage } from '../../shared/agent/pricing';
 import { tierSchema } from '../../shared/agent/profiles';
 import { executionNameFor } from '../../shared/contracts/goal-events';
@@ -12,7 +11,7 @@ import type { ModelScript } from '../bedrock/script';
 import { type LocalClients, localClients, runGoal } from '../cli/run-goal';
 import type { ToolFaults } from '../lambda/tool-faults';
 import type { LocalStack } from '../stack/start';
-import { estimateRequestUnits, eventChunks, gbSeconds, type RequestUnits } from './cost';
+import { eventChunks, gbSeconds, type RequestUnits } from './cost';
 import { BenchError } from './errors';
 import { executionPayload, type PayloadSize } from './payload';
 
@@ -109,30 +108,10 @@ const memoryOf = (memoryMb: Map<string, number>, functionName: string): number =
   return memory;
 };
 
-const consumedCapacitySchema = z.looseObject({
-  readCapacityUnits: z.number().min(0),
-  writeCapacityUnits: z.number().min(0),
-});
-
-/**
- * DynamoDB request units from the stack's consumed-capacity totals (ReturnConsumedCapacity, summed by the counting
- * proxy) when the stack offers `dynamodbConsumedCapacity()`, reset with the request counts; else an estimate from
- * the request counts (cost.ts says its assumptions).
- */
-const requestUnitsOf = (stack: LocalStack, requests: Record<string, number>): RequestUnits => {
-  const reader = (stack as unknown as { dynamodbConsumedCapacity?: unknown }).dynamodbConsumedCapacity;
-  if (typeof reader !== 'function') return estimateRequestUnits(requests);
-  const totals = consumedCapacitySchema.safeParse(reader.call(stack));
-  if (!totals.success)
-    throw new BenchError(
-      `dynamodbConsumedCapacity() did not return { readCapacityUnits, writeCapacityUnits }: ${totals.error.message}`,
-    );
-  return {
-    read: totals.data.readCapacityUnits,
-    write: totals.data.writeCapacityUnits,
-    source: 'consumedCapacity',
-    unpriced: [],
-  };
+/** The capacity units the counting proxy added up from DynamoDB Local's answers (ReturnConsumedCapacity TOTAL). */
+const requestUnitsOf = (stack: LocalStack): RequestUnits => {
+  const { readUnits, writeUnits } = stack.dynamodbCapacity();
+  return { read: readUnits, write: writeUnits };
 };
 
 /** Bus events since `before`, in EventBridge's 64 KB billing chunks (Source, DetailType, Detail, Resources, Time). */
@@ -216,7 +195,7 @@ export const measureGoal = async (stack: LocalStack, run: GoalRun): Promise<Goal
     converseCalls,
     models: summary.models,
     dynamodbRequests,
-    requestUnits: requestUnitsOf(stack, dynamodbRequests),
+    requestUnits: requestUnitsOf(stack),
     eventBridgeEvents: busEventChunks(stack, busEventsBefore),
     tokens: summary.tokens,
     costUsd: summary.costUsd,

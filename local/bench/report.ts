@@ -113,7 +113,6 @@ export interface BenchReport {
     infrastructure: {
       /** Over every measured goal; the parts are the same for every policy but Lambda duration. */
       per1000TasksUsd: InfrastructureCost;
-      dynamodbRequestUnits: 'consumedCapacity' | 'estimatedFromRequests';
       assumptions: string[];
       prices: typeof infrastructurePrices;
     };
@@ -259,7 +258,7 @@ export const loopFigures = (labelled: LabelledMeasurement[]): LoopFigures => {
 export const INFRASTRUCTURE_ASSUMPTIONS = [
   'Lambda GB-s: memory of serverless.yml per function x the billed duration (ms, rounded up) measured on the local machine: a local-machine figure, not what AWS would bill.',
   'Lambda requests: every invocation the local Lambda service ran, retries included.',
-  'DynamoDB: with consumed capacity from the stack, its totals; otherwise request counts x units per request (cost.ts ESTIMATED_UNITS: items <= 1 KB written, <= 4 KB read, 2-item transactions at 2 units per item), a lower bound.',
+  'DynamoDB: on-demand read and write request units as the consumed capacity DynamoDB Local reported for every request (ReturnConsumedCapacity TOTAL, summed by the counting proxy); a failed conditional write reports none.',
   'EventBridge: every event put on the custom bus during the goal (the goal event and the lifecycle events), in 64 KB chunks.',
   'No free tier and no volume tiers; us-east-1 list prices from infrastructure-prices.json.',
 ];
@@ -303,9 +302,6 @@ export const buildReport = (input: {
       ratios: costRatios(per1000),
       infrastructure: {
         per1000TasksUsd: infrastructurePer1000Tasks(measured.map(infrastructureOf)),
-        dynamodbRequestUnits: measured.every((m) => m.requestUnits.source === 'consumedCapacity')
-          ? 'consumedCapacity'
-          : 'estimatedFromRequests',
         assumptions: INFRASTRUCTURE_ASSUMPTIONS,
         prices: infrastructurePrices,
       },

@@ -175,7 +175,6 @@ export const formatReport = (r: BenchReport): string => {
     'Cost per 1,000 tasks (each suite goal one task)',
     costTable(r),
     ratioLine(r),
-    `DynamoDB request units: ${r.cost.infrastructure.dynamodbRequestUnits}`,
     '',
     ...bundleLines(r),
     '',

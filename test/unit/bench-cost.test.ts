@@ -1,7 +1,6 @@
 /** The benchmark's cost arithmetic: infrastructure cost of a task, per 1,000 tasks, policy ratios (local/bench/cost.ts). */
 import {
   costRatios,
-  estimateRequestUnits,
   eventChunks,
   gbSeconds,
   infrastructureCostOf,
@@ -46,7 +45,7 @@ describe('infrastructureCostOf', () => {
         stateTransitions: 21,
         lambdaRequests: 17,
         lambdaGbSeconds: 2,
-        requestUnits: { read: 10, write: 30, source: 'estimatedFromRequests', unpriced: [] },
+        requestUnits: { read: 10, write: 30 },
         eventBridgeEvents: 2,
       },
       prices,
@@ -68,37 +67,12 @@ describe('infrastructureCostOf', () => {
       stateTransitions: 21,
       lambdaRequests: 0,
       lambdaGbSeconds: 0,
-      requestUnits: { read: 0, write: 0, source: 'estimatedFromRequests', unpriced: [] },
+      requestUnits: { read: 0, write: 0 },
       eventBridgeEvents: 0,
     });
 
     // Assess
     expect(per1000Tasks([cost.total])).toBeCloseTo(0.525, 12);
-  });
-});
-
-describe('estimateRequestUnits', () => {
-  it('counts reads and writes per request, transactions as two items at two units each', () => {
-    // Act: the sample goal's 30 requests
-    const units = estimateRequestUnits({
-      GetItem: 8,
-      Query: 7,
-      PutItem: 5,
-      UpdateItem: 2,
-      TransactWriteItems: 8,
-    });
-
-    // Assess
-    expect(units).toEqual({ read: 15, write: 5 + 2 + 32, source: 'estimatedFromRequests', unpriced: [] });
-  });
-
-  it('names the operations it has no rule for instead of pricing them at zero silently', () => {
-    // Act
-    const units = estimateRequestUnits({ BatchWriteItem: 1, Scan: 2, GetItem: 1 });
-
-    // Assess
-    expect(units.unpriced).toEqual(['BatchWriteItem', 'Scan']);
-    expect(units.read).toBe(1);
   });
 });
 

@@ -8,6 +8,7 @@ import {
   ConverseCommand,
   type ConverseCommandInput,
   type ConverseCommandOutput,
+  type Message,
   type SystemContentBlock,
   type Tool,
 } from '@aws-sdk/client-bedrock-runtime';
@@ -67,9 +68,22 @@ export const toolSpecs = (tools: ToolDefinition[]): Tool[] =>
     },
   }));
 
+const CACHE_POINT = { cachePoint: { type: 'default' as const } };
+
 /**
- * Cache points after the system prompt and after the tool definitions (both static across a session's turns), for
- * models whose price entry says Bedrock caches prompts for them.
+ * The conversation with cache points after its last message (this request writes the prefix through it) and after
+ * the last message of the previous turn's request (whose prefix that request wrote, so this one reads it). Bedrock
+ * looks a prefix up only at the checkpoints a request marks, hence two. Copies: the stored content is not touched.
+ */
+export const withConversationCachePoints = (messages: Message[]): Message[] => {
+  const marked = new Set([messages.length - 1, messages.length - 3].filter((i) => i >= 0));
+  return messages.map((m, i) => (marked.has(i) ? { ...m, content: [...(m.content ?? []), CACHE_POINT] } : m));
+};
+
+/**
+ * For models whose price entry says Bedrock caches prompts for them: a cache point after the system prompt (which
+ * the model reads after the tools, so it caches both) and two in the conversation, three checkpoints in all. A
+ * checkpoint below the model's minimum prefix is ignored by Bedrock, not refused.
  */
 export const buildRequest = (input: {
   profile: AgentProfile;
@@ -82,16 +96,13 @@ export const buildRequest = (input: {
 }): ConverseCommandInput => {
   const caching = input.promptCaching;
   const system: SystemContentBlock[] = [{ text: input.profile.instructions }];
-  const tools: Tool[] = toolSpecs(input.tools);
-  if (caching) {
-    system.push({ cachePoint: { type: 'default' } });
-    tools.push({ cachePoint: { type: 'default' } });
-  }
+  if (caching) system.push(CACHE_POINT);
+  const messages = buildMessages(input.conversation);
   return {
     modelId: input.route.modelId,
     system,
-    messages: buildMessages(input.conversation),
-    toolConfig: { tools },
+    messages: caching ? withConversationCachePoints(messages) : messages,
+    toolConfig: { tools: toolSpecs(input.tools) },
     inferenceConfig: {
       maxTokens: input.profile.inference.maxTokens,
       temperature: input.profile.inference.temperature,

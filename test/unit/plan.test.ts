@@ -84,7 +84,7 @@ const firstTurn = () => conversationOf(sessionItem());
 const ids = { tenantId: TENANT, sessionId: SESSION };
 
 describe('buildRequest', () => {
-  it('puts cache points after the system prompt and after the tool definitions for a model that caches', () => {
+  it('puts a cache point after the system prompt (tools and system) and after the goal on a first turn', () => {
     // Act
     const request = buildRequest({
       profile,
@@ -99,9 +99,43 @@ describe('buildRequest', () => {
     // Assess
     expect(request.system).toEqual([{ text: profile.instructions }, { cachePoint: { type: 'default' } }]);
     const toolList = request.toolConfig?.tools ?? [];
-    expect(toolList).toHaveLength(tools.length + 1);
-    expect(toolList.at(-1)).toEqual({ cachePoint: { type: 'default' } });
-    expect(toolList.slice(0, -1).map((t) => t.toolSpec?.name)).toEqual(tools.map((t) => t.name));
+    expect(toolList.map((t) => t.toolSpec?.name)).toEqual(tools.map((t) => t.name));
+    expect(request.messages?.[0]?.content?.at(-1)).toEqual({ cachePoint: { type: 'default' } });
+  });
+
+  it('marks the end of the conversation and the end of the previous request, so a turn reads what the last wrote', () => {
+    // Prepare: goal, turn 1 (tools) + results, turn 2 (tools) + results
+    const calls = [
+      toolCallItem({ turn: 1, index: 0, toolUseId: 'tu-1', name: 'audit_billing_logs' }),
+      toolCallItem({ turn: 2, index: 0, toolUseId: 'tu-2', name: 'get_contract_terms' }),
+    ];
+    const conversation = conversationOf(
+      sessionItem({ turn: 2 }),
+      [
+        goalItem(),
+        assistantToolUses(1, [{ toolUseId: 'tu-1', name: 'audit_billing_logs' }]),
+        assistantToolUses(2, [{ toolUseId: 'tu-2', name: 'get_contract_terms' }]),
+      ],
+      calls,
+    );
+
+    // Act
+    const request = buildRequest({
+      profile,
+      session: conversation.session,
+      conversation,
+      route: plannerRoute,
+      tools,
+      turn: 3,
+      promptCaching: true,
+    });
+
+    // Assess: checkpoints after message 2 (the previous request's end) and message 4 (this one's), 3 in all
+    const marked = (request.messages ?? []).map((m) => m.content?.some((b) => b.cachePoint) ?? false);
+    expect(marked).toEqual([false, false, true, false, true]);
+    expect(JSON.stringify(request).match(/cachePoint/g)).toHaveLength(3);
+    // The stored conversation is not changed by the request built from it
+    expect(JSON.stringify(conversation.messages)).not.toContain('cachePoint');
   });
 
   it('sends no cache points to a model without prompt caching (Bedrock would reject them)', () => {

@@ -3,7 +3,7 @@
  * flushing, as Powertools documents for manual instrumentation (middy 7 is ESM-only; these bundles are CJS).
  */
 import type { Context } from 'aws-lambda';
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { StepInputError } from './errors';
 import { logger, metrics, tracer } from './powertools';
 import { zodIssues } from './zod-issues';

@@ -1,5 +1,5 @@
 /** The Decide step: after a turn, continue planning, finish, or stop on a limit (turns, budget, loop, schema). */
-import { z } from 'zod';
+import * as z from 'zod';
 import { budgetExceeded } from '../agent/budget';
 import { limitReached } from '../agent/limits';
 import { getProfile } from '../agent/profiles';

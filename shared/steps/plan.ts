@@ -8,7 +8,7 @@ import {
   type SystemContentBlock,
   type Tool,
 } from '@aws-sdk/client-bedrock-runtime';
-import { z } from 'zod';
+import * as z from 'zod';
 import { type BudgetReason, budgetExceeded } from '../agent/budget';
 import { buildMessages, pendingToolUses, toolUsesOf } from '../agent/conversation';
 import { costOf, rateFor, type TokenUsage } from '../agent/pricing';

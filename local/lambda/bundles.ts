@@ -46,6 +46,7 @@ export const esbuildOptions = (config: EsbuildConfig): BuildOptions => {
     bundle: config.bundle ?? true,
     minify: config.minify ?? false,
     sourcemap: config.sourcemap ?? false,
+    ...(config.sourcesContent === undefined ? {} : { sourcesContent: config.sourcesContent }),
     target: config.target ?? 'node22',
     platform: config.platform ?? 'node',
     format: config.format ?? 'cjs',

@@ -74,6 +74,7 @@ const esbuildOptionsSchema = z.strictObject({
   bundle: z.boolean().optional(),
   minify: z.boolean().optional(),
   sourcemap: z.union([z.boolean(), z.enum(['inline', 'external', 'linked', 'both'])]).optional(),
+  sourcesContent: z.boolean().optional(),
   target: z.union([z.string(), z.array(z.string())]).optional(),
   platform: z.enum(['node', 'neutral', 'browser']).optional(),
   format: z.enum(['cjs', 'esm', 'iife']).optional(),

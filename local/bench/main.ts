@@ -13,7 +13,7 @@ import { zodIssues } from '../../shared/runtime/zod-issues';
 import { defaultRootDir, intrinsicContext, loadServerlessConfig } from '../stack/serverless-config';
 import { functionSpecs } from '../stack/specs';
 import { type LocalStack, startLocalStack } from '../stack/start';
-import { bundleSizes } from './bundles';
+import { measureBundles } from './bundles';
 import { BenchError, type GoalMeasurement, measureGoal } from './measure';
 import {
   type BenchReport,
@@ -168,7 +168,6 @@ const main = async (argv: string[]): Promise<void> => {
   const rootDir = defaultRootDir();
   const goal = loadGoal(resolve(rootDir, options.goal));
   const reports = {} as Record<ModeName, ModeReport>;
-  let builds: Parameters<typeof bundleSizes>[0] = [];
   for (const mode of await modesFromConfig(rootDir)) {
     const dataDir = mkdtempSync(join(tmpdir(), 'sovereign-agent-bench-'));
     const started = performance.now();
@@ -182,7 +181,6 @@ const main = async (argv: string[]): Promise<void> => {
     });
     const stackStartMs = performance.now() - started;
     try {
-      builds = stack.lambda.builds;
       const { warmUp, goals } = await measureMode(stack, mode, goal, options.runs);
       reports[mode.name] = summarizeMode(goals, warmUp, mode.tiers, stackStartMs);
     } finally {
@@ -202,7 +200,8 @@ const main = async (argv: string[]): Promise<void> => {
     runs: options.runs,
     modes: reports,
     comparison: compare(reports),
-    bundles: bundleSizes(builds, rootDir),
+    // After the stacks have stopped: import times are measured on an otherwise idle machine.
+    bundles: await measureBundles({ rootDir }),
   };
   process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatReport(report)}\n`);
 };

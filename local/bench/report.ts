@@ -303,10 +303,28 @@ const cachingTable = (r: BenchReport): string => {
 };
 
 const bundleLines = (r: BenchReport): string[] => [
-  'Bundles (.local/build, esbuild options of serverless.yml)',
+  `Bundles (.local/build, esbuild options of serverless.yml; import time: median of ${r.bundles.samples} fresh processes)`,
   table([
-    ['function', 'bundle', 'source map'],
-    ...r.bundles.functions.map((f) => [f.key, kib(f.bytes), f.mapBytes === null ? '-' : kib(f.mapBytes)]),
+    ['function', 'bundle', 'source map', 'import', 'unbundled', 'ratio', 'cpu ratio'],
+    ...r.bundles.functions.map((f) => [
+      f.key,
+      kib(f.bytes),
+      f.mapBytes === null ? '-' : kib(f.mapBytes),
+      `${f.loadMs.toFixed(0)} ms`,
+      `${f.unbundledLoadMs.toFixed(0)} ms`,
+      f.loadRatio.toFixed(2),
+      f.loadCpuRatio.toFixed(2),
+    ]),
+    [
+      'median',
+      kib(r.bundles.medianBytes),
+      '',
+      '',
+      '',
+      r.bundles.loadRatioMedian.toFixed(2),
+      r.bundles.loadCpuRatioMedian.toFixed(2),
+    ],
+    ['max', kib(r.bundles.maxBytes), '', '', '', '', ''],
   ]),
   '',
   r.bundles.zips.length === 0

@@ -1,6 +1,6 @@
 /** The whole benchmark as a function: load the suite, run it under each policy, measure bundles, build the report. */
 import { availableParallelism } from 'node:os';
-import { bundleSizes } from './bundles';
+import { type BundleReport, measureBundles } from './bundles';
 import type { PolicyName } from './cost';
 import { policiesFromConfig } from './policies';
 import { type BenchReport, buildReport } from './report';
@@ -20,6 +20,8 @@ export interface BenchOptions {
   policies: readonly PolicyName[];
   warmUp: boolean;
   skipBundles: boolean;
+  /** Fresh node processes per bundle load timing (default 5). */
+  bundleSamples?: number;
   dynamodbEndpoint?: string;
   progress?: (line: string) => void;
 }
@@ -29,7 +31,7 @@ export const runBench = async (o: BenchOptions): Promise<BenchReport> => {
   const goals = loadSuite(o.rootDir, o.goals);
   const warmUp = o.warmUp ? loadSuite(o.rootDir, [WARM_UP_GOAL])[0] : undefined;
   const policies = await policiesFromConfig(o.rootDir, o.policies);
-  const { runs, builds } = await runSuite({
+  const { runs } = await runSuite({
     rootDir: o.rootDir,
     goals,
     policies,
@@ -37,9 +39,14 @@ export const runBench = async (o: BenchOptions): Promise<BenchReport> => {
     ...(o.dynamodbEndpoint === undefined ? {} : { dynamodbEndpoint: o.dynamodbEndpoint }),
     ...(o.progress === undefined ? {} : { progress: o.progress }),
   });
+  // After the stacks stop: load timings want the machine to themselves.
+  o.progress?.('bundles: sizes and module-load times (fresh node processes)');
+  const bundles: BundleReport | null = o.skipBundles
+    ? null
+    : await measureBundles({ rootDir: o.rootDir, ...(o.bundleSamples ? { samples: o.bundleSamples } : {}) });
   return buildReport({
     runs,
-    bundles: o.skipBundles ? { functions: [], zips: [] } : bundleSizes(builds, o.rootDir),
+    bundles,
     machine: {
       cpus: availableParallelism(),
       node: process.versions.node,

@@ -119,7 +119,7 @@ export interface BenchReport {
     /** Model plus infrastructure (the policy's own) per 1,000 tasks. */
     totalPer1000TasksUsd: Partial<Record<PolicyName, number>>;
   };
-  bundles: BundleReport;
+  bundles: BundleReport | null;
   /** Information only. */
   wallMs: number;
 }
@@ -265,7 +265,7 @@ export const INFRASTRUCTURE_ASSUMPTIONS = [
 
 export const buildReport = (input: {
   runs: PolicyRun[];
-  bundles: BundleReport;
+  bundles: BundleReport | null;
   machine: BenchReport['machine'];
   suiteDir: string;
   wallMs: number;

@@ -150,13 +150,26 @@ const payloadLines = (r: BenchReport): string[] => [
       .join(', '),
 ];
 
-const bundleLines = (r: BenchReport): string[] => [
-  'Bundles (.local/build, esbuild options of serverless.yml)',
-  table([
-    ['function', 'bundle', 'source map'],
-    ...r.bundles.functions.map((f) => [f.key, kib(f.bytes), f.mapBytes === null ? '-' : kib(f.mapBytes)]),
-  ]),
-];
+const bundleLines = (r: BenchReport): string[] => {
+  const b = r.bundles;
+  if (b === null) return ['Bundles: not measured (--skip-bundles)'];
+  return [
+    `Bundles (esbuild options of serverless.yml, as sls package builds them): max ${kib(b.maxBytes)}, median ` +
+      `${kib(b.medianBytes)}; module load against the same handler unbundled, median ratio ` +
+      `${b.loadRatioMedian.toFixed(2)} (CPU ${b.loadCpuRatioMedian.toFixed(2)}), ${b.samples} fresh processes each`,
+    table([
+      ['function', 'bundle', 'source map', 'load ms', 'unbundled ms', 'ratio'],
+      ...b.functions.map((f) => [
+        f.key,
+        kib(f.bytes),
+        f.mapBytes === null ? '-' : kib(f.mapBytes),
+        f.loadMs.toFixed(0),
+        f.unbundledLoadMs.toFixed(0),
+        f.loadRatio.toFixed(2),
+      ]),
+    ]),
+  ];
+};
 
 export const formatReport = (r: BenchReport): string => {
   const first = Object.entries(r.policies)[0];

@@ -39,12 +39,14 @@ const handlerEntry = (rootDir: string, handler: string): { file: string; exportN
   );
 };
 
-const esbuildOptions = (config: EsbuildConfig): BuildOptions => {
+/** esbuild's options from custom.esbuild, as serverless-esbuild passes them (its own defaults where it has one). */
+export const esbuildOptions = (config: EsbuildConfig): BuildOptions => {
   const exclude = config.exclude;
   return {
     bundle: config.bundle ?? true,
     minify: config.minify ?? false,
     sourcemap: config.sourcemap ?? false,
+    ...(config.sourcesContent === undefined ? {} : { sourcesContent: config.sourcesContent }),
     target: config.target ?? 'node22',
     platform: config.platform ?? 'node',
     format: config.format ?? 'cjs',
@@ -54,6 +56,7 @@ const esbuildOptions = (config: EsbuildConfig): BuildOptions => {
     ...(config.define === undefined ? {} : { define: config.define }),
     ...(config.mainFields === undefined ? {} : { mainFields: config.mainFields }),
     ...(config.conditions === undefined ? {} : { conditions: config.conditions }),
+    ...(config.alias === undefined ? {} : { alias: config.alias }),
   };
 };
 
@@ -180,4 +183,24 @@ export const buildFunctions = async (o: {
   ]);
   if (runtimeBuild === undefined) throw new LambdaServiceError('The Lambda runtime bootstrap was not built');
   return { runtimeFile: runtimeBuild.outfile, entries, builds, buildMs: performance.now() - started };
+};
+
+/**
+ * The same handlers with every package left to node_modules (`packages: 'external'`, no source map): our code in
+ * one file, each dependency loaded from node_modules at run time, as without a bundler. The benchmark's baseline
+ * for module-load time. Always under `<repo>/.local` (not the data dir, which tests move to a temp dir), so that
+ * Node.js resolves the packages from the repository's node_modules.
+ */
+export const buildUnbundled = async (o: {
+  functions: LambdaFunctionSpec[];
+  esbuild: EsbuildConfig;
+  rootDir: string;
+}): Promise<BuildReport[]> => {
+  const buildDir = join(o.rootDir, '.local', 'unbundled');
+  const options: BuildOptions = { ...esbuildOptions(o.esbuild), packages: 'external', sourcemap: false };
+  return Promise.all(
+    o.functions.map((spec) =>
+      bundle(handlerEntry(o.rootDir, spec.handler).file, spec.key, options, o.rootDir, buildDir),
+    ),
+  );
 };

@@ -66,10 +66,15 @@ const functionSchema = z.looseObject({
     .optional(),
 });
 
-const esbuildOptionsSchema = z.looseObject({
+/**
+ * custom.esbuild: strict, because the local stack must build what serverless-esbuild builds; an option it does
+ * not know would be silently left out of the local bundles.
+ */
+const esbuildOptionsSchema = z.strictObject({
   bundle: z.boolean().optional(),
   minify: z.boolean().optional(),
   sourcemap: z.union([z.boolean(), z.enum(['inline', 'external', 'linked', 'both'])]).optional(),
+  sourcesContent: z.boolean().optional(),
   target: z.union([z.string(), z.array(z.string())]).optional(),
   platform: z.enum(['node', 'neutral', 'browser']).optional(),
   format: z.enum(['cjs', 'esm', 'iife']).optional(),
@@ -79,6 +84,7 @@ const esbuildOptionsSchema = z.looseObject({
   define: z.record(z.string(), z.string()).optional(),
   mainFields: z.array(z.string()).optional(),
   conditions: z.array(z.string()).optional(),
+  alias: z.record(z.string(), z.string()).optional(),
 });
 
 const stateMachineSchema = z.looseObject({

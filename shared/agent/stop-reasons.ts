@@ -1,5 +1,5 @@
 /** Why a goal ends without failing: the one StopReason enum and the sentence each reason puts in the output. */
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const stopReasonSchema = z.enum([
   'completed',

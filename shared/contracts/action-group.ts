@@ -1,5 +1,5 @@
 /** Bedrock Agents action-group Lambda contract (function-details form): event/response schemas and helpers. */
-import { z } from 'zod';
+import * as z from 'zod';
 
 // The contract as documented in "Configure Lambda functions to send information that an Amazon Bedrock
 // agent elicits from the user" (Bedrock user guide, agents-lambda). Our run-tool Lambda is the caller;

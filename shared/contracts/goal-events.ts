@@ -1,6 +1,6 @@
 /** The event contract of the bus: goal and resume events in, and how session ids and execution names derive from them. */
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { InvalidGoalError } from '../runtime/errors';
 import { zodIssues } from '../runtime/zod-issues';
 

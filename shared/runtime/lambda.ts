@@ -5,7 +5,7 @@
 
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { takeDynamoDbUsage } from './clients/consumed-capacity';
 import { StepInputError } from './errors';
 import { logger, metrics, tracer } from './powertools';

@@ -1,5 +1,5 @@
 /** The Finalize step: persists how a session ended (completed or stopped) and announces it on the bus. */
-import { z } from 'zod';
+import * as z from 'zod';
 import { textOf } from '../agent/conversation';
 import { STOP_EXPLANATIONS, stopReasonSchema } from '../agent/stop-reasons';
 import { type EventPublisher, GOAL_COMPLETED, GOAL_STOPPED, summary } from '../contracts/lifecycle-events';

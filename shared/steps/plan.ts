@@ -12,7 +12,7 @@ import {
   type SystemContentBlock,
   type Tool,
 } from '@aws-sdk/client-bedrock-runtime';
-import { z } from 'zod';
+import * as z from 'zod';
 import { buildMessages, pendingToolUses, toolUsesOf } from '../agent/conversation';
 import { stopBeforeNextTurn } from '../agent/limits';
 import { costOf, rateFor, type TokenUsage } from '../agent/pricing';

@@ -1,5 +1,5 @@
 /** The RecordFailure step: keeps a resumable checkpoint of a failed goal and announces Agent Goal Failed. */
-import { z } from 'zod';
+import * as z from 'zod';
 import { type EventPublisher, GOAL_FAILED, summary } from '../contracts/lifecycle-events';
 import type { SessionStore } from '../store/session-store';
 import { hasEnded, publishEnded } from './finalize';

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { InvokeCommand, type InvokeCommandOutput, type LambdaClient } from '@aws-sdk/client-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 import { toolUsesOf } from '../agent/conversation';
 import { type AgentProfile, getProfile } from '../agent/profiles';
 import {

@@ -1,5 +1,5 @@
 /** The StartSession step: marks the session running for this execution (start or resume) and returns its checkpoint. */
-import { z } from 'zod';
+import * as z from 'zod';
 import { getProfile } from '../agent/profiles';
 import type { SessionStore } from '../store/session-store';
 

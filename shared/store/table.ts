@@ -5,7 +5,7 @@
  * and a second schema language without removing code.
  */
 import type { ContentBlock } from '@aws-sdk/client-bedrock-runtime';
-import { z } from 'zod';
+import * as z from 'zod';
 import { constraintsSchema, dataClassificationSchema } from '../contracts/goal-events';
 import { StoreItemError } from '../runtime/errors';
 import { zodIssues } from '../runtime/zod-issues';

@@ -21,6 +21,7 @@ describe('the benchmark', () => {
       policies: ['routed'],
       warmUp: false,
       skipBundles: false,
+      bundleSamples: 1,
       dynamodbEndpoint: endpoint,
       progress: (line) => lines.push(line),
     });
@@ -64,7 +65,12 @@ describe('the benchmark', () => {
     });
     expect(report.cost.infrastructure.per1000TasksUsd.total).toBeGreaterThan(0);
     expect(report.cost.totalPer1000TasksUsd.routed).toBeGreaterThan(report.cost.per1000TasksUsd.routed ?? 0);
-    expect(report.bundles.functions.map((f) => f.key)).toContain('plan');
+    expect(report.bundles?.functions.map((f) => f.key)).toContain('plan');
+    expect(report.bundles).toMatchObject({
+      maxBytes: expect.any(Number),
+      medianBytes: expect.any(Number),
+      loadRatioMedian: expect.any(Number),
+    });
     expect(JSON.parse(JSON.stringify(report))).toMatchObject({ suite: { goals: 3 } });
   });
 });

@@ -158,6 +158,16 @@ describe('parseServerlessConfig', () => {
     expect(() => parseServerlessConfig(broken)).toThrow(/provider\.name/);
   });
 
+  it('refuses an esbuild option the local build would not pass on, so local bundles never differ silently', () => {
+    // Arrange
+    const withBanner = printed() as { custom: { esbuild: Record<string, unknown> } };
+    withBanner.custom.esbuild.banner = { js: '// banner' };
+
+    // Act / Assess
+    expect(() => parseServerlessConfig(withBanner)).toThrow(InvalidServerlessConfigError);
+    expect(() => parseServerlessConfig(withBanner)).toThrow(/custom\.esbuild.*banner/s);
+  });
+
   it('validates the table properties and reads the bus name', () => {
     // Arrange
     const config = parseServerlessConfig(printed());

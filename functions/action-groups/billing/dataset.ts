@@ -1,5 +1,5 @@
 /** Sample billing data per tenant: schema, loading, and the date and money arithmetic the tools share. */
-import { z } from 'zod';
+import * as z from 'zod';
 import acme from './data/acme.json';
 import globex from './data/globex.json';
 import initech from './data/initech.json';

@@ -1,5 +1,5 @@
 /** Token prices (data in prices.json, with source and date) and the per-call cost: input, output and cache rates. */
-import { z } from 'zod';
+import * as z from 'zod';
 import { PricingError } from '../../runtime/errors';
 import type { Tier } from '../profiles';
 import table from './prices.json';

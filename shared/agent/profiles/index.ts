@@ -1,5 +1,5 @@
 /** Agent profiles: data files validated when loaded, looked up by name. */
-import { z } from 'zod';
+import * as z from 'zod';
 import { dataClassificationSchema } from '../../contracts/goal-events';
 import { ProfileError } from '../../runtime/errors';
 import { zodIssues } from '../../runtime/zod-issues';

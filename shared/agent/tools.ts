@@ -1,10 +1,10 @@
 /**
  * Action-group registry: each group's OpenAPI v3 document is the one source of its tools. Plan turns the
- * operations into Converse tool specs; run-tool validates the model's parameters against the same schemas.
+ * operations into Converse tool specs; RunTool validates the model's parameters against the same schemas
+ * (`./tool-input`, kept apart so Plan's bundle carries no validator).
  */
-import type { ErrorObject } from 'ajv';
 import { type ActionGroupOperation, readActionGroupOperations } from '../contracts/action-group';
-import { billingOperations, compileToolSchema } from '../contracts/tool-schemas';
+import { billingOperations } from '../contracts/tool-schemas';
 import { requiredEnv } from '../runtime/env';
 import { ProfileError } from '../runtime/errors';
 
@@ -74,24 +74,4 @@ export const toolsForAgent = (actionGroups: string[]): ToolDefinition[] => {
     seen.add(tool.name);
   }
   return tools;
-};
-
-const formatError = (error: ErrorObject): string => {
-  const where = error.instancePath === '' ? 'input' : error.instancePath.slice(1).replaceAll('/', '.');
-  if (error.keyword === 'additionalProperties') {
-    return `${where}: unknown parameter "${String(error.params.additionalProperty)}"`;
-  }
-  if (error.keyword === 'required')
-    return `${where}: missing required parameter "${String(error.params.missingProperty)}"`;
-  return `${where}: ${error.message ?? error.keyword}`;
-};
-
-export type ValidationResult = { ok: true; input: Record<string, unknown> } | { ok: false; errors: string[] };
-
-/** Validates (and fills schema defaults into a copy of) the model's input for a tool. */
-export const validateToolInput = (tool: ToolDefinition, input: unknown): ValidationResult => {
-  const validate = compileToolSchema(tool.inputSchema);
-  const copy: unknown = structuredClone(input ?? {});
-  if (validate(copy)) return { ok: true, input: copy as Record<string, unknown> };
-  return { ok: false, errors: (validate.errors ?? []).map(formatError) };
 };

@@ -8,12 +8,12 @@ import { InvokeCommand, type InvokeCommandOutput, type LambdaClient } from '@aws
 import * as z from 'zod';
 import { toolUsesOf } from '../agent/conversation';
 import { type AgentProfile, getProfile } from '../agent/profiles';
+import { validateToolInput } from '../agent/tool-input';
 import {
   type ActionGroupFunctions,
   getActionGroup,
   type ToolDefinition,
   toolsForAgent,
-  validateToolInput,
 } from '../agent/tools';
 import {
   type ActionGroupEvent,

@@ -101,6 +101,17 @@ describe('function bundles (serverless.yml custom.esbuild)', () => {
     expect(withBedrock).toEqual(['plan']);
   });
 
+  it('carry the tool-schema validator (ajv) only where tool input is validated, not in plan', () => {
+    // Act
+    const withAjv = bundles
+      .filter((b) => fromPackage(b.inputs, 'ajv').length > 0)
+      .map((b) => b.spec.key)
+      .sort();
+
+    // Assess
+    expect(withAjv).toEqual(['billingActionGroup', 'runTool']);
+  });
+
   it('take credentials from the environment only: no SSO, INI, process or web-identity providers', () => {
     const chain = [
       '@aws-sdk/credential-provider-node',

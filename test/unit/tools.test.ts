@@ -1,12 +1,12 @@
 /** Action-group registry: OpenAPI operations become Converse tools, and tool input is validated by their schemas. */
 
+import { validateToolInput } from '../../shared/agent/tool-input';
 import {
   actionGroupFunctions,
   getActionGroup,
   type ToolDefinition,
   toolsForAgent,
   toolsFromOpenApi,
-  validateToolInput,
 } from '../../shared/agent/tools';
 import { ActionGroupContractError } from '../../shared/contracts/action-group';
 import openapi from '../../shared/contracts/tool-schemas/billing.openapi.json';

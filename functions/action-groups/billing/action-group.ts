@@ -13,11 +13,8 @@ import {
   parseActionGroupEvent,
   TENANT_ID_ATTRIBUTE,
 } from '../../../shared/contracts/action-group';
-import {
-  billingOperations,
-  compileToolSchema,
-  schemaErrorsText,
-} from '../../../shared/contracts/tool-schemas';
+import { billingOperations } from '../../../shared/contracts/tool-schemas';
+import { compileToolSchema, schemaErrorsText } from '../../../shared/contracts/tool-schemas/validator';
 import { auditBillingLogs } from './audit';
 import { getContractTerms } from './contract-terms';
 import { loadTenantDataset, type TenantDataset } from './dataset';

@@ -7,13 +7,16 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { executionNameFor } from '../../shared/contracts/goal-events';
+import { SessionStore } from '../../shared/store/session-store';
 import { LOCAL_CREDENTIALS } from '../aws/credentials';
 import { putModelScript } from '../bedrock/control-client';
 import { type ModelScript, parseModelScript } from '../bedrock/script';
-import { localClients } from '../cli/run-goal';
+import { localDynamoDbClient } from '../dynamodb/local';
 import { defaultRootDir } from '../stack/data-dir';
 import { type LocalStack, startLocalStack } from '../stack/start';
+import { type CpuTime, cpuSince, cpuTime } from './cpu-time';
 import { BenchError, totalOf } from './measure';
 import {
   billedTokens,
@@ -59,6 +62,11 @@ export interface LevelReport {
   stateTransitions: number;
   /** Per goal, put to execution end: min, median, max (information only). */
   goalWallMs: { min: number; median: number; max: number };
+  /**
+   * CPU spent in the window: this process (stand-ins and sandboxes) and DynamoDB Local's java. Against wall x cores
+   * it says whether the level was CPU-bound, and, unlike wall time, it hardly moves with other load on the machine.
+   */
+  cpu: CpuTime;
   /** Sessions whose counters differ, with the differing fields (empty when exact). */
   mismatches: { sessionId: string; fields: string[] }[];
 }
@@ -81,6 +89,7 @@ interface Run {
   stamp: number;
   tenantId: string;
   bus: EventBridgeClient;
+  store: SessionStore;
 }
 
 const goalIdFor = (run: Run, level: number, index: number): string =>
@@ -128,6 +137,7 @@ const runGoals = async (run: Run, level: number, n: number) => {
   const invocationsBefore = stack.lambda.invocations().length;
   const executionsBefore = new Set(stack.stepFunctions.executions().map((e) => e.executionArn));
   stack.resetDynamoDbRequests();
+  const cpuBefore = cpuTime();
   const timeoutMs = run.options.timeoutMs ?? 600_000;
   const started = performance.now();
   // Waiting starts before the puts (the service signals each settled execution), so no end can be missed, and
@@ -140,6 +150,7 @@ const runGoals = async (run: Run, level: number, n: number) => {
   const puts = await Promise.allSettled(ids.map((id) => putGoal(run, id)));
   const settled = await Promise.allSettled(ends);
   const wallMs = performance.now() - started;
+  const cpu = cpuSince(cpuBefore);
   const dynamodbByOperation = stack.dynamodbRequests();
   const refused = puts.find((p) => p.status === 'rejected');
   if (refused !== undefined) throw (refused as PromiseRejectedResult).reason;
@@ -149,6 +160,7 @@ const runGoals = async (run: Run, level: number, n: number) => {
   return {
     ids,
     wallMs,
+    cpu,
     dynamodbByOperation,
     lambdaInvocations: invocations.length,
     coldStarts: invocations.filter((r) => r.coldStart).length,
@@ -161,7 +173,7 @@ const TOKEN_FIELDS = ['tokensInput', 'tokensOutput', 'tokensCacheRead', 'tokensC
 
 /** Each session's counters: consistent with its own records, and equal to the reference (when one is known). */
 const checkSessions = async (run: Run, ids: string[], reference: SessionCounters | undefined) => {
-  const { store } = localClients(run.stack.env);
+  const { store } = run;
   const mismatches: { sessionId: string; fields: string[] }[] = [];
   let completed = 0;
   let first: SessionCounters | undefined;
@@ -207,6 +219,7 @@ const measureLevel = async (
     lambdaInvocations: goals.lambdaInvocations,
     coldStarts: goals.coldStarts,
     stateTransitions: goals.stateTransitions,
+    cpu: goals.cpu,
     goalWallMs: {
       min: round(goals.goalWallMs.min),
       median: round(goals.goalWallMs.median),
@@ -241,7 +254,12 @@ export const measureConcurrency = async (
     region: stack.env.AWS_REGION ?? 'us-east-1',
     credentials: LOCAL_CREDENTIALS,
   });
-  const run: Run = { stack, options, stamp: Date.now(), tenantId, bus };
+  // Not run-goal's localClients: its document client is wrapped by the Powertools tracer, whose X-Ray SDK enables
+  // async hooks with destroy tracking for every promise of this process, which hosts the stand-ins (measured:
+  // about 6 % of this thread's CPU). Production's Lambdas keep their tracer; only the harness does without.
+  const doc = DynamoDBDocumentClient.from(localDynamoDbClient(stack.env.AWS_ENDPOINT_URL_DYNAMODB as string));
+  const store = new SessionStore(doc, stack.env.TABLE_NAME as string, 90);
+  const run: Run = { stack, options, stamp: Date.now(), tenantId, bus, store };
   try {
     const warmUp = await runGoals(run, 0, 1);
     const checked = await checkSessions(run, warmUp.ids, undefined);
@@ -272,6 +290,7 @@ export const measureConcurrency = async (
     };
   } finally {
     bus.destroy();
+    doc.destroy();
   }
 };
 

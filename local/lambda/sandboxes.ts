@@ -48,7 +48,10 @@ export class Sandbox {
   private pending: ((outcome: SandboxOutcome) => void) | undefined;
 
   constructor(workerFile: string, init: WorkerInit, env: Record<string, string>, logStream: WriteStream) {
-    this.worker = new Worker(workerFile, { workerData: init, env, stdout: true, stderr: true });
+    // execArgv []: a worker inherits this process's flags by default, and under `tsx` (the CLI, the bench) that is
+    // tsx's module loader, which then transforms every bundle a cold start requires. Lambda's Node.js runtime runs
+    // the bundle with plain node; the function's own NODE_OPTIONS (source maps) are honoured by the worker itself.
+    this.worker = new Worker(workerFile, { workerData: init, env, stdout: true, stderr: true, execArgv: [] });
     this.worker.stdout.pipe(logStream, { end: false });
     this.worker.stderr.pipe(logStream, { end: false });
     this.ready = new Promise((settle) => {

@@ -1,6 +1,7 @@
 /** The whole benchmark as a function: load the suite, run it under each policy, measure bundles, build the report. */
 import { availableParallelism } from 'node:os';
 import { type BundleReport, measureBundles } from './bundles';
+import { type ConcurrencyReport, runConcurrency } from './concurrency';
 import type { PolicyName } from './cost';
 import { policiesFromConfig } from './policies';
 import { type BenchReport, buildReport } from './report';
@@ -20,6 +21,9 @@ export interface BenchOptions {
   policies: readonly PolicyName[];
   warmUp: boolean;
   skipBundles: boolean;
+  /** Concurrent-goal levels on a stack of their own (default 1, 10, 50); none with skipConcurrency. */
+  concurrencyLevels?: number[];
+  skipConcurrency?: boolean;
   /** Fresh node processes per bundle load timing (default 5). */
   bundleSamples?: number;
   dynamodbEndpoint?: string;
@@ -39,6 +43,10 @@ export const runBench = async (o: BenchOptions): Promise<BenchReport> => {
     ...(o.dynamodbEndpoint === undefined ? {} : { dynamodbEndpoint: o.dynamodbEndpoint }),
     ...(o.progress === undefined ? {} : { progress: o.progress }),
   });
+  o.progress?.('concurrency: the sample goal N at a time against the store floor');
+  const concurrency: ConcurrencyReport | null = o.skipConcurrency
+    ? null
+    : await runConcurrency({ rootDir: o.rootDir, levels: o.concurrencyLevels ?? [1, 10, 50] });
   // After the stacks stop: load timings want the machine to themselves.
   o.progress?.('bundles: sizes and module-load times (fresh node processes)');
   const bundles: BundleReport | null = o.skipBundles
@@ -47,6 +55,7 @@ export const runBench = async (o: BenchOptions): Promise<BenchReport> => {
   return buildReport({
     runs,
     bundles,
+    concurrency,
     machine: {
       cpus: availableParallelism(),
       node: process.versions.node,

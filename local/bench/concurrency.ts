@@ -297,26 +297,42 @@ export const measureConcurrency = async (
 const STANDALONE_GOAL = 'events/goal-billing-audit.json';
 const STANDALONE_SCRIPT = 'events/model-scripts/billing-four-tools.json';
 
-/** `npx tsx local/bench/concurrency.ts [N ...]`: one in-memory stack on random ports, the JSON report on stdout. */
+/**
+ * The sample goal at each level on one fresh in-memory stack of its own (random ports, counting DynamoDB requests):
+ * what `npm run bench` reports under "concurrency", and what `npx tsx local/bench/concurrency.ts [N ...]` prints.
+ */
+export const runConcurrency = async (o: {
+  rootDir: string;
+  levels: number[];
+  log?: (line: string) => void;
+}): Promise<ConcurrencyReport> => {
+  const read = (file: string): unknown => JSON.parse(readFileSync(resolve(o.rootDir, file), 'utf8'));
+  const goal = read(STANDALONE_GOAL) as Record<string, unknown>;
+  const script = parseModelScript(read(STANDALONE_SCRIPT));
+  const dataDir = mkdtempSync(join(tmpdir(), 'sovereign-agent-concurrency-'));
+  const stack = await startLocalStack({
+    inMemory: true,
+    dataDir,
+    rootDir: o.rootDir,
+    countDynamoDbRequests: true,
+    ...(o.log ? { log: o.log } : {}),
+  });
+  try {
+    return await measureConcurrency(stack, { goal, script, levels: o.levels });
+  } finally {
+    await stack.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+};
+
 const standalone = async (argv: string[]): Promise<void> => {
   const levels = argv.length > 0 ? argv.map(Number) : [1, 10, 50];
   if (levels.some((n) => !Number.isInteger(n) || n < 1 || n > 200)) {
     throw new BenchError('Levels are whole numbers from 1 to 200, e.g. `concurrency.ts 1 10 50`');
   }
-  const rootDir = defaultRootDir();
-  const read = (file: string): unknown => JSON.parse(readFileSync(resolve(rootDir, file), 'utf8'));
-  const goal = read(STANDALONE_GOAL) as Record<string, unknown>;
-  const script = parseModelScript(read(STANDALONE_SCRIPT));
-  const dataDir = mkdtempSync(join(tmpdir(), 'sovereign-agent-concurrency-'));
   const log = (line: string): void => void process.stderr.write(`${line}\n`);
-  const stack = await startLocalStack({ inMemory: true, dataDir, rootDir, countDynamoDbRequests: true, log });
-  try {
-    const report = await measureConcurrency(stack, { goal, script, levels });
-    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-  } finally {
-    await stack.stop();
-    rmSync(dataDir, { recursive: true, force: true });
-  }
+  const report = await runConcurrency({ rootDir: defaultRootDir(), levels, log });
+  process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
 };
 
 if (require.main === module) {

@@ -92,6 +92,7 @@ const main = async (argv: string[]): Promise<void> => {
     ...(options.quick ? { goals: QUICK_GOALS } : options.goals === undefined ? {} : { goals: options.goals }),
     warmUp: options.warmUp,
     skipBundles: options.skipBundles,
+    skipConcurrency: options.skipConcurrency,
     progress: (line) => process.stderr.write(`${line}\n`),
   });
   process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatReport(report)}\n`);

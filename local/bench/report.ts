@@ -1,6 +1,7 @@
 /** Turns the suite's measurements into the benchmark's JSON (loop fits, payload, cost per policy) and plain-text tables. */
 import type { TokenUsage } from '../../shared/agent/pricing';
 import type { BundleReport } from './bundles';
+import type { ConcurrencyReport, LevelReport } from './concurrency';
 import {
   type CostRatios,
   costRatios,
@@ -119,6 +120,8 @@ export interface BenchReport {
     /** Model plus infrastructure (the policy's own) per 1,000 tasks. */
     totalPer1000TasksUsd: Partial<Record<PolicyName, number>>;
   };
+  /** N concurrent goals on one stack against the store floor (levels by N, plus the store rate measured). */
+  concurrency: Record<string, LevelReport | ConcurrencyReport['storeRate']> | null;
   bundles: BundleReport | null;
   /** Information only. */
   wallMs: number;
@@ -266,6 +269,7 @@ export const INFRASTRUCTURE_ASSUMPTIONS = [
 export const buildReport = (input: {
   runs: PolicyRun[];
   bundles: BundleReport | null;
+  concurrency: ConcurrencyReport | null;
   machine: BenchReport['machine'];
   suiteDir: string;
   wallMs: number;
@@ -309,6 +313,10 @@ export const buildReport = (input: {
         reports.map(([name, p]) => [name, p.costPer1000TasksUsd + p.infrastructurePer1000TasksUsd.total]),
       ),
     },
+    concurrency:
+      input.concurrency === null
+        ? null
+        : { ...input.concurrency.levels, storeRate: input.concurrency.storeRate },
     bundles: input.bundles,
     wallMs: input.wallMs,
   };

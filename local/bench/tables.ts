@@ -1,4 +1,6 @@
 /** The benchmark report as plain-text tables (what `npm run bench` prints without --json). */
+
+import type { LevelReport } from './concurrency';
 import type { InfrastructureCost, PolicyName } from './cost';
 import type { LinearFit } from './fit';
 import { totalOf } from './measure';
@@ -171,6 +173,33 @@ const bundleLines = (r: BenchReport): string[] => {
   ];
 };
 
+const concurrencyLines = (r: BenchReport): string[] => {
+  const c = r.concurrency;
+  if (c === null) return ['Concurrency: not measured (--skip-concurrency)'];
+  const { storeRate, ...levels } = c;
+  const rate = storeRate as { requestsPerSecond: number };
+  return [
+    `Concurrency (the sample goal N at once on one stack; store floor = its DynamoDB requests / ` +
+      `${num(rate.requestsPerSecond, 0)} requests/s, DynamoDB Local's saturated PutItem rate in the same run)`,
+    table([
+      ['N', 'wall ms', 'floor ms', 'ratio', 'completed', 'exact', 'requests', 'cold starts'],
+      ...Object.values(levels).map((v) => {
+        const l = v as LevelReport;
+        return [
+          String(l.goals),
+          num(l.wallMs, 0),
+          num(l.storeFloorMs, 0),
+          l.ratio.toFixed(1),
+          `${l.completed}/${l.goals}`,
+          l.exact ? 'yes' : 'NO',
+          String(l.dynamodbRequests),
+          String(l.coldStarts),
+        ];
+      }),
+    ]),
+  ];
+};
+
 export const formatReport = (r: BenchReport): string => {
   const first = Object.entries(r.policies)[0];
   return [
@@ -188,6 +217,8 @@ export const formatReport = (r: BenchReport): string => {
     'Cost per 1,000 tasks (each suite goal one task)',
     costTable(r),
     ratioLine(r),
+    '',
+    ...concurrencyLines(r),
     '',
     ...bundleLines(r),
     '',

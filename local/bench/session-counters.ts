@@ -83,16 +83,16 @@ export const billedTokens = (
 /**
  * The fields that are the same for every run of one goal. Input tokens (and so cost) are not: the emulator's
  * toolUse ids hash the conversation, and a later turn's conversation holds session-specific tool results (the
- * report id derives from the session), so a few input tokens differ per session. Those are checked against the
- * session's own records and the emulator's bill instead.
+ * report id derives from the session), so a few input tokens differ per session. Nor are cache reads and writes: the
+ * prompt cache is shared by every session of the account, as Bedrock's is, so a goal whose first prompt another
+ * goal already cached reads it, and which goal writes first depends on the interleaving. Those are checked against
+ * the session's own records and the emulator's bill instead.
  */
 export const RUN_INVARIANT_FIELDS = [
   'status',
   'turns',
   'toolCalls',
   'tokensOutput',
-  'tokensCacheRead',
-  'tokensCacheWrite',
   'models',
 ] as const satisfies readonly (keyof SessionCounters)[];
 

@@ -12,7 +12,7 @@ import { localSqsClient } from '../sqs/client';
 import { defaultBuildDir } from '../stack/data-dir';
 import { type EsbuildConfig, lambdaArn } from '../stack/serverless-config';
 import { AsyncInvocations } from './async-invocations';
-import { type BuildReport, buildFunctions } from './bundles';
+import { type BuildReport, buildFunctions, taskRootOf } from './bundles';
 import { LambdaServiceError, payloadTooLarge, ServiceException } from './errors';
 import { type LambdaFunctionSpec, resolveFunction } from './functions';
 import { type DeployedFunction, type InvocationRecord, type InvocationType, Invoker } from './invocations';
@@ -233,7 +233,7 @@ const deployFunction = (
     new Sandbox(
       bundle.runtimeFile,
       init,
-      sandboxEnvironment(spec, o.sharedEnvironment(), o.region, o.buildDir),
+      sandboxEnvironment(spec, o.sharedEnvironment(), o.region, taskRootOf(o.buildDir, spec.key)),
       logStream,
     );
   const arn = lambdaArn(o.region, spec.name);

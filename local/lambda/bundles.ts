@@ -1,6 +1,18 @@
-/** esbuild bundles of the functions (with serverless.yml's esbuild options) and of the worker runtime, cached on disk. */
+/**
+ * esbuild bundles of the functions (with serverless.yml's esbuild options) and of the worker runtime, cached on disk.
+ * Each function gets a task root laid out as its zip is: the bundle at the handler's path, its package files at
+ * theirs, so code that reads a file next to itself finds it locally as it does on Lambda.
+ */
 import { createHash, randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { type BuildOptions, type BuildResult, build, version as esbuildVersion } from 'esbuild';
 import { defaultBuildDir } from '../stack/data-dir';
@@ -10,6 +22,7 @@ import type { LambdaFunctionSpec } from './functions';
 
 export interface BuildReport {
   key: string;
+  /** `<buildDir>/<key>/<handler path>.js` for a function (its task root is `<buildDir>/<key>`). */
   outfile: string;
   cached: boolean;
   ms: number;
@@ -122,22 +135,43 @@ const writeOutputs = (
   renameSync(`${signaturePath}${suffix}`, signaturePath);
 };
 
-/** Bundles one entry into `<buildDir>/<name>.js` unless its inputs (esbuild's metafile) and options are unchanged. */
+/** A function's task root: what Lambda extracts its zip into (LAMBDA_TASK_ROOT). */
+export const taskRootOf = (buildDir: string, key: string): string => join(buildDir, key);
+
+/** Where the zip holds a handler's bundle: `functions/x/handler.handler` -> `functions/x/handler.js`. */
+const bundlePathOf = (handler: string): string => `${handler.slice(0, handler.lastIndexOf('.'))}.js`;
+
+/** Copies the function's package files into its task root at their paths (every build: they are data, not inputs). */
+const copyPackageFiles = (spec: LambdaFunctionSpec, rootDir: string, buildDir: string): void => {
+  for (const file of spec.packageFiles ?? []) {
+    const target = join(taskRootOf(buildDir, spec.key), file);
+    mkdirSync(dirname(target), { recursive: true });
+    // Through a temp file renamed into place: parallel test workers share the build dir.
+    const temp = `${target}.${process.pid}.${randomUUID().slice(0, 8)}.tmp`;
+    copyFileSync(resolve(rootDir, file), temp);
+    renameSync(temp, target);
+  }
+};
+
+/**
+ * Bundles one entry into `outfile` (under `buildDir`) unless its inputs (esbuild's metafile) and options are
+ * unchanged; the signature sits beside it as `<buildDir>/<name>.inputs.json`.
+ */
 const bundle = async (
   entry: string,
   name: string,
   options: BuildOptions,
   rootDir: string,
   buildDir: string,
+  outfile = join(buildDir, `${name}.js`),
 ): Promise<BuildReport> => {
   const started = performance.now();
-  const outfile = join(buildDir, `${name}.js`);
   const signaturePath = join(buildDir, `${name}.inputs.json`);
   const hash = optionsHash(entry, options);
   if (upToDate(signaturePath, outfile, hash, rootDir)) {
     return { key: name, outfile, cached: true, ms: performance.now() - started };
   }
-  mkdirSync(buildDir, { recursive: true });
+  mkdirSync(dirname(outfile), { recursive: true });
   let result: BuildResult<{ metafile: true; write: false }>;
   try {
     result = await build({
@@ -179,8 +213,18 @@ export const buildFunctions = async (o: {
       dirname(workerSource),
       buildDir,
     ),
-    ...entries.map(({ spec, file }) => bundle(file, spec.key, bundleOptions, o.rootDir, buildDir)),
+    ...entries.map(({ spec, file }) =>
+      bundle(
+        file,
+        spec.key,
+        bundleOptions,
+        o.rootDir,
+        buildDir,
+        join(taskRootOf(buildDir, spec.key), bundlePathOf(spec.handler)),
+      ),
+    ),
   ]);
+  for (const { spec } of entries) copyPackageFiles(spec, o.rootDir, buildDir);
   if (runtimeBuild === undefined) throw new LambdaServiceError('The Lambda runtime bootstrap was not built');
   return { runtimeFile: runtimeBuild.outfile, entries, builds, buildMs: performance.now() - started };
 };
@@ -200,7 +244,14 @@ export const buildUnbundled = async (o: {
   const options: BuildOptions = { ...esbuildOptions(o.esbuild), packages: 'external', sourcemap: false };
   return Promise.all(
     o.functions.map((spec) =>
-      bundle(handlerEntry(o.rootDir, spec.handler).file, spec.key, options, o.rootDir, buildDir),
+      bundle(
+        handlerEntry(o.rootDir, spec.handler).file,
+        spec.key,
+        options,
+        o.rootDir,
+        buildDir,
+        join(taskRootOf(buildDir, spec.key), bundlePathOf(spec.handler)),
+      ),
     ),
   );
 };

@@ -13,6 +13,8 @@ export interface LambdaFunctionSpec {
   memorySize: number;
   /** provider.environment + function environment, intrinsics already resolved. */
   environment: Record<string, string>;
+  /** Files the function's package carries besides the bundle, relative to the repository (package.patterns). */
+  packageFiles?: string[];
   /** How Lambda runs its Event invocations (Lambda's defaults when absent: 2 retries, 6 hours, no destination). */
   asyncInvoke?: AsyncInvokeSpec;
 }

@@ -30,7 +30,7 @@ export const planStack = async (
 ): Promise<StackPlan> => {
   const config = await loadServerlessConfig({ rootDir, stage: options.stage ?? 'local' });
   const ctx = intrinsicContext(config);
-  const functions = functionSpecs(config, ctx).map((spec) => ({
+  const functions = functionSpecs(config, ctx, rootDir).map((spec) => ({
     ...spec,
     environment: { ...spec.environment, ...options.functionEnvironment?.[spec.key] },
   }));

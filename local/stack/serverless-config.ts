@@ -54,6 +54,8 @@ const functionSchema = z.looseObject({
   timeout: z.number().int().positive().optional(),
   memorySize: z.number().int().positive().optional(),
   events: z.array(functionEventSchema).optional(),
+  /** Files the function's package carries besides its bundle (serverless-esbuild packs them at their paths). */
+  package: z.looseObject({ patterns: z.array(z.string().min(1)).optional() }).optional(),
   /** Asynchronous invocation: retries after a function error (0-2) and the oldest event tried (60-21600 s). */
   maximumRetryAttempts: z.number().int().min(0).max(2).optional(),
   maximumEventAge: z.number().int().min(60).max(21_600).optional(),
@@ -217,6 +219,8 @@ export interface FunctionConfig {
   memorySize: number;
   eventBridge: EventBridgeEventConfig[];
   asyncInvoke: AsyncInvokeConfig;
+  /** `package.patterns` of the function: files its zip carries at their paths, besides the bundle. */
+  packagePatterns: string[];
 }
 
 export interface StateMachineConfig {
@@ -325,6 +329,7 @@ const functionsOf = (
         memorySize: fn.memorySize ?? defaults.memorySize,
         eventBridge: eventBridgeEventsOf(fn),
         asyncInvoke: asyncInvokeOf(fn),
+        packagePatterns: fn.package?.patterns ?? [],
       },
     ]),
   );

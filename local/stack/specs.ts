@@ -1,10 +1,13 @@
 /** What the local stand-ins run, read from serverless.yml: Lambda functions, state machines, bus rules and queues. */
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import type { EventRule } from '../eventbridge/service';
 import type { LambdaFunctionSpec } from '../lambda/api';
 import type { AsyncInvokeSpec } from '../lambda/functions';
 import type { QueueSpec } from '../sqs/service';
 import type { StateMachineSpec } from '../stepfunctions/api';
 import {
+  defaultRootDir,
   type FunctionConfig,
   type IntrinsicContext,
   InvalidServerlessConfigError,
@@ -41,8 +44,38 @@ const asyncInvokeSpec = (fn: FunctionConfig, ctx: IntrinsicContext): AsyncInvoke
   return { maximumRetryAttempts, maximumEventAgeSeconds, onFailureQueueArn: arn };
 };
 
+/**
+ * The files a function's `package.patterns` name: a file path, or `dir/*<suffix>` for the files of one folder
+ * ending so. Those are the patterns this repository uses; any other glob is refused rather than matched wrongly.
+ */
+const packageFilesOf = (rootDir: string, fn: FunctionConfig): string[] =>
+  fn.packagePatterns.flatMap((pattern) => {
+    const at = `functions.${fn.key}.package.patterns`;
+    const star = pattern.lastIndexOf('/*');
+    if (!pattern.includes('*')) {
+      if (!existsSync(join(rootDir, pattern)))
+        throw new InvalidServerlessConfigError(`${at}: no file ${pattern}`);
+      return [pattern];
+    }
+    const dir = pattern.slice(0, star);
+    const suffix = pattern.slice(star + 2);
+    if (star < 0 || dir.includes('*') || suffix.includes('*') || suffix.includes('/')) {
+      throw new InvalidServerlessConfigError(
+        `${at}: the local stack packs a file path or dir/*<suffix> only, not ${pattern}`,
+      );
+    }
+    return readdirSync(join(rootDir, dir))
+      .filter((name) => name.endsWith(suffix))
+      .sort()
+      .map((name) => `${dir}/${name}`);
+  });
+
 /** Lambda function specs from serverless.yml: provider + function environment, intrinsics resolved. */
-export const functionSpecs = (config: ServerlessConfig, ctx: IntrinsicContext): LambdaFunctionSpec[] =>
+export const functionSpecs = (
+  config: ServerlessConfig,
+  ctx: IntrinsicContext,
+  rootDir = defaultRootDir(),
+): LambdaFunctionSpec[] =>
   Object.values(config.functions).map((fn) => ({
     key: fn.key,
     name: fn.name,
@@ -55,6 +88,7 @@ export const functionSpecs = (config: ServerlessConfig, ctx: IntrinsicContext): 
       `functions.${fn.key}.environment`,
     ),
     asyncInvoke: asyncInvokeSpec(fn, ctx),
+    packageFiles: packageFilesOf(rootDir, fn),
   }));
 
 /** State machines with every `Fn::GetAtt: [fn, Arn]` resolved to the local Lambda ARN. */

@@ -112,6 +112,19 @@ describe('function bundles (serverless.yml custom.esbuild)', () => {
     expect(withAjv).toEqual(['billingActionGroup', 'runTool']);
   });
 
+  it("leave the billing action group's sample data out of its bundle: the package carries the files beside it", () => {
+    // Act
+    const billing = bundles.find((b) => b.spec.key === 'billingActionGroup');
+
+    // Assess
+    expect(billing?.inputs.filter((path) => path.endsWith('.json') && path.includes('/data/'))).toEqual([]);
+    expect(billing?.spec.packageFiles).toEqual([
+      'functions/action-groups/billing/data/acme.json',
+      'functions/action-groups/billing/data/globex.json',
+      'functions/action-groups/billing/data/initech.json',
+    ]);
+  });
+
   it('take credentials from the environment only: no SSO, INI, process or web-identity providers', () => {
     const chain = [
       '@aws-sdk/credential-provider-node',

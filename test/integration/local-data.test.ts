@@ -14,7 +14,9 @@ describe('the integration suite', () => {
   it('runs with a data dir outside the repo, where the test-only bundles go', async () => {
     // Prepare
     const dataDir = process.env.SOVEREIGN_AGENT_DATA_DIR;
-    const repoBundle = join(root, '.local', 'build', 'echo.js');
+    // The bundle sits in its function's task root at the handler's path, as in the function's zip.
+    const bundlePath = join('echo', 'test', 'fixtures', 'lambda', 'echo.js');
+    const repoBundle = join(root, '.local', 'build', bundlePath);
     const before = mtimeOf(repoBundle);
     const workDir = mkdtempSync(join(tmpdir(), 'local-data-'));
 
@@ -31,7 +33,7 @@ describe('the integration suite', () => {
     // Assess
     expect(dataDir).toBeDefined();
     expect(relative(root, dataDir ?? root).startsWith('..')).toBe(true);
-    expect(existsSync(join(dataDir ?? '', 'build', 'echo.js'))).toBe(true);
+    expect(existsSync(join(dataDir ?? '', 'build', bundlePath))).toBe(true);
     // An echo.js left by an older suite may be there; this run did not write it.
     expect(mtimeOf(repoBundle)).toBe(before);
   });

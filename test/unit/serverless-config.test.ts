@@ -304,7 +304,39 @@ describe('what the local stack builds from the config', () => {
       },
       // Lambda's defaults for asynchronous invocation: this fixture's intake configures none.
       asyncInvoke: { maximumRetryAttempts: 2, maximumEventAgeSeconds: 21_600 },
+      packageFiles: [],
     });
+  });
+
+  it("lists the files a function's package.patterns carry, and refuses a glob it cannot match faithfully", () => {
+    // Arrange: patterns as serverless.yml writes them, matched against this repository
+    const withPatterns = (patterns: string[]) => {
+      const raw = printed();
+      return parseServerlessConfig({
+        ...raw,
+        functions: {
+          ...raw.functions,
+          billingActionGroup: { ...raw.functions.billingActionGroup, package: { patterns } },
+        },
+      });
+    };
+    const files = (patterns: string[]) => {
+      const config = withPatterns(patterns);
+      return functionSpecs(config, intrinsicContext(config)).find((s) => s.key === 'billingActionGroup')
+        ?.packageFiles;
+    };
+
+    // Act / Assess
+    expect(files(['functions/action-groups/billing/data/*.json'])).toEqual([
+      'functions/action-groups/billing/data/acme.json',
+      'functions/action-groups/billing/data/globex.json',
+      'functions/action-groups/billing/data/initech.json',
+    ]);
+    expect(files(['serverless.yml'])).toEqual(['serverless.yml']);
+    expect(() => files(['functions/**/data/*.json'])).toThrow(
+      /package\.patterns: the local stack packs a file path or dir\/\*<suffix> only/,
+    );
+    expect(() => files(['no/such/file.json'])).toThrow(/no file no\/such\/file\.json/);
   });
 
   it('resolves every Task resource of the ASL, nested Map processors included', () => {

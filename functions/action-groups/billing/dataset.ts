@@ -1,8 +1,7 @@
 /** Sample billing data per tenant: schema, loading, and the date and money arithmetic the tools share. */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import * as z from 'zod';
-import acme from './data/acme.json';
-import globex from './data/globex.json';
-import initech from './data/initech.json';
 import { UnknownTenantError } from './errors';
 
 const isoDate = z.iso.date();
@@ -87,21 +86,30 @@ export type LineItem = TenantDataset['lineItems'][number];
 export type UtilizationSample = TenantDataset['utilization'][number];
 export type Resource = TenantDataset['resources'][number];
 
-const sources: Readonly<Record<string, unknown>> = { acme, globex, initech };
+/**
+ * The sample data: one file per tenant, read when a tenant is first asked for. Next to this module in the source
+ * and next to the bundle in the function's package (serverless.yml packs `data/*.json` at their paths), so the
+ * bundle carries code only.
+ */
+const DATA_DIR = join(__dirname, 'data');
 const loaded = new Map<string, TenantDataset>();
 
 /** Tenants that have billing data. */
-export const knownTenants = (): string[] => Object.keys(sources);
+export const knownTenants = (): string[] =>
+  readdirSync(DATA_DIR)
+    .filter((name) => name.endsWith('.json'))
+    .map((name) => name.slice(0, -'.json'.length))
+    .sort();
 
 /** The tenant's dataset, validated on first use; an unknown tenant is a domain error, not a crash. */
 export function loadTenantDataset(tenantId: string): TenantDataset {
   const cached = loaded.get(tenantId);
   if (cached) return cached;
-  const source = Object.hasOwn(sources, tenantId) ? sources[tenantId] : undefined;
-  if (source === undefined) {
+  if (!knownTenants().includes(tenantId)) {
     throw new UnknownTenantError(`No billing data for tenant "${tenantId}"`);
   }
   // A malformed data file is a packaging bug: let the parse error throw with its path.
+  const source: unknown = JSON.parse(readFileSync(join(DATA_DIR, `${tenantId}.json`), 'utf8'));
   const dataset = tenantDatasetSchema.parse(source);
   if (dataset.tenantId !== tenantId) {
     throw new Error(`Billing data file for "${tenantId}" holds tenant "${dataset.tenantId}"`);

@@ -1,4 +1,7 @@
 /** Billing tools computed from the sample data of acme, globex and initech, checked against the raw data. */
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import Ajv from 'ajv';
 import {
   auditBillingLogs,
@@ -296,5 +299,37 @@ describe('get_contract_terms', () => {
     // Assess
     expect(terms.spend.projectedShortfallUsd).toBe(cents(12000 - terms.spend.annualizedUsd));
     expect(terms.summary).toMatch(/projected shortfall \$3,/);
+  });
+});
+
+describe('where the sample data is read from', () => {
+  it('reads the tenants of BILLING_DATA_DIR when it is set (sls invoke local), else those beside the module', () => {
+    // Prepare: a data dir holding one tenant
+    const dir = mkdtempSync(join(tmpdir(), 'billing-data-'));
+    copyFileSync(
+      join(__dirname, '../../functions/action-groups/billing/data/initech.json'),
+      join(dir, 'initech.json'),
+    );
+    const previous = process.env.BILLING_DATA_DIR;
+    process.env.BILLING_DATA_DIR = dir;
+    let tenants: string[] = [];
+    try {
+      // Act: the module reads the variable when it loads
+      jest.isolateModules(() => {
+        const dataset =
+          require('../../functions/action-groups/billing/dataset') as typeof import('../../functions/action-groups/billing/dataset');
+        tenants = dataset.knownTenants();
+        expect(dataset.loadTenantDataset('initech').tenantId).toBe('initech');
+        expect(() => dataset.loadTenantDataset('acme')).toThrow('No billing data for tenant "acme"');
+      });
+    } finally {
+      if (previous === undefined) delete process.env.BILLING_DATA_DIR;
+      else process.env.BILLING_DATA_DIR = previous;
+      rmSync(dir, { recursive: true, force: true });
+    }
+
+    // Assess
+    expect(tenants).toEqual(['initech']);
+    expect(knownTenants()).toEqual(['acme', 'globex', 'initech']);
   });
 });

@@ -1,6 +1,6 @@
 /** Sample billing data per tenant: schema, loading, and the date and money arithmetic the tools share. */
 import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import * as z from 'zod';
 import { UnknownTenantError } from './errors';
 
@@ -89,9 +89,11 @@ export type Resource = TenantDataset['resources'][number];
 /**
  * The sample data: one file per tenant, read when a tenant is first asked for. Next to this module in the source
  * and next to the bundle in the function's package (serverless.yml packs `data/*.json` at their paths), so the
- * bundle carries code only.
+ * bundle carries code only. BILLING_DATA_DIR points elsewhere: `sls invoke local` needs it, because
+ * serverless-esbuild puts a function's package files in another folder than its bundle there
+ * (https://github.com/floydspace/serverless-esbuild/issues/461).
  */
-const DATA_DIR = join(__dirname, 'data');
+const DATA_DIR = resolve(process.env.BILLING_DATA_DIR ?? join(__dirname, 'data'));
 const loaded = new Map<string, TenantDataset>();
 
 /** Tenants that have billing data. */

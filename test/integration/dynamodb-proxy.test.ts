@@ -82,23 +82,22 @@ describe('the DynamoDB counting proxy', () => {
       await stack?.stop();
     });
 
-    it("counts a one-turn goal's requests per operation, and none of the caller's own polling", async () => {
-      // Prepare: the model answers at once, so the goal runs intake, startSession, plan and finalize once
+    /** Runs one goal with `modelScript` from a counter reset to its execution's end. */
+    const runCounted = async (modelScript: ModelScript) => {
       const event = goalEvent();
       const goalId = (event.detail as { goalId: string }).goalId;
       stack.resetDynamoDbRequests();
-
-      // Act
-      const summary = await runGoal({
-        stack,
-        event,
-        modelScript: { turns: [{ text: 'Nothing needs doing for this tenant.' }] },
-        pollMs: 20,
-      });
+      const summary = await runGoal({ stack, event, modelScript, pollMs: 20 });
       const execution = stack.stepFunctions
         .executions()
         .find((r) => r.name === executionNameFor('acme', goalId));
       await stack.stepFunctions.waitForExecution(execution?.executionArn ?? 'missing');
+      return summary;
+    };
+
+    it("counts a one-turn goal's requests per operation, and none of the caller's own polling", async () => {
+      // Prepare + Act: the model answers at once, so the goal runs intake, startSession, plan and finalize once
+      const summary = await runCounted({ turns: [{ text: 'Nothing needs doing for this tenant.' }] });
 
       // Assess
       expect(summary).toMatchObject({ status: 'completed', turns: 1, toolCalls: 0 });
@@ -114,22 +113,8 @@ describe('the DynamoDB counting proxy', () => {
     });
 
     it('makes 2 requests per turn and 3 per tool call, each reporting the capacity it consumed', async () => {
-      // Prepare: 4 turns (3 with tools, then the answer) and 4 tool calls
-      const event = goalEvent();
-      const goalId = (event.detail as { goalId: string }).goalId;
-      stack.resetDynamoDbRequests();
-
-      // Act
-      const summary = await runGoal({
-        stack,
-        event,
-        modelScript: loadJson<ModelScript>('events/model-scripts/billing-four-tools.json'),
-        pollMs: 20,
-      });
-      const execution = stack.stepFunctions
-        .executions()
-        .find((r) => r.name === executionNameFor('acme', goalId));
-      await stack.stepFunctions.waitForExecution(execution?.executionArn ?? 'missing');
+      // Prepare + Act: 4 turns (3 with tools, then the answer) and 4 tool calls
+      const summary = await runCounted(loadJson<ModelScript>('events/model-scripts/billing-four-tools.json'));
 
       // Assess
       expect(summary).toMatchObject({ status: 'completed', turns: 4, toolCalls: 4 });

@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '../../local/aws/ports';
+import { SERVICE_PORT_OFFSETS } from '../../local/stack/ports';
 import { goalEvent, root } from './helpers';
 
 jest.setTimeout(120_000);
@@ -75,7 +75,10 @@ const startServe = async (portBase?: string): Promise<{ serve: ChildProcess; exp
       errText += chunk.toString();
       if (errText.includes('serving; Ctrl-C stops')) setTimeout(resolve, 100);
     });
-    serve.once('exit', (code) => reject(new Error(`serve exited early with ${code}`)));
+    // What serve said is the evidence when it could not start (a port taken meanwhile, for one).
+    serve.once('exit', (code) =>
+      reject(new Error(`serve exited early with ${code}:\n${errText.slice(-2000)}`)),
+    );
   });
   return { serve, exports: exportsOf(text) };
 };
@@ -86,10 +89,26 @@ const stopServe = async (serve: ChildProcess): Promise<void> => {
   await exited;
 };
 
-/** A base port with the next few ports free a moment ago. */
+/** Whether nothing listens on 127.0.0.1:port right now. */
+const isFree = (port: number): Promise<boolean> =>
+  new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+
+/**
+ * A base port whose service ports are free, below Linux's ephemeral range (32768-60999): the other test files'
+ * stacks listen on port 0, which the kernel assigns from that range, so they cannot take one of these between a
+ * stop and a restart (a base from freePort() was in that range; in a full CI run the restart failed once).
+ */
 const portBase = async (): Promise<number> => {
-  const port = await freePort();
-  return port > 65_000 ? port - 100 : port;
+  for (let tries = 0; tries < 50; tries++) {
+    const base = 20_000 + Math.floor(Math.random() * 12_000);
+    const ports = Object.values(SERVICE_PORT_OFFSETS).map((offset) => base + offset);
+    if ((await Promise.all(ports.map(isFree))).every(Boolean)) return base;
+  }
+  throw new Error('No free base port for the services in 20000-31999');
 };
 
 /** A `run` whose first tool call takes a minute: it is in flight (in a Lambda worker) when serve is stopped. */

@@ -112,7 +112,8 @@ const installReaper = (): void => {
   }
 };
 
-const waitForExit = (child: ChildProcess, timeoutMs: number): Promise<boolean> =>
+/** Whether `child` has exited (or exits within `timeoutMs`). */
+export const waitForExit = (child: ChildProcess, timeoutMs: number): Promise<boolean> =>
   new Promise((resolveExit) => {
     if (child.exitCode !== null || child.signalCode !== null) {
       resolveExit(true);

@@ -122,16 +122,21 @@ const startExecution = (ctx: ApiContext, input: Record<string, unknown>) => {
   return { executionArn, startDate: epochSeconds(exec.record.startDate) };
 };
 
+/** The fields DescribeExecution and ListExecutions both answer with. */
+const executionSummary = (r: ReturnType<typeof executionFor>['record']) => ({
+  executionArn: r.executionArn,
+  stateMachineArn: r.stateMachineArn,
+  name: r.name,
+  status: r.status,
+  startDate: epochSeconds(r.startDate),
+  ...(r.stopDate ? { stopDate: epochSeconds(r.stopDate) } : {}),
+});
+
 const describeExecution = (ctx: ApiContext, input: Record<string, unknown>) => {
   const { executionArn } = parseInput(z.object({ executionArn: z.string() }), input, 'DescribeExecution');
   const r = executionFor(ctx, executionArn).record;
   return {
-    executionArn: r.executionArn,
-    stateMachineArn: r.stateMachineArn,
-    name: r.name,
-    status: r.status,
-    startDate: epochSeconds(r.startDate),
-    ...(r.stopDate ? { stopDate: epochSeconds(r.stopDate) } : {}),
+    ...executionSummary(r),
     input: r.input,
     inputDetails: { included: true },
     ...(r.output !== undefined ? { output: r.output, outputDetails: { included: true } } : {}),
@@ -169,14 +174,7 @@ const listExecutions = (ctx: ApiContext, input: Record<string, unknown>) => {
     .sort((a, b) => b.startDate.localeCompare(a.startDate) || b.executionArn.localeCompare(a.executionArn));
   const size = pageSize(req.maxResults);
   return {
-    executions: matching.slice(offset, offset + size).map((r) => ({
-      executionArn: r.executionArn,
-      stateMachineArn: r.stateMachineArn,
-      name: r.name,
-      status: r.status,
-      startDate: epochSeconds(r.startDate),
-      ...(r.stopDate ? { stopDate: epochSeconds(r.stopDate) } : {}),
-    })),
+    executions: matching.slice(offset, offset + size).map(executionSummary),
     ...(offset + size < matching.length ? { nextToken: encodeToken(offset + size, scope) } : {}),
   };
 };

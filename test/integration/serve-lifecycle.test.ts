@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { waitForExit } from '../../local/dynamodb/local';
 import { SERVICE_PORT_OFFSETS } from '../../local/stack/ports';
 import { goalEvent, root } from './helpers';
 
@@ -124,19 +125,6 @@ const startSlowRun = (): ChildProcess => {
   });
 };
 
-const exitWithin = (child: ChildProcess, ms: number): Promise<boolean> =>
-  new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      resolve(true);
-      return;
-    }
-    const timer = setTimeout(() => resolve(false), ms);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
-
 describe('sovereign-agent serve', () => {
   const leftovers: ChildProcess[] = [];
   afterAll(() => {
@@ -213,7 +201,7 @@ describe('sovereign-agent serve', () => {
       stop(serve);
 
       // Assess
-      expect(await exitWithin(serve, 8000)).toBe(true);
+      expect(await waitForExit(serve, 8000)).toBe(true);
       expect(await waitFor(() => javaOf(dataDir).length === 0, 3000)).toBe(true);
       run.kill('SIGKILL');
     },
@@ -229,7 +217,7 @@ describe('sovereign-agent serve', () => {
     serve.kill('SIGKILL');
 
     // Assess
-    expect(await exitWithin(serve, 3000)).toBe(true);
+    expect(await waitForExit(serve, 3000)).toBe(true);
     const gone = await waitFor(() => javaOf(dataDir).length === 0, 5000);
     // Never leave the orphan behind, even when the assertion fails.
     for (const pid of javaOf(dataDir)) process.kill(pid, 'SIGKILL');

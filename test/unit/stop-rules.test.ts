@@ -264,14 +264,17 @@ describe('Plan applies the stop rules before every model call', () => {
     return { ddb, bedrock, run: () => planTurn(deps, { tenantId: TENANT, sessionId: SESSION }) };
   };
 
+  /** The goal and six turns that each called audit_billing_logs once (tool use ids tu-1 .. tu-6). */
+  const sixAuditTurns = () => [
+    goalItem(),
+    ...[1, 2, 3, 4, 5, 6].map((t) =>
+      assistantToolUses(t, [{ toolUseId: `tu-${t}`, name: 'audit_billing_logs' }]),
+    ),
+  ];
+
   it('stops a looping session with loop_detected from the one conversation it loads, without a model call', async () => {
     // Prepare
-    const messages = [
-      goalItem(),
-      ...[1, 2, 3, 4, 5, 6].map((t) =>
-        assistantToolUses(t, [{ toolUseId: `tu-${t}`, name: 'audit_billing_logs' }]),
-      ),
-    ];
+    const messages = sixAuditTurns();
     const { ddb, bedrock, run } = planWith(
       conversationOf(sessionItem({ turn: 6 }), messages, callsPerTurn(6)),
     );
@@ -293,12 +296,7 @@ describe('Plan applies the stop rules before every model call', () => {
     // Prepare
     const session = sessionItem({ turn: 6, limits: defaultLimits({ maxTurns: 6 }) });
     const calls = callsPerTurn(6, 'audit_billing_logs', ['a', 'b', 'c', 'd', 'e', 'f']);
-    const messages = [
-      goalItem(),
-      ...[1, 2, 3, 4, 5, 6].map((t) =>
-        assistantToolUses(t, [{ toolUseId: `tu-${t}`, name: 'audit_billing_logs' }]),
-      ),
-    ];
+    const messages = sixAuditTurns();
     const { bedrock, run } = planWith(conversationOf(session, messages, calls));
 
     // Act
@@ -316,12 +314,7 @@ describe('Plan applies the stop rules before every model call', () => {
       ...callsPerTurn(5, 'audit_billing_logs', ['a', 'b', 'c', 'd', 'e']),
       toolCallItem({ turn: 6, index: 0, toolUseId: 'tu-6', name: 'audit_billing_logs', status: 'started' }),
     ];
-    const messages = [
-      goalItem(),
-      ...[1, 2, 3, 4, 5, 6].map((t) =>
-        assistantToolUses(t, [{ toolUseId: `tu-${t}`, name: 'audit_billing_logs' }]),
-      ),
-    ];
+    const messages = sixAuditTurns();
     const { bedrock, run } = planWith(conversationOf(session, messages, calls));
 
     // Act

@@ -8,6 +8,10 @@ export const stopReasonSchema = z.enum([
   'usd_budget',
   'loop_detected',
   'schema_violations',
+  /** Every tool call of the last turn was refused by an open circuit breaker with no fallback: resumable. */
+  'circuit_open',
+  /** The model answered, but every tool call the session made failed: not a plain success. */
+  'tools_unavailable',
 ]);
 export type StopReason = z.infer<typeof stopReasonSchema>;
 
@@ -18,4 +22,9 @@ export const STOP_EXPLANATIONS: Readonly<Record<Exclude<StopReason, 'completed'>
   usd_budget: 'the USD budget was used up',
   loop_detected: 'the agent kept calling the same tool without progress',
   schema_violations: 'the model kept sending tool parameters that break the schema',
+  circuit_open: 'the tools it needed are unavailable (their circuit breakers are open)',
+  tools_unavailable: 'every tool call failed, so the answer rests on no tool results',
 };
+
+/** Stops a `resume` may continue: the cause was outside the session (an outage), not the goal's own limits. */
+export const RESUMABLE_STOPS: readonly StopReason[] = ['circuit_open'];

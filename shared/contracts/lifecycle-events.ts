@@ -7,12 +7,18 @@ export const GOAL_REJECTED = 'Agent Goal Rejected';
 export const GOAL_COMPLETED = 'Agent Goal Completed';
 export const GOAL_STOPPED = 'Agent Goal Stopped';
 export const GOAL_FAILED = 'Agent Goal Failed';
+export const CIRCUIT_OPENED = 'Agent Circuit Opened';
+export const CIRCUIT_HALF_OPENED = 'Agent Circuit Half-Opened';
+export const CIRCUIT_CLOSED = 'Agent Circuit Closed';
 
 export type AgentEventType =
   | typeof GOAL_REJECTED
   | typeof GOAL_COMPLETED
   | typeof GOAL_STOPPED
-  | typeof GOAL_FAILED;
+  | typeof GOAL_FAILED
+  | typeof CIRCUIT_OPENED
+  | typeof CIRCUIT_HALF_OPENED
+  | typeof CIRCUIT_CLOSED;
 
 /** The session summary every end-of-goal event carries (Completed, Stopped, and Failed under `summary`). */
 export const summary = (session: SessionItem) => ({

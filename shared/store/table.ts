@@ -23,6 +23,10 @@ export const SESSION_SK = 'META' as const;
 export const MESSAGE_PREFIX = 'M#';
 export const TOOL_CALL_PREFIX = 'C#';
 export const REPORT_PREFIX = 'REPORT#';
+export const RESULT_PART_PREFIX = 'R#';
+export const BREAKER_PREFIX = 'BREAKER#';
+export const BREAKER_STATE_SK = 'STATE' as const;
+export const BREAKER_WINDOW_PREFIX = 'W#';
 export const SESSION_INDEX = 'gsi1';
 export const SESSION_INDEX_PREFIX = 'SESSION#';
 
@@ -48,12 +52,29 @@ export const keys = {
     pk: tenantPk(tenantId),
     sk: `${REPORT_PREFIX}${reportId}`,
   }),
+  /** One part of a tool result too large for its tool-call item (parts 0..n-1, in order). */
+  resultPart: (tenantId: string, sessionId: string, turn: number, index: number, part: number): TableKey => ({
+    pk: sessionPk(tenantId, sessionId),
+    sk: `${RESULT_PART_PREFIX}${pad(turn)}#${pad(index, 2)}#${pad(part, 3)}`,
+  }),
+  /** A circuit breaker's state, shared by every execution of the stage: one per tool and per model. */
+  breaker: (kind: BreakerKind, name: string): TableKey => ({
+    pk: `${BREAKER_PREFIX}${kind}#${name}`,
+    sk: BREAKER_STATE_SK,
+  }),
+  /** One bucket of a breaker's rolling window (calls and failures that started in it); expires with TTL. */
+  breakerWindow: (kind: BreakerKind, name: string, bucketStartMs: number): TableKey => ({
+    pk: `${BREAKER_PREFIX}${kind}#${name}`,
+    sk: `${BREAKER_WINDOW_PREFIX}${String(bucketStartMs).padStart(15, '0')}`,
+  }),
   /** GSI1 entry that lists a tenant's sessions, newest last. */
   sessionIndex: (tenantId: string, createdAt: string, sessionId: string) => ({
     gsi1pk: tenantPk(tenantId),
     gsi1sk: `${SESSION_INDEX_PREFIX}${createdAt}#${sessionId}`,
   }),
 } as const;
+
+export type BreakerKind = 'tool' | 'model';
 
 // --- Session header ---
 
@@ -98,7 +119,20 @@ export const sessionItemSchema = z.object({
   executionArn: z.string().optional(),
   output: z.string().optional(),
   stopReason: z.string().optional(),
-  error: z.object({ type: z.string(), message: z.string(), at: z.string() }).optional(),
+  /** Why the session failed: the error type, its message, and the workflow step it happened in (when known). */
+  error: z
+    .object({ type: z.string(), message: z.string(), at: z.string(), step: z.string().optional() })
+    .optional(),
+  /** Tool calls recorded failed or unknown (toolCalls counts them all). */
+  failedToolCalls: count.optional(),
+  /** sha256 of the goal event's detail as accepted: a goalId reused with another goal is refused. */
+  goalHash: z.string().optional(),
+  /** The run a resume was accepted for (`runs` at the time): a second resume of the same run is refused. */
+  resumeRequestedForRun: count.optional(),
+  /** The session's turn when the current execution began (continue-as-new counts this execution's turns). */
+  runStartTurn: count.optional(),
+  /** Lifecycle events already published for this session (by deterministic event id), so a replay sends none. */
+  publishedEvents: z.array(z.string()).optional(),
   createdAt: z.string(),
   updatedAt: z.string(),
   expiresAt: z.number(),
@@ -145,9 +179,23 @@ export type MessageItem = z.infer<typeof messageItemSchema>;
 
 // --- Tool calls ---
 
-export const toolCallStatusSchema = z.enum(['started', 'succeeded', 'failed']);
+/** `unknown`: a side-effecting call whose outcome was lost past every retry (it may have happened). */
+export const toolCallStatusSchema = z.enum(['started', 'succeeded', 'failed', 'unknown']);
 export type ToolCallStatus = z.infer<typeof toolCallStatusSchema>;
-export const toolErrorKindSchema = z.enum(['schema', 'unknown_tool', 'tool', 'invocation']);
+/**
+ * schema: parameters break the schema; unknown_tool; tool: the action group answered FAILURE or REPROMPT;
+ * invocation: the Lambda failed past its retries; circuit_open: refused by an open breaker, never invoked;
+ * limit: over the per-turn tool-call cap, never invoked; lost: the outcome of an invocation was lost.
+ */
+export const toolErrorKindSchema = z.enum([
+  'schema',
+  'unknown_tool',
+  'tool',
+  'invocation',
+  'circuit_open',
+  'limit',
+  'lost',
+]);
 export type ToolErrorKind = z.infer<typeof toolErrorKindSchema>;
 
 export const toolCallItemSchema = z.object({
@@ -161,6 +209,24 @@ export const toolCallItemSchema = z.object({
   actionGroup: z.string().optional(),
   input: z.unknown(),
   inputHash: z.string(),
+  /** Safe coercions applied before validation (JSON pointer, value before and after); `input` is as the model sent it. */
+  coercions: z.array(z.object({ pointer: z.string(), from: z.unknown(), to: z.unknown() })).optional(),
+  /** The breaker state this call saw (and whether it was the half-open probe). */
+  breaker: z
+    .object({ state: z.enum(['closed', 'open', 'half_open']), probe: z.boolean().optional() })
+    .optional(),
+  /** What answered instead of the tool: another tool, a static or the last known good response. */
+  fallback: z
+    .object({
+      kind: z.enum(['tool', 'static', 'last_known_good']),
+      tool: z.string().optional(),
+      reason: z.string(),
+    })
+    .optional(),
+  /** Epoch ms until which the attempt that claimed the call owns it; a later attempt may take it over after. */
+  leaseUntil: z.number().optional(),
+  /** The full result is stored in this many parts (keys.resultPart) because it is too large for this item. */
+  resultParts: count.optional(),
   status: toolCallStatusSchema,
   errorKind: toolErrorKindSchema.optional(),
   /** The text fed back to the model as the toolResult. */

@@ -10,6 +10,7 @@ import { type ModelScript, parseModelScript } from '../bedrock/script';
 import type { ToolFaults } from '../lambda/tool-faults';
 import { findRunningStack } from '../stack/stack-file';
 import { startLocalStack } from '../stack/start';
+import { BusEventsError, filterEvents, formatEvent, readBusEvents } from './bus-events';
 import { DeadLettersError, formatDeadLetter, listDeadLetters } from './dead-letters';
 import { printEnv } from './env';
 import { buildTrace, findSession, formatSummary, formatTrace, listSessions } from './inspect';
@@ -27,6 +28,7 @@ Usage:
   sovereign-agent status <sessionId> [--tenant T] [--json]
   sovereign-agent trace <sessionId> [--tenant T] [--json]
   sovereign-agent sessions [--tenant T] [--json]
+  sovereign-agent events [--session S] [--type T] [--json]
   sovereign-agent dead-letters [--json]
   sovereign-agent serve
   sovereign-agent env
@@ -40,6 +42,8 @@ run       puts the event on the local bus (starting the local stack unless \`ser
           --trace           print the turn-by-turn trace after the summary
 status    one session's summary.          trace     turn by turn: model, tokens, cost, tool calls.
 sessions  sessions, oldest first.          serve     keep the stack up and print its endpoint variables.
+events    what the agent put on its bus (goal Completed/Stopped/Failed/Rejected, circuit Opened/Half-Opened/Closed),
+          oldest first; --type "Agent Goal Failed" picks one detail-type, --type all every event on the bus.
 dead-letters  goal events intake never accepted (after Lambda's retries), from the intake dead-letter queue.
 env       print the served stack's variables again (\`eval "$(sovereign-agent env)"\`); exit 1 if none is served.
 
@@ -243,6 +247,17 @@ const sessions = async (values: Record<string, string | boolean | undefined>): P
   }
 };
 
+const events = async (values: Flags): Promise<number> => {
+  const listed = filterEvents(await readBusEvents(dataDir()), {
+    ...(typeof values.session === 'string' ? { sessionId: values.session } : {}),
+    ...(typeof values.type === 'string' ? { type: values.type } : {}),
+  });
+  if (values.json) out(JSON.stringify(listed));
+  else if (listed.length === 0) out('no events');
+  else for (const event of listed) out(formatEvent(event));
+  return EXIT.ok;
+};
+
 const deadLetters = async (values: Flags): Promise<number> => {
   const stack = await acquireStack({ quiet: true });
   try {
@@ -270,6 +285,8 @@ export const main = async (argv: string[]): Promise<number> => {
         trace: { type: 'boolean' },
         timeout: { type: 'string' },
         tenant: { type: 'string' },
+        session: { type: 'string' },
+        type: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -286,6 +303,8 @@ export const main = async (argv: string[]): Promise<number> => {
         return await inspectSession(command, rest, values);
       case 'sessions':
         return await sessions(values);
+      case 'events':
+        return await events(values);
       case 'dead-letters':
         return await deadLetters(values);
       case 'serve':
@@ -300,6 +319,7 @@ export const main = async (argv: string[]): Promise<number> => {
       error instanceof UsageError ||
       error instanceof RunGoalError ||
       error instanceof DeadLettersError ||
+      error instanceof BusEventsError ||
       (error as Error).name === 'ParseArgsError' ||
       (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
     ) {

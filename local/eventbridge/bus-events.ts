@@ -29,7 +29,7 @@ const deliverySchema = z.object({
 });
 export type BusDelivery = z.infer<typeof deliverySchema>;
 
-const busEventRecordSchema = z.object({
+export const busEventRecordSchema = z.object({
   /** Order of acceptance in this process. */
   seq: z.number().int(),
   eventBusName: z.string(),

@@ -20,6 +20,17 @@ export type AgentEventType =
   | typeof CIRCUIT_HALF_OPENED
   | typeof CIRCUIT_CLOSED;
 
+/** Every detail-type the agent itself puts on its bus (what `sovereign-agent events` lists by default). */
+export const AGENT_EVENT_TYPES: readonly AgentEventType[] = [
+  GOAL_REJECTED,
+  GOAL_COMPLETED,
+  GOAL_STOPPED,
+  GOAL_FAILED,
+  CIRCUIT_OPENED,
+  CIRCUIT_HALF_OPENED,
+  CIRCUIT_CLOSED,
+];
+
 /** The session summary every end-of-goal event carries (Completed, Stopped, and Failed under `summary`). */
 export const summary = (session: SessionItem) => ({
   tenantId: session.tenantId,

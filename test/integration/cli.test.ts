@@ -113,6 +113,25 @@ describe('sovereign-agent CLI', () => {
     );
   });
 
+  it('lists what the agent put on its bus for a session, and every event with --type all', () => {
+    // Arrange
+    const run = cli('run', writeEvent(goalEvent()), '--json');
+    const { sessionId } = JSON.parse(run.stdout) as { sessionId: string };
+
+    // Act
+    const mine = cli('events', '--session', sessionId, '--json');
+    const all = cli('events', '--session', sessionId, '--type', 'all', '--json');
+    const text = cli('events', '--session', sessionId);
+
+    // Assess: the agent's own event only by default; the submitted goal too with --type all
+    expect(mine.code).toBe(0);
+    const types = (out: string) => (JSON.parse(out) as { detailType: string }[]).map((e) => e.detailType);
+    expect(types(mine.stdout)).toEqual(['Agent Goal Completed']);
+    expect(types(all.stdout)).toEqual(['Agent Goal Submitted', 'Agent Goal Completed']);
+    expect(text.stdout).toMatch(new RegExp(`Agent Goal Completed +${sessionId} +completed`));
+    expect(cli('events', '--session', 'no-such-session').stdout.trim()).toBe('no events');
+  });
+
   it('exits 2 with a clear message for a malformed event', () => {
     // Act
     const run = cli('run', join(root, 'events/goal-invalid.json'));

@@ -311,7 +311,7 @@ describe('Plan applies the stop rules before every model call', () => {
     expect(bedrock).not.toHaveReceivedCommand(ConverseCommand);
     expect(ddb).toHaveReceivedCommandTimes(QueryCommand, 1);
     expect(ddb).toHaveReceivedCommandWith(QueryCommand, {
-      ExpressionAttributeValues: { ':pk': `T#${TENANT}#S#${SESSION}` },
+      ExpressionAttributeValues: { ':pk': `T#${TENANT}#S#${SESSION}`, ':parts': 'R#' },
       ConsistentRead: true,
     });
   });

@@ -65,6 +65,13 @@ const setAt = (root: unknown, pointer: string, value: unknown): void => {
   node[last] = value;
 };
 
+/** The model's input with recorded coercions applied (a copy): what was validated, before schema defaults. */
+export const applyCoercions = (input: unknown, coercions: readonly Coercion[]): unknown => {
+  const copy: unknown = structuredClone(input ?? {});
+  for (const c of coercions) setAt(copy, c.pointer, c.to);
+  return copy;
+};
+
 /** The safe coercions Ajv's coercing validator proposes for this input (the input is not changed). */
 const safeCoercions = (tool: ToolDefinition, input: unknown): Coercion[] => {
   const coerced: unknown = structuredClone(input);
@@ -111,8 +118,7 @@ const formatError = (error: ErrorObject, input: unknown): string => {
 export const validateToolInput = (tool: ToolDefinition, input: unknown): ValidationResult => {
   const original: unknown = input ?? {};
   const coercions = isRecord(original) ? safeCoercions(tool, original) : [];
-  const copy: unknown = structuredClone(original);
-  for (const c of coercions) setAt(copy, c.pointer, c.to);
+  const copy = applyCoercions(original, coercions);
   const validate = compileToolSchema(tool.inputSchema);
   if (validate(copy)) return { ok: true, input: copy as Record<string, unknown>, coercions };
   return { ok: false, errors: (validate.errors ?? []).map((e) => formatError(e, copy)), coercions };

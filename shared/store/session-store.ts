@@ -495,18 +495,7 @@ export class SessionStore {
                 ExpressionAttributeValues: { ':one': 1, ':now': at },
               },
             },
-            ...parts.map((text, part) => ({
-              Put: {
-                TableName: this.tableName,
-                Item: {
-                  ...keys.resultPart(input.tenantId, input.sessionId, input.turn, input.index, part),
-                  entity: 'resultPart',
-                  part,
-                  text,
-                  expiresAt: this.expiresAt(),
-                },
-              },
-            })),
+            ...this.resultPartPuts(input, parts),
           ],
         }),
       );
@@ -515,6 +504,25 @@ export class SessionStore {
       if (isConditionFailure(error)) return;
       wrap(error, 'recording the tool call');
     }
+  }
+
+  /** One Put per part of a large result (keys.resultPart), for completeToolCall's transaction. */
+  private resultPartPuts(
+    call: { tenantId: string; sessionId: string; turn: number; index: number },
+    parts: string[],
+  ) {
+    return parts.map((text, part) => ({
+      Put: {
+        TableName: this.tableName,
+        Item: {
+          ...keys.resultPart(call.tenantId, call.sessionId, call.turn, call.index, part),
+          entity: 'resultPart',
+          part,
+          text,
+          expiresAt: this.expiresAt(),
+        },
+      },
+    }));
   }
 
   /** The full text of a result stored in parts (completeToolCall's `parts`), joined in order. */

@@ -291,6 +291,51 @@ describe('validateToolInput', () => {
   });
 });
 
+describe('validateToolInput on a schema with booleans and arrays of numbers', () => {
+  const tool = {
+    name: 'probe',
+    actionGroup: 'test',
+    description: 'A probe.',
+    sideEffect: false,
+    inputSchema: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        dry_run: { type: 'boolean' },
+        days: { type: 'array', items: { type: 'integer' } },
+        label: { type: 'string' },
+      },
+    },
+  };
+
+  it('coerces "true" and a single numeric string into a one-item array of numbers', () => {
+    // Act
+    const result = validateToolInput(tool, { dry_run: 'true', days: '7' });
+
+    // Assess
+    expect(result).toEqual({
+      ok: true,
+      input: { dry_run: true, days: [7] },
+      coercions: [
+        { pointer: '/dry_run', from: 'true', to: true },
+        { pointer: '/days', from: '7', to: [7] },
+      ],
+    });
+  });
+
+  it('refuses 1 for a boolean, a one-item array for a string, and keeps the safe coercions it found', () => {
+    // Act
+    const result = validateToolInput(tool, { dry_run: 1, label: ['x'], days: ['3'] });
+
+    // Assess
+    expect(result).toEqual({
+      ok: false,
+      errors: ['/dry_run: expected boolean, got a number', '/label: expected string, got an array'],
+      coercions: [{ pointer: '/days/0', from: '3', to: 3 }],
+    });
+  });
+});
+
 describe('isSafeCoercion', () => {
   it('allows numeric strings, boolean words and one-item arrays only', () => {
     // Act + Assess

@@ -705,6 +705,27 @@ describe('runTool: side effects', () => {
     expect(values?.[':result']).toMatch(/may have happened: do not assume it failed/);
   });
 
+  it('records a side effect whose every invocation timed out as unknown, but one refused by a handler error as failed', async () => {
+    // Prepare
+    const spec = [
+      { toolUseId: 'tu-report', name: 'create_optimization_report', input: reportInput(['Idle server.']) },
+    ];
+    const timedOut = setup(spec);
+    timedOut.lambda
+      .on(InvokeCommand)
+      .rejects(
+        Object.assign(new Error('The operation was aborted due to timeout'), { name: 'TimeoutError' }),
+      );
+    const refused = setup(spec);
+    refused.lambda.on(InvokeCommand).resolves(functionError('ReportStoreError: table missing'));
+
+    // Act
+    const results = [await runTool(timedOut.deps, reportCall), await runTool(refused.deps, reportCall)];
+
+    // Assess
+    expect(results.map((r) => r.status)).toEqual(['unknown', 'failed']);
+  });
+
   it('records a read-only tool that crashed past every retry as failed', async () => {
     // Prepare
     const { ddb, lambda, deps } = setup();

@@ -1,6 +1,7 @@
 /** Read-side views for the CLI: a session's status, its turn-by-turn trace, and session lists. */
 import { paginateScan } from '@aws-sdk/lib-dynamodb';
 import { textOf, toolUsesOf } from '../../shared/agent/conversation';
+import { applyCoercions, type Coercion } from '../../shared/agent/tool-input';
 import type { Conversation, SessionItem } from '../../shared/store/session-store';
 import { parseItem, sessionItemSchema } from '../../shared/store/table';
 import { type LocalClients, type RunSummary, summarize } from './run-goal';
@@ -8,8 +9,16 @@ import { type LocalClients, type RunSummary, summarize } from './run-goal';
 export interface TraceToolCall {
   toolUseId: string;
   name: string;
+  /** As the model sent it. */
   input: unknown;
+  /** The input after the safe coercions (null when none were needed), and each coercion. */
+  coercedInput: unknown;
+  coercions: Coercion[];
+  /** started: the attempt holding the call until then (epoch ms); unknown: a side effect whose outcome was lost. */
   status: string;
+  leaseUntil: number | null;
+  /** The full result is stored in this many parts (the model saw the first); null when it fit the call. */
+  resultParts: number | null;
   errorKind: string | null;
   latencyMs: number | null;
   attempts: number;
@@ -57,7 +66,11 @@ export const buildTrace = (conversation: Conversation): Trace => {
             toolUseId: use.toolUseId ?? '',
             name: use.name ?? '',
             input: use.input ?? null,
+            coercedInput: call?.coercions?.length ? applyCoercions(use.input, call.coercions) : null,
+            coercions: call?.coercions ?? [],
             status: call?.status ?? 'not run',
+            leaseUntil: call?.leaseUntil ?? null,
+            resultParts: call?.resultParts ?? null,
             errorKind: call?.errorKind ?? null,
             latencyMs: call?.latencyMs ?? null,
             attempts: call?.attempts ?? 0,
@@ -103,6 +116,20 @@ export const formatSummary = (s: RunSummary, status: string = s.status): string 
   return lines.join('\n');
 };
 
+/** The lines under a call that say what was not plain: coercions, a lease held, an unknown outcome, a split result. */
+const callDetails = (c: TraceToolCall): string[] => [
+  ...c.coercions.map(
+    (k) => `      coerced ${k.pointer}: ${JSON.stringify(k.from)} -> ${JSON.stringify(k.to)}`,
+  ),
+  ...(c.status === 'started' && c.leaseUntil !== null
+    ? [`      in progress: leased until ${new Date(c.leaseUntil).toISOString()}`]
+    : []),
+  ...(c.status === 'unknown' ? ['      outcome unknown: the side effect may have happened'] : []),
+  ...(c.resultParts !== null
+    ? [`      result split: stored in ${c.resultParts} parts, the model saw the first`]
+    : []),
+];
+
 export const formatTrace = (trace: Trace): string => {
   const out = [`${trace.session.agent}: ${trace.session.goal}`, ''];
   for (const t of trace.turns) {
@@ -113,6 +140,7 @@ export const formatTrace = (trace: Trace): string => {
       out.push(
         `  - ${c.name} ${clip(JSON.stringify(c.input), 160)} -> ${c.status}${c.errorKind ? ` (${c.errorKind})` : ''}, ${c.latencyMs ?? '-'} ms, ${c.invocations} invocation(s)${c.attempts > 1 ? `, ${c.attempts} step attempts` : ''}`,
       );
+      out.push(...callDetails(c));
     }
     if (t.toolCalls.length === 0 && t.text)
       out.push(`  answer: ${t.text.slice(0, 400)}${t.text.length > 400 ? '...' : ''}`);

@@ -12,8 +12,9 @@ export const textOf = (message: MessageItem | undefined): string =>
     .join('\n')
     .trim();
 
+/** A recorded outcome: succeeded, failed, or unknown (a lost side effect; its result text tells the model so). */
 const isTerminal = (call: ToolCallItem | undefined): call is ToolCallItem =>
-  call !== undefined && (call.status === 'succeeded' || call.status === 'failed');
+  call !== undefined && call.status !== 'started';
 
 /** Tool uses of an assistant turn whose outcome is not recorded yet (after a crash, or before RunTools ran). */
 export const pendingToolUses = (conversation: Conversation, message: MessageItem): ToolUseBlock[] => {

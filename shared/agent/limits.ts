@@ -6,12 +6,19 @@ import type { SessionItem, ToolCallItem } from '../store/session-store';
 import { budgetExceeded } from './budget';
 import type { StopReason } from './stop-reasons';
 
+/** Refusals made before any invocation: they bring no state, so they neither extend nor break a streak. */
+const REFUSED_KINDS: ReadonlySet<string> = new Set(['limit', 'unknown_tool', 'schema', 'circuit_open']);
+
 /**
- * Length of the trailing run of calls to the same tool that brought no new state (same result as the one
- * before). Loop detection stops the goal when it exceeds the profile's threshold (5 by default).
+ * Length of the trailing run of executed calls to the same tool that brought no new state (same result as the
+ * one before). Only calls that ran count: the per-turn cap's refusals, unknown tools, schema refusals and
+ * open-breaker refusals are skipped, so a turn of too many calls is answered "too many", not stopped as a loop.
+ * Loop detection stops the goal when it exceeds the profile's threshold (5 by default).
  */
 export const repeatStreak = (calls: ToolCallItem[]): number => {
-  const ordered = [...calls].sort((a, b) => a.turn - b.turn || a.index - b.index);
+  const ordered = calls
+    .filter((c) => c.errorKind === undefined || !REFUSED_KINDS.has(c.errorKind))
+    .sort((a, b) => a.turn - b.turn || a.index - b.index);
   let streak = 0;
   let previous: ToolCallItem | undefined;
   for (const call of ordered) {

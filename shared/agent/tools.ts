@@ -14,6 +14,8 @@ export interface ToolDefinition {
   actionGroup: string;
   description: string;
   inputSchema: Record<string, unknown>;
+  /** The OpenAPI operation's `x-side-effect`: at most once per session and normalised arguments. */
+  sideEffect: boolean;
 }
 
 export interface ActionGroup {
@@ -29,6 +31,7 @@ const toolsOf = (actionGroup: string, operations: readonly ActionGroupOperation[
     actionGroup,
     description: op.description,
     inputSchema: op.inputSchema,
+    sideEffect: op.sideEffect,
   }));
 
 export const toolsFromOpenApi = (actionGroup: string, document: unknown): ToolDefinition[] =>

@@ -311,6 +311,8 @@ const openApiOperationSchema = z.object({
     content: z.object({ 'application/json': z.object({ schema: jsonSchemaObject }) }),
   }),
   responses: z.record(z.string(), z.unknown()),
+  /** The operation changes the world (writes a report): RunTool keys it per session and normalised arguments. */
+  'x-side-effect': z.boolean().optional(),
 });
 
 const openApiDocumentSchema = z.object({
@@ -326,6 +328,8 @@ export interface ActionGroupOperation {
   readonly path: string;
   readonly method: string;
   readonly inputSchema: Record<string, unknown>;
+  /** From `x-side-effect`: a repeat with the same arguments in a session reuses the first call's idempotency key. */
+  readonly sideEffect: boolean;
 }
 
 function findRef(value: unknown, at: string): string | undefined {
@@ -371,6 +375,7 @@ export function readActionGroupOperations(document: unknown): ActionGroupOperati
         path,
         method,
         inputSchema,
+        sideEffect: operation['x-side-effect'] === true,
       });
     }
   }

@@ -140,3 +140,26 @@ export class ToolTimeoutError extends SovereignAgentError {
     this.name = 'ToolTimeoutError';
   }
 }
+
+/**
+ * The action-group Lambda's invocation ended without an answer after the handler may have run: its runtime
+ * crashed or the sandbox timed out (Runtime.* / Sandbox.Timedout function errors,
+ * https://docs.aws.amazon.com/lambda/latest/dg/troubleshooting-invocation.html). A side effect may have happened.
+ */
+export class ToolCrashedError extends ToolInvocationError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ToolCrashedError';
+  }
+}
+
+/**
+ * Another RunTool attempt holds a live lease on this tool call: it is running now and must not run twice. The
+ * ASL's RunTool Retry waits on this name with intervals that outlast a lease, then the call is replayed or taken over.
+ */
+export class ToolCallInProgressError extends SovereignAgentError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ToolCallInProgressError';
+  }
+}

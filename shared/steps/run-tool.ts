@@ -8,7 +8,7 @@ import { InvokeCommand, type InvokeCommandOutput, type LambdaClient } from '@aws
 import * as z from 'zod';
 import { toolUsesOf } from '../agent/conversation';
 import { type AgentProfile, getProfile } from '../agent/profiles';
-import { validateToolInput } from '../agent/tool-input';
+import { type Coercion, validateToolInput } from '../agent/tool-input';
 import {
   type ActionGroupFunctions,
   getActionGroup,
@@ -21,12 +21,32 @@ import {
   buildActionGroupEvent,
   toActionGroupParameters,
 } from '../contracts/action-group';
-import { ConfigError, SessionStateError, ToolInvocationError, ToolTimeoutError } from '../runtime/errors';
+import {
+  ConfigError,
+  SessionStateError,
+  ToolCallInProgressError,
+  ToolCrashedError,
+  ToolInvocationError,
+  ToolTimeoutError,
+} from '../runtime/errors';
 import { type RetryPolicy, withFullJitter } from '../runtime/retry';
 import type { SessionStore, ToolCallStatus, ToolErrorKind } from '../store/session-store';
 
-/** Results fed back to the model are capped so one chatty tool cannot blow the context or the item size. */
-export const MAX_RESULT_CHARS = 20_000;
+/**
+ * A tool result longer than this is stored in parts of this many characters and the model is fed the first one.
+ * A DynamoDB item is at most 400 KB
+ * (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html#limits-items); 20,000
+ * UTF-16 code units are at most 60 KB of UTF-8, so a part, and a call item holding one, stays well under it.
+ */
+export const RESULT_PART_CHARS = 20_000;
+/**
+ * Parts are written in the transaction that records the outcome: TransactWriteItems takes up to 100 actions and
+ * 4 MB in all (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html), so
+ * at most 50 parts (3 MB) besides the two updates. A longer result is cut there, and the marker says so.
+ */
+export const MAX_RESULT_PARTS = 50;
+/** Time a lease allows besides the attempt's own invocations and backoff (the store requests around them). */
+export const LEASE_MARGIN_MS = 5_000;
 
 export const runToolInputSchema = z.object({
   tenantId: z.string().min(1),
@@ -63,13 +83,44 @@ const hash = (value: unknown): string =>
 const sortKeys = (value: object): Record<string, unknown> =>
   Object.fromEntries(Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 
-const truncate = (text: string): string =>
-  text.length <= MAX_RESULT_CHARS
-    ? text
-    : `${text.slice(0, MAX_RESULT_CHARS)}\n[truncated ${text.length - MAX_RESULT_CHARS} characters]`;
+/** How long a claim owns a call: every invocation of one attempt at its timeout plus the longest backoff. */
+export const leaseDurationMs = (retry: ToolRunnerDeps['retry']): number =>
+  retry.attempts * (retry.timeoutMs + retry.maxDelayMs) + LEASE_MARGIN_MS;
+
+/** Cuts `text` into parts of at most `size` code units, never between the two halves of a surrogate pair. */
+const chunks = (text: string, size: number, max: number): string[] => {
+  const parts: string[] = [];
+  let at = 0;
+  while (at < text.length && parts.length < max) {
+    let end = Math.min(at + size, text.length);
+    const code = text.charCodeAt(end - 1);
+    if (end < text.length && code >= 0xd800 && code <= 0xdbff) end -= 1;
+    parts.push(text.slice(at, end));
+    at = end;
+  }
+  return parts;
+};
+
+/**
+ * What the model is fed and what is stored: a short result as it is; a long one as its first part with a marker
+ * saying how much is shown and where the rest is, and all parts to store. Never cut without saying so.
+ */
+export const splitResult = (text: string): { shown: string; parts?: string[] } => {
+  if (text.length <= RESULT_PART_CHARS) return { shown: text };
+  const parts = chunks(text, RESULT_PART_CHARS, MAX_RESULT_PARTS);
+  const first = parts[0] ?? '';
+  const stored = parts.reduce((sum, p) => sum + p.length, 0);
+  const marker =
+    stored < text.length
+      ? `[result continues: ${first.length} of ${text.length} characters shown; the result is too large to store ` +
+        `in full: its first ${stored} characters are stored in ${parts.length} parts]`
+      : `[result continues: ${first.length} of ${text.length} characters shown; the full result is stored in ` +
+        `${parts.length} parts]`;
+  return { shown: `${first}\n${marker}`, parts };
+};
 
 interface Outcome {
-  status: 'succeeded' | 'failed';
+  status: 'succeeded' | 'failed' | 'unknown';
   invocations?: number;
   errorKind?: ToolErrorKind;
   result: string;
@@ -97,13 +148,18 @@ const invokeOnce = async (
   const text = out.Payload ? Buffer.from(out.Payload).toString('utf8') : '';
   if (out.FunctionError) {
     let detail = text;
+    let errorType = '';
     try {
       const parsed = JSON.parse(text) as { errorType?: string; errorMessage?: string };
+      errorType = parsed.errorType ?? '';
       detail = `${parsed.errorType ?? 'Error'}: ${parsed.errorMessage ?? ''}`;
     } catch {
       // not JSON: keep the raw payload text as the detail
     }
-    throw new ToolInvocationError(`${event.function} failed (${out.FunctionError}): ${detail}`);
+    const message = `${event.function} failed (${out.FunctionError}): ${detail}`;
+    // The runtime died or the sandbox timed out mid-run: the handler may have done its work.
+    if (/^(Runtime|Sandbox)\./.test(errorType)) throw new ToolCrashedError(message);
+    throw new ToolInvocationError(message);
   }
   let parsed: unknown = null;
   try {
@@ -170,65 +226,106 @@ const invokeTool = async (
     return { ...answer, invocations };
   } catch (error) {
     if (!isTransient(error)) throw error;
+    return gaveUp(tool, invocations, error as Error);
+  }
+};
+
+/**
+ * The outcome after the last retry failed. For a side-effecting tool whose last invocation timed out or crashed
+ * the work may have happened: `unknown` (errorKind lost), and the model is told so, not that it failed.
+ */
+const gaveUp = (tool: ToolDefinition, invocations: number, error: Error): Outcome => {
+  const lost = tool.sideEffect && (error instanceof ToolTimeoutError || error instanceof ToolCrashedError);
+  if (!lost) {
     return {
       status: 'failed',
       errorKind: 'invocation',
       invocations,
-      result: `${tool.name} failed after ${invocations} attempts: ${(error as Error).message}`,
+      result: `${tool.name} failed after ${invocations} attempts: ${error.message}`,
     };
   }
+  return {
+    status: 'unknown',
+    errorKind: 'lost',
+    invocations,
+    result:
+      `The outcome of ${tool.name} is unknown: ${invocations} attempts ended without an answer (${error.message}). ` +
+      'It may have happened: do not assume it failed. Calling it again in this session with the same arguments ' +
+      "is safe: the repeat is deduplicated and answers with the first call's outcome.",
+  };
 };
 
-interface ClaimedCall {
-  input: RunToolInput;
-  profile: AgentProfile;
-  tools: ToolDefinition[];
-  tool: ToolDefinition | undefined;
-  toolInput: unknown;
-  idempotencyKey: string;
-}
+/** What the checks before any invocation found: a refusal, or the validated (coerced, defaulted) input. */
+type Verdict =
+  | { refusal: Outcome; coercions: Coercion[] }
+  | { refusal?: undefined; tool: ToolDefinition; input: Record<string, unknown>; coercions: Coercion[] };
 
-/** Checks a claimed call (per-turn limit, known tool, schema) and runs it; every refusal is an outcome. */
-const outcomeOf = async (deps: ToolRunnerDeps, claimed: ClaimedCall): Promise<Outcome> => {
-  const { input, profile, tools, tool } = claimed;
+/** Checks a call (per-turn limit, known tool, schema with safe coercions); every refusal is an outcome. */
+const verdictOf = (
+  profile: AgentProfile,
+  tools: ToolDefinition[],
+  tool: ToolDefinition | undefined,
+  input: RunToolInput,
+  toolInput: unknown,
+): Verdict => {
   const { maxToolCallsPerTurn } = profile.limits;
   if (input.call.index >= maxToolCallsPerTurn) {
-    return {
-      status: 'failed',
-      errorKind: 'tool',
-      result: `Not run: at most ${maxToolCallsPerTurn} tool calls per turn. Call fewer tools at once.`,
-    };
+    const result = `Not run: at most ${maxToolCallsPerTurn} tool calls per turn. Call fewer tools at once.`;
+    return { refusal: { status: 'failed', errorKind: 'limit', result }, coercions: [] };
   }
   if (!tool) {
-    return {
-      status: 'failed',
-      errorKind: 'unknown_tool',
-      result: `Unknown tool "${input.call.name}". Available tools: ${tools.map((t) => t.name).join(', ')}.`,
-    };
+    const result = `Unknown tool "${input.call.name}". Available tools: ${tools.map((t) => t.name).join(', ')}.`;
+    return { refusal: { status: 'failed', errorKind: 'unknown_tool', result }, coercions: [] };
   }
-  const validation = validateToolInput(tool, claimed.toolInput);
+  const validation = validateToolInput(tool, toolInput);
   if (!validation.ok) {
-    return {
-      status: 'failed',
-      errorKind: 'schema',
-      result: `Invalid parameters for ${tool.name}: ${validation.errors.join('; ')}. Fix them and call the tool again.`,
-    };
+    const result =
+      `Invalid parameters for ${tool.name}: ${validation.errors.join('; ')}. ` +
+      'Fix them and call the tool again.';
+    return { refusal: { status: 'failed', errorKind: 'schema', result }, coercions: validation.coercions };
   }
+  return { tool, input: validation.input, coercions: validation.coercions };
+};
+
+/**
+ * The key the action group dedupes on. A side-effecting tool's key is its tenant, session, tool and normalised
+ * arguments (defaults and coercions applied; hash sorts keys), so the same request in a later turn reuses the
+ * first call's key and the side effect happens at most once per session. Any other call's key is per call.
+ */
+const idempotencyKeyOf = (input: RunToolInput, verdict: Verdict): string => {
+  const { tenantId, sessionId, turn, call } = input;
+  if (verdict.refusal === undefined && verdict.tool.sideEffect) {
+    return hash({ tenantId, sessionId, tool: verdict.tool.name, input: verdict.input });
+  }
+  return hash({ tenantId, sessionId, turn, toolUseId: call.toolUseId });
+};
+
+const invokeChecked = (
+  deps: ToolRunnerDeps,
+  profile: AgentProfile,
+  input: RunToolInput,
+  verdict: Verdict,
+  idempotencyKey: string,
+): Promise<Outcome> => {
+  if (verdict.refusal !== undefined) return Promise.resolve(verdict.refusal);
+  const { tool } = verdict;
   const event = buildActionGroupEvent({
     agent: { name: profile.name, id: profile.name, alias: 'sovereign-agent', version: '1' },
     sessionId: input.sessionId,
     actionGroup: tool.actionGroup,
     function: tool.name,
-    parameters: toActionGroupParameters(validation.input, tool.inputSchema),
+    parameters: toActionGroupParameters(verdict.input, tool.inputSchema),
     tenantId: input.tenantId,
-    idempotencyKey: claimed.idempotencyKey,
+    idempotencyKey,
   });
   return invokeTool(deps, tool, event);
 };
 
 /**
- * RunTool: find the stored tool use, claim the call (a finished one is replayed, never re-run), work out its
- * outcome, and record it once: three DynamoDB requests per call (read the message, claim, record).
+ * RunTool: find the stored tool use, check it, claim the call under a lease (a finished one is replayed, never
+ * re-run; one another attempt is running is refused with ToolCallInProgressError, which the ASL retries after the
+ * lease; an expired lease is taken over), run it, and record its outcome once: three DynamoDB requests per call
+ * (read the message, claim, record).
  */
 export const runTool = async (deps: ToolRunnerDeps, input: RunToolInput): Promise<RunToolResult> => {
   const { tenantId, sessionId, turn, call } = input;
@@ -236,7 +333,9 @@ export const runTool = async (deps: ToolRunnerDeps, input: RunToolInput): Promis
   const profile = getProfile(agent);
   const tools = toolsForAgent(profile.actionGroups);
   const tool = tools.find((t) => t.name === call.name);
-  const idempotencyKey = hash({ tenantId, sessionId, turn, toolUseId: call.toolUseId });
+  const verdict = verdictOf(profile, tools, tool, input, use.input);
+  const idempotencyKey = idempotencyKeyOf(input, verdict);
+  const now = deps.now ?? Date.now;
   const claim = await deps.store.claimToolCall({
     tenantId,
     sessionId,
@@ -247,23 +346,25 @@ export const runTool = async (deps: ToolRunnerDeps, input: RunToolInput): Promis
     ...(tool ? { actionGroup: tool.actionGroup } : {}),
     input: use.input ?? {},
     inputHash: hash(use.input ?? {}),
+    ...(verdict.coercions.length > 0 ? { coercions: verdict.coercions } : {}),
     idempotencyKey,
+    leaseUntil: now() + leaseDurationMs(deps.retry),
   });
-  if (claim.item.status !== 'started') {
+  if (!claim.leased) {
+    if (claim.item.status === 'started') {
+      throw new ToolCallInProgressError(
+        `Tool call ${call.toolUseId} of turn ${turn} is being run by another attempt until ${new Date(
+          claim.item.leaseUntil ?? 0,
+        ).toISOString()}`,
+      );
+    }
     return { toolUseId: call.toolUseId, status: claim.item.status, replayed: true };
   }
 
-  const now = deps.now ?? Date.now;
   const startedAt = now();
-  const outcome = await outcomeOf(deps, {
-    input,
-    profile,
-    tools,
-    tool,
-    toolInput: use.input,
-    idempotencyKey,
-  });
-  const result = truncate(outcome.result);
+  // A taken-over call runs with the key its first attempt recorded, whatever this attempt derived.
+  const outcome = await invokeChecked(deps, profile, input, verdict, claim.item.idempotencyKey);
+  const { shown, parts } = splitResult(outcome.result);
   await deps.store.completeToolCall({
     tenantId,
     sessionId,
@@ -271,10 +372,11 @@ export const runTool = async (deps: ToolRunnerDeps, input: RunToolInput): Promis
     index: call.index,
     status: outcome.status,
     ...(outcome.errorKind ? { errorKind: outcome.errorKind } : {}),
-    result,
-    resultHash: hash(result),
+    result: shown,
+    resultHash: hash(outcome.result),
     latencyMs: now() - startedAt,
     invocations: outcome.invocations ?? 0,
+    ...(parts ? { parts } : {}),
   });
   return { toolUseId: call.toolUseId, status: outcome.status, replayed: false };
 };

@@ -21,6 +21,7 @@ import {
   type MessageItem,
   messageItemSchema,
   parseItem,
+  RESULT_PART_PREFIX,
   SESSION_INDEX,
   SESSION_INDEX_PREFIX,
   SESSION_SK,
@@ -29,6 +30,7 @@ import {
   type SessionStatus,
   sessionItemSchema,
   sessionPk,
+  type TableKey,
   TOOL_CALL_PREFIX,
   type ToolCallItem,
   type ToolErrorKind,
@@ -74,6 +76,13 @@ export type CreateResult = { created: true } | { created: false; existing: Sessi
 export type CommitResult =
   | { committed: true }
   | { committed: false; message?: MessageItem; session?: SessionItem };
+
+/** A claim of a tool call: `leased` when this attempt now owns the call (a new claim or a takeover) and runs it. */
+export interface ToolCallClaim {
+  item: ToolCallItem;
+  fresh: boolean;
+  leased: boolean;
+}
 
 export type FailResult = { failed: true; session: SessionItem } | { failed: false; session?: SessionItem };
 
@@ -191,8 +200,12 @@ export class SessionStore {
         const out = await this.client.send(
           new QueryCommand({
             TableName: this.tableName,
-            KeyConditionExpression: 'pk = :pk',
-            ExpressionAttributeValues: { ':pk': sessionPk(tenantId, sessionId) },
+            // Everything but the parts of large tool results (R#...), which sort after the rest and Plan never needs.
+            KeyConditionExpression: 'pk = :pk AND sk < :parts',
+            ExpressionAttributeValues: {
+              ':pk': sessionPk(tenantId, sessionId),
+              ':parts': RESULT_PART_PREFIX,
+            },
             ConsistentRead: true,
             ExclusiveStartKey: startKey,
           }),
@@ -355,15 +368,19 @@ export class SessionStore {
   }
 
   /**
-   * Claims a tool call: creates its record (status started), or returns the existing record. A record in a
-   * terminal status is the outcome of an earlier attempt and must be replayed, not re-run.
+   * Claims a tool call for one attempt until `leaseUntil` (epoch ms): creates its record (status started), or
+   * returns the existing one. A record in a terminal status is the outcome of an earlier attempt: replay it. A
+   * started record whose lease is live belongs to a running attempt: `leased` is false and the caller must not run
+   * it. One whose lease expired (or that has none) is taken over by a conditional write on the lease it was seen
+   * with, so of two racing takers exactly one wins; the winner's attempt is counted.
    */
   async claimToolCall(
     input: Omit<ToolCallItem, 'pk' | 'sk' | 'entity' | 'status' | 'attempts' | 'startedAt' | 'expiresAt'> & {
       tenantId: string;
       sessionId: string;
+      leaseUntil: number;
     },
-  ): Promise<{ item: ToolCallItem; fresh: boolean }> {
+  ): Promise<ToolCallClaim> {
     const { tenantId, sessionId, ...rest } = input;
     const key = keys.toolCall(tenantId, sessionId, rest.turn, rest.index);
     const item: ToolCallItem = {
@@ -385,54 +402,63 @@ export class SessionStore {
           ReturnValuesOnConditionCheckFailure: ALL_OLD,
         }),
       );
-      return { item, fresh: true };
+      return { item, fresh: true, leased: true };
     } catch (error) {
       if (!isConditionFailure(error)) return wrap(error, 'claiming the tool call');
       existing = parseItem(toolCallItemSchema, conditionFailureItem(error), key);
     }
-    if (existing.status !== 'started') return { item: existing, fresh: false };
-    return { item: await this.countAttempt(key, existing), fresh: false };
+    const live = existing.leaseUntil !== undefined && existing.leaseUntil > this.now().getTime();
+    if (existing.status !== 'started' || live) return { item: existing, fresh: false, leased: false };
+    return this.takeOver(key, existing, input.leaseUntil);
   }
 
-  /** An earlier attempt claimed the call and has not finished it: count this attempt (unless it just finished). */
-  private async countAttempt(
-    key: ReturnType<typeof keys.toolCall>,
-    seen: ToolCallItem,
-  ): Promise<ToolCallItem> {
+  /** An earlier attempt's lease on a started call expired (it crashed): take the call over and count this attempt. */
+  private async takeOver(key: TableKey, seen: ToolCallItem, leaseUntil: number): Promise<ToolCallClaim> {
+    const seenLease = seen.leaseUntil === undefined ? {} : { ':seen': seen.leaseUntil };
     try {
       const out = await this.client.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: key,
-          UpdateExpression: 'SET attempts = attempts + :one',
-          ConditionExpression: '#status = :started',
+          UpdateExpression: 'SET attempts = attempts + :one, leaseUntil = :lease',
+          ConditionExpression: `#status = :started AND ${
+            seen.leaseUntil === undefined ? 'attribute_not_exists(leaseUntil)' : 'leaseUntil = :seen'
+          }`,
           ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':one': 1, ':started': 'started' },
+          ExpressionAttributeValues: { ':one': 1, ':started': 'started', ':lease': leaseUntil, ...seenLease },
           ReturnValues: 'ALL_NEW',
           ReturnValuesOnConditionCheckFailure: ALL_OLD,
         }),
       );
-      return parseItem(toolCallItemSchema, out.Attributes, key);
+      return { item: parseItem(toolCallItemSchema, out.Attributes, key), fresh: false, leased: true };
     } catch (error) {
-      if (!isConditionFailure(error)) return wrap(error, 'claiming the tool call');
-      return parseItem(toolCallItemSchema, conditionFailureItem(error) ?? seen, key);
+      if (!isConditionFailure(error)) return wrap(error, 'taking over the tool call');
+      // Another attempt took it over or finished it first: its record stands.
+      const item = parseItem(toolCallItemSchema, conditionFailureItem(error) ?? seen, key);
+      return { item, fresh: false, leased: false };
     }
   }
 
-  /** Records a tool call's outcome once, and counts it on the session. */
+  /**
+   * Records a tool call's outcome once, and counts it on the session. A result too large for the call's item
+   * comes with its full text in `parts`, written in the same transaction as the outcome (keys.resultPart), so a
+   * losing attempt writes no parts either.
+   */
   async completeToolCall(input: {
     tenantId: string;
     sessionId: string;
     turn: number;
     index: number;
-    status: 'succeeded' | 'failed';
+    status: 'succeeded' | 'failed' | 'unknown';
     errorKind?: ToolErrorKind;
     result: string;
     resultHash: string;
     latencyMs: number;
     invocations: number;
+    parts?: string[];
   }): Promise<void> {
     const at = this.now().toISOString();
+    const parts = input.parts ?? [];
     try {
       await this.client.send(
         new TransactWriteCommand({
@@ -444,7 +470,8 @@ export class SessionStore {
                 UpdateExpression:
                   'SET #status = :status, #result = :result, resultHash = :hash, latencyMs = :latency, ' +
                   'invocations = :invocations, finishedAt = :now' +
-                  (input.errorKind ? ', errorKind = :kind' : ''),
+                  (input.errorKind ? ', errorKind = :kind' : '') +
+                  (parts.length > 0 ? ', resultParts = :parts' : ''),
                 ConditionExpression: '#status = :started',
                 ExpressionAttributeNames: { '#status': 'status', '#result': 'result' },
                 ExpressionAttributeValues: {
@@ -456,6 +483,7 @@ export class SessionStore {
                   ':now': at,
                   ':started': 'started',
                   ...(input.errorKind ? { ':kind': input.errorKind } : {}),
+                  ...(parts.length > 0 ? { ':parts': parts.length } : {}),
                 },
               },
             },
@@ -467,6 +495,7 @@ export class SessionStore {
                 ExpressionAttributeValues: { ':one': 1, ':now': at },
               },
             },
+            ...this.resultPartPuts(input, parts),
           ],
         }),
       );
@@ -474,6 +503,50 @@ export class SessionStore {
       // An earlier attempt recorded it: the first outcome stands, and the call was counted once.
       if (isConditionFailure(error)) return;
       wrap(error, 'recording the tool call');
+    }
+  }
+
+  /** One Put per part of a large result (keys.resultPart), for completeToolCall's transaction. */
+  private resultPartPuts(
+    call: { tenantId: string; sessionId: string; turn: number; index: number },
+    parts: string[],
+  ) {
+    return parts.map((text, part) => ({
+      Put: {
+        TableName: this.tableName,
+        Item: {
+          ...keys.resultPart(call.tenantId, call.sessionId, call.turn, call.index, part),
+          entity: 'resultPart',
+          part,
+          text,
+          expiresAt: this.expiresAt(),
+        },
+      },
+    }));
+  }
+
+  /** The full text of a result stored in parts (completeToolCall's `parts`), joined in order. */
+  async getResultText(tenantId: string, sessionId: string, turn: number, index: number): Promise<string> {
+    const first = keys.resultPart(tenantId, sessionId, turn, index, 0);
+    try {
+      const out = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+          ExpressionAttributeValues: {
+            ':pk': first.pk,
+            ':prefix': first.sk.slice(0, first.sk.lastIndexOf('#') + 1),
+          },
+          ConsistentRead: true,
+        }),
+      );
+      return (out.Items ?? [])
+        .map((i) => ({ sk: String(i.sk), text: String(i.text) }))
+        .sort(bySk)
+        .map((i) => i.text)
+        .join('');
+    } catch (error) {
+      return wrap(error, 'reading the result parts');
     }
   }
 

@@ -118,7 +118,7 @@ describe('store races on DynamoDB Local', () => {
     });
   });
 
-  it('claims a tool call once when two attempts race, counts both attempts, and keeps the first outcome', async () => {
+  it('claims a tool call once when two attempts race, refuses the second under the live lease, and keeps the first outcome', async () => {
     // Prepare
     const sessionId = await runningSession();
     const claim = {
@@ -132,6 +132,7 @@ describe('store races on DynamoDB Local', () => {
       input: { tenant_id: TENANT },
       inputHash: 'h-in',
       idempotencyKey: 'k-1',
+      leaseUntil: Date.now() + 60_000,
     };
     const outcome = (result: string) => ({
       tenantId: TENANT,
@@ -155,13 +156,16 @@ describe('store races on DynamoDB Local', () => {
 
     // Assess
     expect(claims.filter((c) => c.fresh)).toHaveLength(1);
-    expect(claims.find((c) => !c.fresh)?.item).toMatchObject({ status: 'started', attempts: 2 });
+    expect(claims.find((c) => !c.fresh)).toMatchObject({
+      leased: false,
+      item: { status: 'started', attempts: 1 },
+    });
     const { session, toolCalls } = await store.loadConversation(TENANT, sessionId);
     expect(toolCalls).toHaveLength(1);
-    expect(toolCalls[0]).toMatchObject({ status: 'succeeded', attempts: 2 });
+    expect(toolCalls[0]).toMatchObject({ status: 'succeeded', attempts: 1 });
     expect(['first', 'second']).toContain(toolCalls[0]?.result);
     expect(session.toolCalls).toBe(1);
-    expect(replay).toEqual({ item: toolCalls[0], fresh: false });
+    expect(replay).toEqual({ item: toolCalls[0], fresh: false, leased: false });
   });
 
   it('lets a retried finish succeed again, refuses another ending, and never fails an ended session', async () => {

@@ -94,6 +94,32 @@ describe('buildMessages', () => {
     expect(results?.[1]?.content).toEqual([{ text: 'get_contract_terms failed after 3 attempts: timeout' }]);
   });
 
+  it('answers a call whose outcome is unknown with its text, as a recorded outcome not a pending call', () => {
+    // Prepare
+    const calls = [
+      toolCallItem({ turn: 1, index: 0, toolUseId: 'tu-audit', name: 'audit_billing_logs' }),
+      toolCallItem({
+        turn: 1,
+        index: 1,
+        toolUseId: 'tu-terms',
+        name: 'get_contract_terms',
+        status: 'unknown',
+        errorKind: 'lost',
+        result: 'The outcome is unknown: it may have happened.',
+      }),
+    ];
+    const conversation = conversationOf(sessionItem({ turn: 1 }), [goalItem(), turnOne], calls);
+
+    // Act
+    const messages = buildMessages(conversation);
+
+    // Assess
+    const results = messages[2]?.content?.map((block) => block.toolResult);
+    expect(results?.map((r) => r?.status)).toEqual(['success', 'error']);
+    expect(results?.[1]?.content).toEqual([{ text: 'The outcome is unknown: it may have happened.' }]);
+    expect(pendingToolUses(conversation, turnOne)).toEqual([]);
+  });
+
   it('ends with the final answer of a finished goal, with no tool-result message after it', () => {
     // Prepare
     const calls = [

@@ -4,11 +4,14 @@ import { GetCommand, PutCommand, TransactWriteCommand, UpdateCommand } from '@aw
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import { type ActionGroupEvent, buildActionGroupResponse } from '../../shared/contracts/action-group';
-import { ConfigError, SessionStateError } from '../../shared/runtime/errors';
+import { ConfigError, SessionStateError, ToolCallInProgressError } from '../../shared/runtime/errors';
 import {
-  MAX_RESULT_CHARS,
+  leaseDurationMs,
+  MAX_RESULT_PARTS,
+  RESULT_PART_CHARS,
   type RunToolInput,
   runTool,
+  splitResult,
   type ToolRunnerDeps,
 } from '../../shared/steps/run-tool';
 import type { ToolCallItem } from '../../shared/store/session-store';
@@ -204,19 +207,54 @@ describe('runTool: a successful call', () => {
     expect(invokedEvent(first.lambda).sessionAttributes.idempotencyKey).toBe(claimed(first).idempotencyKey);
   });
 
-  it('caps a very long result so one chatty tool cannot blow the context', async () => {
+  it('stores a very long result in parts and feeds the model the first part with a marker', async () => {
     // Prepare
     const { ddb, lambda, deps } = setup();
-    lambda.on(InvokeCommand).resolves(answer('audit_billing_logs', 'x'.repeat(MAX_RESULT_CHARS + 500)));
+    lambda.on(InvokeCommand).resolves(answer('audit_billing_logs', 'x'.repeat(RESULT_PART_CHARS + 500)));
 
     // Act
     await runTool(deps, auditCall);
 
+    // Assess: the JSON string adds two quotes
+    const values = recorded(ddb);
+    expect(String(values[':result'])).toBe(
+      `"${'x'.repeat(RESULT_PART_CHARS - 1)}\n[result continues: ${RESULT_PART_CHARS} of ${RESULT_PART_CHARS + 502} characters shown; the full result is stored in 2 parts]`,
+    );
+    expect(values[':parts']).toBe(2);
+    const items = ddb.commandCalls(TransactWriteCommand)[0]?.args[0].input.TransactItems ?? [];
+    const parts = items.flatMap((i) => (i.Put ? [i.Put.Item as { sk: string; text: string }] : []));
+    expect(parts.map((p) => p.sk)).toEqual(['R#0001#00#000', 'R#0001#00#001']);
+    expect(parts.map((p) => p.text).join('')).toBe(`"${'x'.repeat(RESULT_PART_CHARS + 500)}"`);
+  });
+});
+
+describe('splitResult', () => {
+  it('keeps a short result as it is, with no parts', () => {
+    // Act + Assess
+    expect(splitResult('short')).toEqual({ shown: 'short' });
+  });
+
+  it('never cuts between the halves of a surrogate pair', () => {
+    // Prepare: an emoji (two code units) straddling the part boundary
+    const text = `${'a'.repeat(RESULT_PART_CHARS - 1)}😀${'b'.repeat(10)}`;
+
+    // Act
+    const { parts } = splitResult(text);
+
     // Assess
-    const result = String(recorded(ddb)[':result']);
-    expect(result.startsWith(`"${'x'.repeat(100)}`)).toBe(true);
-    expect(result).toMatch(/\n\[truncated 502 characters\]$/); // the JSON string adds two quotes
-    expect(result.length).toBeLessThan(MAX_RESULT_CHARS + 100);
+    expect(parts?.[0]).toBe('a'.repeat(RESULT_PART_CHARS - 1));
+    expect(parts?.join('')).toBe(text);
+  });
+
+  it('says so when a result is too large to store in full', () => {
+    // Act
+    const { shown, parts } = splitResult('y'.repeat(RESULT_PART_CHARS * (MAX_RESULT_PARTS + 1)));
+
+    // Assess
+    expect(parts).toHaveLength(MAX_RESULT_PARTS);
+    expect(shown).toMatch(
+      /too large to store in full: its first 1000000 characters are stored in 50 parts\]$/,
+    );
   });
 });
 
@@ -272,7 +310,7 @@ describe('runTool: calls that are not run', () => {
       ':status': 'failed',
       ':kind': 'schema',
       ':result':
-        'Invalid parameters for audit_billing_logs: input: missing required parameter "tenant_id"; input: unknown parameter "tenant". Fix them and call the tool again.',
+        'Invalid parameters for audit_billing_logs: /tenant_id: missing required parameter; /tenant: unknown parameter. Fix them and call the tool again.',
     });
   });
 
@@ -307,6 +345,7 @@ describe('runTool: calls that are not run', () => {
     const update = ddb.commandCalls(TransactWriteCommand)[0]?.args[0].input.TransactItems?.[0]?.Update;
     expect(update?.Key).toEqual(keys.toolCall(TENANT, SESSION, 1, 8));
     expect(update?.ExpressionAttributeValues?.[':result']).toMatch(/at most 8 tool calls per turn/);
+    expect(update?.ExpressionAttributeValues?.[':kind']).toBe('limit');
   });
 
   it('refuses a call the stored turn does not contain, and claims nothing', async () => {
@@ -518,6 +557,7 @@ describe('runTool: replay', () => {
       attempts: 2,
       ...(firstKey ? { idempotencyKey: firstKey } : {}),
     });
+    // Items without leaseUntil (written before leases) count as expired.
     ddb.on(PutCommand).rejects(conditionFailed({ ...started, attempts: 1 }));
     ddb.on(UpdateCommand).resolves({ Attributes: started });
     lambda.on(InvokeCommand).resolves(answer('audit_billing_logs', { totalUsd: 2 }));
@@ -528,10 +568,201 @@ describe('runTool: replay', () => {
     // Assess
     expect(result).toEqual({ toolUseId: 'tu-audit', status: 'succeeded', replayed: false });
     expect(ddb).toHaveReceivedCommandWith(UpdateCommand, {
-      UpdateExpression: 'SET attempts = attempts + :one',
+      UpdateExpression: 'SET attempts = attempts + :one, leaseUntil = :lease',
+      ConditionExpression: '#status = :started AND attribute_not_exists(leaseUntil)',
     });
     expect(lambda).toHaveReceivedCommandTimes(InvokeCommand, 1);
     expect(invokedEvent(lambda).sessionAttributes.idempotencyKey).toBe(firstKey);
     expect(recorded(ddb)[':status']).toBe('succeeded');
+  });
+});
+
+describe('runTool: leases', () => {
+  const started = (fields: Partial<ToolCallItem>) =>
+    toolCallItem({
+      turn: 1,
+      index: 0,
+      toolUseId: 'tu-audit',
+      name: 'audit_billing_logs',
+      status: 'started',
+      ...fields,
+    });
+
+  it('claims a call with a lease long enough for every invocation and backoff of one attempt', async () => {
+    // Prepare
+    const { ddb, lambda, deps } = setup();
+    lambda.on(InvokeCommand).resolves(answer('audit_billing_logs', {}));
+
+    // Act
+    await runTool(deps, auditCall);
+
+    // Assess: the clock reads 50,040 at the claim
+    const item = ddb.commandCalls(PutCommand)[0]?.args[0].input.Item as ToolCallItem;
+    expect(leaseDurationMs(RETRY)).toBe(3 * (500 + 2) + 5_000);
+    expect(item.leaseUntil).toBe(50_040 + leaseDurationMs(RETRY));
+  });
+
+  it('does not run a call another attempt holds a live lease on: a retryable ToolCallInProgressError', async () => {
+    // Prepare: the store's clock is the fixed AT; the lease runs a minute past it
+    const { ddb, lambda, deps } = setup();
+    ddb
+      .on(PutCommand)
+      .rejects(conditionFailed(started({ leaseUntil: Date.parse('2026-01-01T00:01:00.000Z') + 1e12 })));
+
+    // Act
+    const act = runTool(deps, auditCall);
+
+    // Assess
+    await expect(act).rejects.toThrow(ToolCallInProgressError);
+    expect(lambda).not.toHaveReceivedAnyCommand();
+    expect(ddb).not.toHaveReceivedCommand(UpdateCommand);
+    expect(ddb).not.toHaveReceivedCommand(TransactWriteCommand);
+  });
+
+  it('takes over an expired lease with a write conditioned on the lease it saw', async () => {
+    // Prepare
+    const { ddb, lambda, deps } = setup();
+    ddb.on(PutCommand).rejects(conditionFailed(started({ leaseUntil: 1_000 })));
+    ddb.on(UpdateCommand).resolves({ Attributes: started({ leaseUntil: 99_000, attempts: 2 }) });
+    lambda.on(InvokeCommand).resolves(answer('audit_billing_logs', {}));
+
+    // Act
+    const result = await runTool(deps, auditCall);
+
+    // Assess
+    expect(result.replayed).toBe(false);
+    expect(ddb).toHaveReceivedCommandWith(UpdateCommand, {
+      ConditionExpression: '#status = :started AND leaseUntil = :seen',
+    });
+    expect(ddb.commandCalls(UpdateCommand)[0]?.args[0].input.ExpressionAttributeValues?.[':seen']).toBe(
+      1_000,
+    );
+    expect(lambda).toHaveReceivedCommandTimes(InvokeCommand, 1);
+  });
+
+  it('does not run a call another taker won the race for', async () => {
+    // Prepare
+    const { ddb, lambda, deps } = setup();
+    ddb.on(PutCommand).rejects(conditionFailed(started({ leaseUntil: 1_000 })));
+    ddb.on(UpdateCommand).rejects(conditionFailed(started({ leaseUntil: 99_000, attempts: 2 })));
+
+    // Act + Assess
+    await expect(runTool(deps, auditCall)).rejects.toThrow(ToolCallInProgressError);
+    expect(lambda).not.toHaveReceivedAnyCommand();
+  });
+});
+
+describe('runTool: side effects', () => {
+  const reportInput = (findings: string | string[]) => ({ tenant_id: TENANT, title: 'Savings', findings });
+  const reportCall = callOf('tu-report', 'create_optimization_report');
+  const keyOf = async (input: ToolUseSpec['input'], toolUseId = 'tu-report') => {
+    const s = setup([{ toolUseId, name: 'create_optimization_report', input }]);
+    s.lambda.on(InvokeCommand).resolves(answer('create_optimization_report', {}));
+    await runTool(s.deps, callOf(toolUseId, 'create_optimization_report'));
+    return { key: invokedEvent(s.lambda).sessionAttributes.idempotencyKey };
+  };
+
+  it('keys a side-effecting call by tenant, session, tool and normalised arguments, not by call', async () => {
+    // Act: the same report asked twice in other calls, once with a single finding the schema wraps, once with keys reordered
+    const first = await keyOf(reportInput(['Idle server.']));
+    const again = await keyOf(reportInput(['Idle server.']), 'tu-again');
+    const wrapped = await keyOf(reportInput('Idle server.'), 'tu-wrapped');
+    const reordered = await keyOf(
+      { findings: ['Idle server.'], title: 'Savings', tenant_id: TENANT },
+      'tu-re',
+    );
+    const other = await keyOf(reportInput(['Other finding.']), 'tu-other');
+
+    // Assess
+    expect(again.key).toBe(first.key);
+    expect(wrapped.key).toBe(first.key);
+    expect(reordered.key).toBe(first.key);
+    expect(other.key).not.toBe(first.key);
+  });
+
+  it('records a side effect whose outcome was lost past every retry as unknown, and says it may have happened', async () => {
+    // Prepare: every invocation crashes after the handler ran
+    const { ddb, lambda, deps } = setup([
+      { toolUseId: 'tu-report', name: 'create_optimization_report', input: reportInput(['Idle server.']) },
+    ]);
+    lambda.on(InvokeCommand).resolves({
+      StatusCode: 200,
+      FunctionError: 'Unhandled',
+      Payload: payload({ errorType: 'Runtime.ExitError', errorMessage: 'signal: killed' }),
+    });
+
+    // Act
+    const result = await runTool(deps, reportCall);
+
+    // Assess
+    expect(result.status).toBe('unknown');
+    expect(lambda).toHaveReceivedCommandTimes(InvokeCommand, 3);
+    const values =
+      ddb.commandCalls(TransactWriteCommand)[0]?.args[0].input.TransactItems?.[0]?.Update
+        ?.ExpressionAttributeValues;
+    expect(values).toMatchObject({ ':status': 'unknown', ':kind': 'lost', ':invocations': 3 });
+    expect(values?.[':result']).toMatch(/outcome of create_optimization_report is unknown/);
+    expect(values?.[':result']).toMatch(/may have happened: do not assume it failed/);
+  });
+
+  it('records a side effect whose every invocation timed out as unknown, but one refused by a handler error as failed', async () => {
+    // Prepare
+    const spec = [
+      { toolUseId: 'tu-report', name: 'create_optimization_report', input: reportInput(['Idle server.']) },
+    ];
+    const timedOut = setup(spec);
+    timedOut.lambda
+      .on(InvokeCommand)
+      .rejects(
+        Object.assign(new Error('The operation was aborted due to timeout'), { name: 'TimeoutError' }),
+      );
+    const refused = setup(spec);
+    refused.lambda.on(InvokeCommand).resolves(functionError('ReportStoreError: table missing'));
+
+    // Act
+    const results = [await runTool(timedOut.deps, reportCall), await runTool(refused.deps, reportCall)];
+
+    // Assess
+    expect(results.map((r) => r.status)).toEqual(['unknown', 'failed']);
+  });
+
+  it('records a read-only tool that crashed past every retry as failed', async () => {
+    // Prepare
+    const { ddb, lambda, deps } = setup();
+    lambda.on(InvokeCommand).resolves({
+      StatusCode: 200,
+      FunctionError: 'Unhandled',
+      Payload: payload({ errorType: 'Runtime.ExitError', errorMessage: 'signal: killed' }),
+    });
+
+    // Act
+    const result = await runTool(deps, auditCall);
+
+    // Assess
+    expect(result.status).toBe('failed');
+    expect(recorded(ddb)).toMatchObject({ ':status': 'failed', ':kind': 'invocation' });
+  });
+
+  it('records the safe coercions on the call, with the input as the model sent it', async () => {
+    // Prepare
+    const input = { tenant_id: TENANT, lookback_days: '14' };
+    const { ddb, lambda, deps } = setup([
+      { toolUseId: 'tu-list', name: 'list_underutilized_resources', input },
+    ]);
+    lambda.on(InvokeCommand).resolves(answer('list_underutilized_resources', {}));
+
+    // Act
+    const result = await runTool(deps, callOf('tu-list', 'list_underutilized_resources'));
+
+    // Assess
+    expect(result.status).toBe('succeeded');
+    const item = ddb.commandCalls(PutCommand)[0]?.args[0].input.Item as ToolCallItem;
+    expect(item.input).toEqual(input);
+    expect(item.coercions).toEqual([{ pointer: '/lookback_days', from: '14', to: 14 }]);
+    expect(invokedEvent(lambda).parameters).toContainEqual({
+      name: 'lookback_days',
+      type: 'integer',
+      value: '14',
+    });
   });
 });

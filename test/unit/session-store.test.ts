@@ -383,6 +383,7 @@ describe('tool-call records', () => {
     input: { tenant_id: TENANT },
     inputHash: 'h-in',
     idempotencyKey: 'k-1',
+    leaseUntil: Date.parse(AT) + 60_000,
   };
 
   it('claims a new call as started on its first attempt', async () => {
@@ -405,7 +406,7 @@ describe('tool-call records', () => {
     expect(ddb).toHaveReceivedCommandWith(PutCommand, { ConditionExpression: 'attribute_not_exists(pk)' });
   });
 
-  it('counts another attempt on a call that is still started', async () => {
+  it('takes over a started call without a lease (or an expired one) and counts the attempt', async () => {
     // Prepare
     const { ddb, store } = mockedStore();
     ddb.on(PutCommand).rejects(
@@ -436,7 +437,9 @@ describe('tool-call records', () => {
     // Assess
     expect(fresh).toBe(false);
     expect(item).toMatchObject({ status: 'started', attempts: 2 });
-    expect(ddb).toHaveReceivedCommandWith(UpdateCommand, { ConditionExpression: '#status = :started' });
+    expect(ddb).toHaveReceivedCommandWith(UpdateCommand, {
+      ConditionExpression: '#status = :started AND attribute_not_exists(leaseUntil)',
+    });
   });
 
   it('returns the recorded outcome of a call that already finished', async () => {

@@ -2,6 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
+import { toolRetryConfig } from '../../shared/runtime/config';
+import { leaseDurationMs } from '../../shared/steps/run-tool';
 import { errorClassNames } from '../helpers/error-names';
 
 const root = join(__dirname, '..', '..');
@@ -103,9 +105,22 @@ describe('agent-goal.asl.json', () => {
   );
 
   it.each(tasks)('%s retries with capped exponential backoff and full jitter', (_name, state) => {
-    for (const retrier of state.Retry ?? []) {
+    // The lease wait is the exception: a jittered or capped wait could end before the lease does.
+    for (const retrier of (state.Retry ?? []).filter(
+      (r) => !r.ErrorEquals.includes('ToolCallInProgressError'),
+    )) {
       expect(retrier).toMatchObject({ BackoffRate: 2, MaxDelaySeconds: 10, JitterStrategy: 'FULL' });
     }
+  });
+
+  it('RunTool waits out a tool-call lease before each retry of a call another attempt is running', () => {
+    const state = states.find(([n]) => n === 'RunTool')?.[1];
+    const retrier = state && retrierFor(state, 'ToolCallInProgressError');
+    expect(retrier?.JitterStrategy).toBeUndefined();
+    expect((retrier?.IntervalSeconds ?? 0) * 1000).toBeGreaterThanOrEqual(
+      leaseDurationMs(toolRetryConfig({})),
+    );
+    expect(retrier?.MaxAttempts).toBeGreaterThanOrEqual(1);
   });
 
   // A failed PutEvents after the session committed must not end the goal without its lifecycle event: the step

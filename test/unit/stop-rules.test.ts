@@ -111,6 +111,30 @@ describe('loop detection', () => {
     expect(streak).toBe(6);
   });
 
+  it('counts executed calls only: refusals of the per-turn cap, unknown tools, schemas and breakers do not', () => {
+    // Prepare: a turn of 20 calls, 8 run with distinct results, 12 refused by the cap (errorKind limit)
+    const calls = Array.from({ length: 20 }, (_, index) =>
+      toolCallItem({
+        turn: 1,
+        index,
+        toolUseId: `tu-${index}`,
+        name: 'list_underutilized_resources',
+        ...(index < 8
+          ? { resultHash: `result-${index}` }
+          : { status: 'failed', errorKind: 'limit', resultHash: 'not-run' }),
+      }),
+    );
+    const refusals = (['unknown_tool', 'schema', 'circuit_open'] as const).map((errorKind, i) =>
+      toolCallItem({ turn: 2, index: i, toolUseId: `tu-r${i}`, name: 'x', status: 'failed', errorKind }),
+    );
+
+    // Act
+    const streak = repeatStreak([...calls, ...refusals]);
+
+    // Assess
+    expect(streak).toBe(1);
+  });
+
   it('has no streak without tool calls', () => {
     // Act + Assess
     expect(repeatStreak([])).toBe(0);
@@ -287,7 +311,7 @@ describe('Plan applies the stop rules before every model call', () => {
     expect(bedrock).not.toHaveReceivedCommand(ConverseCommand);
     expect(ddb).toHaveReceivedCommandTimes(QueryCommand, 1);
     expect(ddb).toHaveReceivedCommandWith(QueryCommand, {
-      ExpressionAttributeValues: { ':pk': `T#${TENANT}#S#${SESSION}` },
+      ExpressionAttributeValues: { ':pk': `T#${TENANT}#S#${SESSION}`, ':parts': 'R#' },
       ConsistentRead: true,
     });
   });

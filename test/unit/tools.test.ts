@@ -1,6 +1,6 @@
 /** Action-group registry: OpenAPI operations become Converse tools, and tool input is validated by their schemas. */
 
-import { validateToolInput } from '../../shared/agent/tool-input';
+import { isSafeCoercion, validateToolInput } from '../../shared/agent/tool-input';
 import {
   actionGroupFunctions,
   getActionGroup,
@@ -121,8 +121,19 @@ describe('toolsFromOpenApi', () => {
         actionGroup: 'test',
         description: 'Answers pong.',
         inputSchema: { type: 'object', properties: {} },
+        sideEffect: false,
       },
     ]);
+  });
+
+  it('reads x-side-effect from the operation, and the billing report is the side-effecting tool', () => {
+    // Act
+    const tools = toolsFromOpenApi('test', doc({ '/ping': { post: { ...ping(), 'x-side-effect': true } } }));
+
+    // Assess
+    expect(tools[0]?.sideEffect).toBe(true);
+    expect(billingTool('create_optimization_report').sideEffect).toBe(true);
+    expect(billingTool('audit_billing_logs').sideEffect).toBe(false);
   });
 
   it('refuses an operationId the model could not call as a tool', () => {
@@ -169,16 +180,16 @@ describe('validateToolInput', () => {
     const result = validateToolInput(billingTool('list_underutilized_resources'), input);
 
     // Assess
-    expect(result).toEqual({ ok: true, input: { tenant_id: 'acme', lookback_days: 30 } });
+    expect(result).toEqual({ ok: true, input: { tenant_id: 'acme', lookback_days: 30 }, coercions: [] });
     expect(input).toEqual({ tenant_id: 'acme' });
   });
 
-  it('names a missing required parameter', () => {
+  it('names a missing required parameter by its JSON pointer', () => {
     // Act
     const result = validateToolInput(billingTool('audit_billing_logs'), {});
 
     // Assess
-    expect(result).toEqual({ ok: false, errors: ['input: missing required parameter "tenant_id"'] });
+    expect(result).toEqual({ ok: false, errors: ['/tenant_id: missing required parameter'], coercions: [] });
   });
 
   it('treats no input at all as an empty object', () => {
@@ -186,7 +197,7 @@ describe('validateToolInput', () => {
     const result = validateToolInput(billingTool('audit_billing_logs'), undefined);
 
     // Assess
-    expect(result).toEqual({ ok: false, errors: ['input: missing required parameter "tenant_id"'] });
+    expect(result).toMatchObject({ ok: false, errors: ['/tenant_id: missing required parameter'] });
   });
 
   it('names a parameter the tool does not have', () => {
@@ -194,10 +205,10 @@ describe('validateToolInput', () => {
     const result = validateToolInput(billingTool('get_contract_terms'), { tenant_id: 'acme', contract: 'x' });
 
     // Assess
-    expect(result).toEqual({ ok: false, errors: ['input: unknown parameter "contract"'] });
+    expect(result).toMatchObject({ ok: false, errors: ['/contract: unknown parameter'] });
   });
 
-  it('reports every problem at once, with the path of nested values', () => {
+  it('reports every problem at once, with the JSON pointer of nested values', () => {
     // Act
     const result = validateToolInput(billingTool('create_optimization_report'), {
       tenant_id: 'acme',
@@ -209,23 +220,66 @@ describe('validateToolInput', () => {
     expect(result.ok).toBe(false);
     if (result.ok) return;
     expect(result.errors).toEqual([
-      'title: must NOT have fewer than 1 characters',
-      'findings.1: must NOT have fewer than 1 characters',
+      '/title: must NOT have fewer than 1 characters',
+      '/findings/1: must NOT have fewer than 1 characters',
     ]);
   });
 
-  it('does not coerce types: a number sent as a string is an error the model must fix', () => {
+  it('coerces a numeric string where the schema says integer, and records the coercion', () => {
+    // Prepare
+    const input = { tenant_id: 'acme', lookback_days: '30' };
+
     // Act
-    const result = validateToolInput(billingTool('list_underutilized_resources'), {
+    const result = validateToolInput(billingTool('list_underutilized_resources'), input);
+
+    // Assess
+    expect(result).toEqual({
+      ok: true,
+      input: { tenant_id: 'acme', lookback_days: 30 },
+      coercions: [{ pointer: '/lookback_days', from: '30', to: 30 }],
+    });
+    expect(input.lookback_days).toBe('30');
+  });
+
+  it('wraps a single value where the schema says array', () => {
+    // Act
+    const result = validateToolInput(billingTool('create_optimization_report'), {
       tenant_id: 'acme',
-      lookback_days: '30',
+      title: 'Savings',
+      findings: 'Idle batch server.',
     });
 
     // Assess
-    expect(result).toEqual({ ok: false, errors: ['lookback_days: must be integer'] });
+    expect(result).toMatchObject({
+      ok: true,
+      input: { findings: ['Idle batch server.'] },
+      coercions: [{ pointer: '/findings', from: 'Idle batch server.', to: ['Idle batch server.'] }],
+    });
   });
 
-  it('enforces numeric bounds', () => {
+  it('refuses the coercions Ajv would also make that guess: null, booleans and non-numeric strings', () => {
+    // Act
+    const results = [null, true, 'thirty', '', 30.5].map((lookback_days) =>
+      validateToolInput(billingTool('list_underutilized_resources'), { tenant_id: 'acme', lookback_days }),
+    );
+    const numberAsString = validateToolInput(billingTool('audit_billing_logs'), { tenant_id: 7 });
+
+    // Assess
+    expect(results.map((r) => (r.ok ? 'ok' : r.errors.join('; ')))).toEqual([
+      '/lookback_days: expected integer, got null',
+      '/lookback_days: expected integer, got a boolean',
+      '/lookback_days: expected integer, got a string',
+      '/lookback_days: expected integer, got a string',
+      '/lookback_days: expected integer, got a number',
+    ]);
+    expect(results.every((r) => r.coercions.length === 0)).toBe(true);
+    expect(numberAsString).toMatchObject({
+      ok: false,
+      errors: ['/tenant_id: expected string, got a number'],
+    });
+  });
+
+  it('enforces numeric bounds and says what range the schema expects', () => {
     // Act
     const result = validateToolInput(billingTool('list_underutilized_resources'), {
       tenant_id: 'acme',
@@ -233,6 +287,67 @@ describe('validateToolInput', () => {
     });
 
     // Assess
-    expect(result).toEqual({ ok: false, errors: ['lookback_days: must be <= 365'] });
+    expect(result).toMatchObject({ ok: false, errors: ['/lookback_days: expected a number <= 365'] });
+  });
+});
+
+describe('validateToolInput on a schema with booleans and arrays of numbers', () => {
+  const tool = {
+    name: 'probe',
+    actionGroup: 'test',
+    description: 'A probe.',
+    sideEffect: false,
+    inputSchema: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        dry_run: { type: 'boolean' },
+        days: { type: 'array', items: { type: 'integer' } },
+        label: { type: 'string' },
+      },
+    },
+  };
+
+  it('coerces "true" and a single numeric string into a one-item array of numbers', () => {
+    // Act
+    const result = validateToolInput(tool, { dry_run: 'true', days: '7' });
+
+    // Assess
+    expect(result).toEqual({
+      ok: true,
+      input: { dry_run: true, days: [7] },
+      coercions: [
+        { pointer: '/dry_run', from: 'true', to: true },
+        { pointer: '/days', from: '7', to: [7] },
+      ],
+    });
+  });
+
+  it('refuses 1 for a boolean, a one-item array for a string, and keeps the safe coercions it found', () => {
+    // Act
+    const result = validateToolInput(tool, { dry_run: 1, label: ['x'], days: ['3'] });
+
+    // Assess
+    expect(result).toEqual({
+      ok: false,
+      errors: ['/dry_run: expected boolean, got a number', '/label: expected string, got an array'],
+      coercions: [{ pointer: '/days/0', from: '3', to: 3 }],
+    });
+  });
+});
+
+describe('isSafeCoercion', () => {
+  it('allows numeric strings, boolean words and one-item arrays only', () => {
+    // Act + Assess
+    expect(isSafeCoercion('30', 30)).toBe(true);
+    expect(isSafeCoercion('false', false)).toBe(true);
+    expect(isSafeCoercion('a', ['a'])).toBe(true);
+    expect(isSafeCoercion('3', [3])).toBe(true);
+    expect(isSafeCoercion(null, 0)).toBe(false);
+    expect(isSafeCoercion(true, 1)).toBe(false);
+    expect(isSafeCoercion(1, true)).toBe(false);
+    expect(isSafeCoercion(3, '3')).toBe(false);
+    expect(isSafeCoercion(['a'], 'a')).toBe(false);
+    expect(isSafeCoercion('', 0)).toBe(false);
   });
 });

@@ -11,7 +11,7 @@ import {
 } from '@aws-sdk/client-eventbridge';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { busEnvelopeSchema, RESUME_REQUESTED, sessionIdForEvent } from '../../shared/contracts/goal-events';
-import { GOAL_REJECTED, summary } from '../../shared/contracts/lifecycle-events';
+import { GOAL_REJECTED, type SessionSummary, summary } from '../../shared/contracts/lifecycle-events';
 import { createDocumentClient } from '../../shared/runtime/clients/dynamodb';
 import {
   type Conversation,
@@ -37,18 +37,18 @@ export interface StackEndpoints {
  */
 export type RunStatus = SessionStatus | 'rejected' | 'unknown';
 
-export interface RunSummary {
+/**
+ * The session summary the agent publishes (shared/contracts/lifecycle-events.ts `summary`) without the agent name,
+ * with the CLI's status, the output, and the error as one line (the rejection's reason, or the failure's type and
+ * message).
+ */
+export type RunSummary = Omit<SessionSummary, 'agent' | 'status' | 'sessionId' | 'tenantId'> & {
   sessionId: string | null;
   tenantId: string | null;
   status: RunStatus;
-  turns: number;
-  toolCalls: number;
-  tokens: { input: number; output: number; cacheRead: number; cacheWrite: number };
-  costUsd: number;
-  models: Record<string, number>;
   output: string | null;
   error: string | null;
-}
+};
 
 export class RunGoalError extends LocalError {}
 
@@ -85,27 +85,24 @@ const emptySummary = (sessionId: string | null, tenantId: string | null): RunSum
   sessionId,
   tenantId,
   status: 'rejected',
+  stopReason: null,
   turns: 0,
   toolCalls: 0,
+  failedToolCalls: 0,
   tokens: { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 },
   costUsd: 0,
   models: {},
+  failure: null,
+  resumable: false,
   output: null,
   error: null,
 });
 
 /** The CLI's summary: the session summary the agent publishes, plus output and error (no agent name). */
 export const summarize = (session: SessionItem): RunSummary => {
-  const base = summary(session);
+  const { agent: _agent, ...base } = summary(session);
   return {
-    sessionId: base.sessionId,
-    tenantId: base.tenantId,
-    status: session.status,
-    turns: base.turns,
-    toolCalls: base.toolCalls,
-    tokens: base.tokens,
-    costUsd: base.costUsd,
-    models: base.models,
+    ...base,
     output: session.output ?? null,
     error: session.error ? `${session.error.type}: ${session.error.message}` : null,
   };

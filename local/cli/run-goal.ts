@@ -10,9 +10,15 @@ import {
   type PutEventsCommandOutput,
 } from '@aws-sdk/client-eventbridge';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { busEnvelopeSchema, RESUME_REQUESTED, sessionIdForEvent } from '../../shared/contracts/goal-events';
+import {
+  busEnvelopeSchema,
+  goalDetailSchema,
+  RESUME_REQUESTED,
+  sessionIdForEvent,
+} from '../../shared/contracts/goal-events';
 import { GOAL_REJECTED, type SessionSummary, summary } from '../../shared/contracts/lifecycle-events';
 import { createDocumentClient } from '../../shared/runtime/clients/dynamodb';
+import { goalHashOf } from '../../shared/steps/intake';
 import {
   type Conversation,
   type SessionItem,
@@ -272,6 +278,15 @@ const watchSession = async (w: Watch, timeoutMs: number, pollMs: number): Promis
   return last ? summarize(last) : { ...emptySummary(sessionId, goal.tenantId), status: 'unknown' };
 };
 
+/**
+ * Whether a stored session holds this goal (its goal hash matches, or it predates goal hashes). Another goal under
+ * a used goalId is not a duplicate: intake rejects it, and the watch reports that rejection.
+ */
+const sameGoal = (session: SessionItem, detail: Record<string, unknown>): boolean => {
+  const parsed = goalDetailSchema.safeParse(detail);
+  return !parsed.success || session.goalHash === undefined || session.goalHash === goalHashOf(parsed.data);
+};
+
 export const runGoal = async (options: RunGoalOptions): Promise<RunSummary> => {
   const { env } = options.stack;
   const progress = options.onProgress ?? (() => undefined);
@@ -306,7 +321,7 @@ export const runGoal = async (options: RunGoalOptions): Promise<RunSummary> => {
   if (!knownSessionId) await installFaults(sessionId);
   // Put on the bus is not accepted: intake may still reject the event.
   progress(`event ${eventId} put on the bus; waiting for intake (session ${sessionId})`);
-  if (!goal.isResume && before && TERMINAL_STATUSES.includes(before.status)) {
+  if (!goal.isResume && before && TERMINAL_STATUSES.includes(before.status) && sameGoal(before, detail)) {
     progress(`session ${sessionId} already ${before.status}: a duplicate delivery starts nothing`);
     return summarize(before);
   }

@@ -66,6 +66,8 @@ export interface NewSession {
   limits: SessionLimits;
   eventId: string;
   goalMessage: ContentBlock[];
+  /** sha256 of the goal as accepted: a redelivery matches it, another goal under the same id does not. */
+  goalHash?: string;
 }
 
 export type CreateResult = { created: true } | { created: false; existing: SessionItem };
@@ -127,6 +129,7 @@ export class SessionStore {
       models: {},
       runs: 0,
       eventId: input.eventId,
+      ...(input.goalHash ? { goalHash: input.goalHash } : {}),
       createdAt: at,
       updatedAt: at,
       expiresAt: this.expiresAt(),
@@ -550,6 +553,28 @@ export class SessionStore {
       const old = conditionFailureItem(error);
       if (!old) throw notFound(input.tenantId, input.sessionId);
       return { lost: this.session(old) };
+    }
+  }
+
+  /**
+   * Claims the count of a started execution for one intake delivery: true for the first claim only (a conditional
+   * write), so concurrent deliveries that StartExecution all answered with the same execution count it once.
+   */
+  async countStart(tenantId: string, sessionId: string, executionArn: string): Promise<boolean> {
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.session(tenantId, sessionId),
+          UpdateExpression: 'SET startCountedFor = :arn',
+          ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(startCountedFor)',
+          ExpressionAttributeValues: { ':arn': executionArn },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      return wrap(error, 'counting the started execution');
     }
   }
 

@@ -96,7 +96,8 @@ const acquireStack = async (options: { fresh?: boolean; quiet?: boolean }): Prom
   return { env: stack.env, stop: () => stack.stop() };
 };
 
-const exitCodeFor = (summary: RunSummary): number => {
+/** The exit code `run` ends with for a summary (see HELP). */
+export const exitCodeFor = (summary: RunSummary): number => {
   switch (summary.status) {
     case 'completed':
       return EXIT.ok;

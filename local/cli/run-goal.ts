@@ -262,13 +262,16 @@ const watchSession = async (w: Watch, timeoutMs: number, pollMs: number): Promis
       const conversation = await w.store.loadConversation(goal.tenantId, sessionId).catch(() => undefined);
       if (conversation) {
         last = conversation.session;
-        if (!announced && (!goal.isResume || last.updatedAt !== w.before?.updatedAt)) {
+        // A resume starts from a failed (terminal) session: it has ended again once the session was written since.
+        // A goal whose id names an ended session of another goal ends nothing: intake's rejection is the answer.
+        const moved = goal.isResume
+          ? last.updatedAt !== w.before?.updatedAt
+          : !(w.before && TERMINAL_STATUSES.includes(w.before.status));
+        if (!announced && moved) {
           announced = true;
           w.progress(`session ${sessionId} ${last.status} (intake accepted the event)`);
         }
         for (const line of progressLines(conversation, seen)) w.progress(line);
-        // A resume starts from a failed (terminal) session: it has ended again once the session was written since.
-        const moved = !goal.isResume || last.updatedAt !== w.before?.updatedAt;
         if (TERMINAL_STATUSES.includes(last.status) && moved) return summarize(last);
       }
     }

@@ -36,6 +36,16 @@ const eventsOf = async (sessionId: string, detailType?: string) =>
     .filter((e) => e.source === 'sovereign-agent' && e.detail.sessionId === sessionId)
     .filter((e) => detailType === undefined || e['detail-type'] === detailType);
 
+/** The session ends before its step's PutEvents: wait (up to 10 s) until the bus has the session's `detailType`. */
+const publishedOf = async (sessionId: string, detailType: string) => {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const found = await eventsOf(sessionId, detailType);
+    if (found.length > 0 || Date.now() > deadline) return found;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+};
+
 const lambda = () => new LambdaClient({ endpoint: stack.env.AWS_ENDPOINT_URL_LAMBDA });
 const functionName = (key: string): string => {
   const fn = stack.lambda.functions().find((f) => f.key === key);
@@ -73,7 +83,7 @@ describe('a loop stop is typed, not prose', () => {
     const sessionId = summary.sessionId as string;
     const trace = await traceOf('acme', sessionId);
     expect(trace.session).toMatchObject({ status: 'stopped', stopReason: 'loop_detected' });
-    const [stopped, ...more] = await eventsOf(sessionId, 'Agent Goal Stopped');
+    const [stopped, ...more] = await publishedOf(sessionId, 'Agent Goal Stopped');
     expect(more).toHaveLength(0);
     expect(stopped?.detail).toMatchObject({
       stopReason: 'loop_detected',
@@ -102,7 +112,7 @@ describe('a failure says what failed and where', () => {
     expect(exitCodeFor(summary)).toBe(3);
     const sessionId = summary.sessionId as string;
     expect((await traceOf('acme', sessionId)).session.failure?.step).toBe('Plan');
-    const failed = await eventsOf(sessionId, 'Agent Goal Failed');
+    const failed = await publishedOf(sessionId, 'Agent Goal Failed');
     expect(failed).toHaveLength(1);
     expect(failed[0]?.detail).toMatchObject({
       error: { type: 'ModelRequestError', step: 'Plan' },
@@ -137,7 +147,7 @@ describe('every tool call failed', () => {
     });
     expect(summary.output).toMatch(/^Stopped because every tool call failed/);
     expect(exitCodeFor(summary)).toBe(4);
-    const stopped = await eventsOf(summary.sessionId as string, 'Agent Goal Stopped');
+    const stopped = await publishedOf(summary.sessionId as string, 'Agent Goal Stopped');
     expect(stopped[0]?.detail).toMatchObject({ stopReason: 'tools_unavailable', failedToolCalls: 2 });
   });
 
@@ -246,6 +256,12 @@ describe('a replayed Finalize', () => {
     expect(summary.status).toBe('completed');
     const sessionId = summary.sessionId as string;
     const eventId = lifecycleEventId('acme', sessionId, 1, 'Agent Goal Completed');
+    // The session ends before Finalize publishes and records the id: wait for the step to be done.
+    const deadline = Date.now() + 10_000;
+    while (!(await store().getSession('acme', sessionId))?.publishedEvents?.includes(eventId)) {
+      if (Date.now() > deadline) throw new Error('Finalize never recorded its event');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
 
     // Act: Step Functions runs the step again (a retry after a lost response), twice
     const input = { tenantId: 'acme', sessionId, turn: 1, reason: 'completed' };
@@ -256,7 +272,7 @@ describe('a replayed Finalize', () => {
       [false, eventId],
       [false, eventId],
     ]);
-    const completed = await eventsOf(sessionId, 'Agent Goal Completed');
+    const completed = await publishedOf(sessionId, 'Agent Goal Completed');
     expect(completed.map((e) => e.detail.eventId)).toEqual([eventId]);
     expect((await store().getSession('acme', sessionId))?.publishedEvents).toEqual([eventId]);
   });

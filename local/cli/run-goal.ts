@@ -106,9 +106,20 @@ const emptySummary = (sessionId: string | null, tenantId: string | null): RunSum
 
 /** The CLI's summary: the session summary the agent publishes, plus output and error (no agent name). */
 export const summarize = (session: SessionItem): RunSummary => {
-  const { agent: _agent, ...base } = summary(session);
+  const s = summary(session);
   return {
-    ...base,
+    sessionId: s.sessionId,
+    tenantId: s.tenantId,
+    status: s.status,
+    stopReason: s.stopReason,
+    turns: s.turns,
+    toolCalls: s.toolCalls,
+    failedToolCalls: s.failedToolCalls,
+    tokens: s.tokens,
+    costUsd: s.costUsd,
+    models: s.models,
+    failure: s.failure,
+    resumable: s.resumable,
     output: session.output ?? null,
     error: session.error ? `${session.error.type}: ${session.error.message}` : null,
   };

@@ -2,6 +2,8 @@
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { GetCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import 'aws-sdk-client-mock-jest';
+import { formatSummary } from '../../local/cli/inspect';
+import { summarize } from '../../local/cli/run-goal';
 import { GOAL_COMPLETED, lifecycleEventId, summary } from '../../shared/contracts/lifecycle-events';
 import { finalizeSession } from '../../shared/steps/finalize';
 import { recordFailure } from '../../shared/steps/record-failure';
@@ -186,5 +188,29 @@ describe('recordFailure: the failed step', () => {
       error: { step: 'Plan' },
       eventId: detail.eventId,
     });
+  });
+});
+
+describe('formatSummary', () => {
+  it('shows a stop reason, and a failure with its type and step, in the text summary', () => {
+    const stopped = formatSummary(
+      summarize(
+        sessionItem({ status: 'stopped', stopReason: 'tools_unavailable', toolCalls: 2, failedToolCalls: 2 }),
+      ),
+    );
+    expect(stopped).toMatch(/^reason {4}tools_unavailable$/m);
+    expect(stopped).toMatch(/tool calls 2 \(2 failed\)/);
+    const failed = formatSummary(
+      summarize(
+        sessionItem({
+          status: 'failed',
+          error: { type: 'ModelRequestError', message: 'refused', at: 'x', step: 'Plan' },
+        }),
+      ),
+    );
+    expect(failed).toMatch(/^failure {3}ModelRequestError in Plan \(resumable\)$/m);
+    expect(
+      formatSummary(summarize(sessionItem({ status: 'completed', stopReason: 'completed' }))),
+    ).not.toMatch(/reason|failure/);
   });
 });

@@ -102,7 +102,15 @@ export const formatSummary = (s: RunSummary, status: string = s.status): string 
   const lines = [
     `session   ${s.sessionId ?? '-'} (tenant ${s.tenantId ?? '-'})`,
     `status    ${status}`,
-    `turns     ${s.turns}, tool calls ${s.toolCalls}`,
+    ...(s.stopReason && s.stopReason !== 'completed'
+      ? [`reason    ${s.stopReason}${s.resumable ? ' (resumable)' : ''}`]
+      : []),
+    ...(s.failure
+      ? [
+          `failure   ${s.failure.type} in ${s.failure.step ?? 'an unknown step'}${s.resumable ? ' (resumable)' : ''}`,
+        ]
+      : []),
+    `turns     ${s.turns}, tool calls ${s.toolCalls}${s.failedToolCalls ? ` (${s.failedToolCalls} failed)` : ''}`,
     `tokens    ${s.tokens.input} input, ${s.tokens.output} output, ${s.tokens.cacheRead} cache read, ${s.tokens.cacheWrite} cache write`,
     `cost      ${usd(s.costUsd)}`,
     `models    ${

@@ -47,8 +47,8 @@ events    what the agent put on its bus (goal Completed/Stopped/Failed/Rejected,
 dead-letters  goal events intake never accepted (after Lambda's retries), from the intake dead-letter queue.
 env       print the served stack's variables again (\`eval "$(sovereign-agent env)"\`); exit 1 if none is served.
 
-Exit codes: 0 completed, 1 usage error, 2 event rejected, 3 failed (resumable), 4 stopped by a budget or limit,
-            5 no such session, 6 gave up waiting (--timeout; the session goes on).
+Exit codes: 0 completed, 1 usage error, 2 event rejected, 3 failed (resumable), 4 stopped by a budget or limit
+            or tools_unavailable (every tool call failed), 5 no such session, 6 gave up waiting (--timeout).
 Local data lives in .local/ (override with SOVEREIGN_AGENT_DATA_DIR).`;
 
 class UsageError extends LocalError {}
@@ -100,7 +100,8 @@ const acquireStack = async (options: { fresh?: boolean; quiet?: boolean }): Prom
   return { env: stack.env, stop: () => stack.stop() };
 };
 
-const exitCodeFor = (summary: RunSummary): number => {
+/** The exit code `run` ends with for a summary (see HELP). */
+export const exitCodeFor = (summary: RunSummary): number => {
   switch (summary.status) {
     case 'completed':
       return EXIT.ok;

@@ -10,9 +10,15 @@ import {
   type PutEventsCommandOutput,
 } from '@aws-sdk/client-eventbridge';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { busEnvelopeSchema, RESUME_REQUESTED, sessionIdForEvent } from '../../shared/contracts/goal-events';
-import { GOAL_REJECTED, summary } from '../../shared/contracts/lifecycle-events';
+import {
+  busEnvelopeSchema,
+  goalDetailSchema,
+  RESUME_REQUESTED,
+  sessionIdForEvent,
+} from '../../shared/contracts/goal-events';
+import { GOAL_REJECTED, type SessionSummary, summary } from '../../shared/contracts/lifecycle-events';
 import { createDocumentClient } from '../../shared/runtime/clients/dynamodb';
+import { goalHashOf } from '../../shared/steps/intake';
 import {
   type Conversation,
   type SessionItem,
@@ -37,18 +43,18 @@ export interface StackEndpoints {
  */
 export type RunStatus = SessionStatus | 'rejected' | 'unknown';
 
-export interface RunSummary {
+/**
+ * The session summary the agent publishes (shared/contracts/lifecycle-events.ts `summary`) without the agent name,
+ * with the CLI's status, the output, and the error as one line (the rejection's reason, or the failure's type and
+ * message).
+ */
+export type RunSummary = Omit<SessionSummary, 'agent' | 'status' | 'sessionId' | 'tenantId'> & {
   sessionId: string | null;
   tenantId: string | null;
   status: RunStatus;
-  turns: number;
-  toolCalls: number;
-  tokens: { input: number; output: number; cacheRead: number; cacheWrite: number };
-  costUsd: number;
-  models: Record<string, number>;
   output: string | null;
   error: string | null;
-}
+};
 
 export class RunGoalError extends LocalError {}
 
@@ -85,27 +91,35 @@ const emptySummary = (sessionId: string | null, tenantId: string | null): RunSum
   sessionId,
   tenantId,
   status: 'rejected',
+  stopReason: null,
   turns: 0,
   toolCalls: 0,
+  failedToolCalls: 0,
   tokens: { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 },
   costUsd: 0,
   models: {},
+  failure: null,
+  resumable: false,
   output: null,
   error: null,
 });
 
 /** The CLI's summary: the session summary the agent publishes, plus output and error (no agent name). */
 export const summarize = (session: SessionItem): RunSummary => {
-  const base = summary(session);
+  const s = summary(session);
   return {
-    sessionId: base.sessionId,
-    tenantId: base.tenantId,
-    status: session.status,
-    turns: base.turns,
-    toolCalls: base.toolCalls,
-    tokens: base.tokens,
-    costUsd: base.costUsd,
-    models: base.models,
+    sessionId: s.sessionId,
+    tenantId: s.tenantId,
+    status: s.status,
+    stopReason: s.stopReason,
+    turns: s.turns,
+    toolCalls: s.toolCalls,
+    failedToolCalls: s.failedToolCalls,
+    tokens: s.tokens,
+    costUsd: s.costUsd,
+    models: s.models,
+    failure: s.failure,
+    resumable: s.resumable,
     output: session.output ?? null,
     error: session.error ? `${session.error.type}: ${session.error.message}` : null,
   };
@@ -259,13 +273,16 @@ const watchSession = async (w: Watch, timeoutMs: number, pollMs: number): Promis
       const conversation = await w.store.loadConversation(goal.tenantId, sessionId).catch(() => undefined);
       if (conversation) {
         last = conversation.session;
-        if (!announced && (!goal.isResume || last.updatedAt !== w.before?.updatedAt)) {
+        // A resume starts from a failed (terminal) session: it has ended again once the session was written since.
+        // A goal whose id names an ended session of another goal ends nothing: intake's rejection is the answer.
+        const moved = goal.isResume
+          ? last.updatedAt !== w.before?.updatedAt
+          : !(w.before && TERMINAL_STATUSES.includes(w.before.status));
+        if (!announced && moved) {
           announced = true;
           w.progress(`session ${sessionId} ${last.status} (intake accepted the event)`);
         }
         for (const line of progressLines(conversation, seen)) w.progress(line);
-        // A resume starts from a failed (terminal) session: it has ended again once the session was written since.
-        const moved = !goal.isResume || last.updatedAt !== w.before?.updatedAt;
         if (TERMINAL_STATUSES.includes(last.status) && moved) return summarize(last);
       }
     }
@@ -273,6 +290,15 @@ const watchSession = async (w: Watch, timeoutMs: number, pollMs: number): Promis
   }
   // Giving up ends the watch, not the session: its status says it goes on.
   return last ? summarize(last) : { ...emptySummary(sessionId, goal.tenantId), status: 'unknown' };
+};
+
+/**
+ * Whether a stored session holds this goal (its goal hash matches, or it predates goal hashes). Another goal under
+ * a used goalId is not a duplicate: intake rejects it, and the watch reports that rejection.
+ */
+const sameGoal = (session: SessionItem, detail: Record<string, unknown>): boolean => {
+  const parsed = goalDetailSchema.safeParse(detail);
+  return !parsed.success || session.goalHash === undefined || session.goalHash === goalHashOf(parsed.data);
 };
 
 export const runGoal = async (options: RunGoalOptions): Promise<RunSummary> => {
@@ -309,7 +335,7 @@ export const runGoal = async (options: RunGoalOptions): Promise<RunSummary> => {
   if (!knownSessionId) await installFaults(sessionId);
   // Put on the bus is not accepted: intake may still reject the event.
   progress(`event ${eventId} put on the bus; waiting for intake (session ${sessionId})`);
-  if (!goal.isResume && before && TERMINAL_STATUSES.includes(before.status)) {
+  if (!goal.isResume && before && TERMINAL_STATUSES.includes(before.status) && sameGoal(before, detail)) {
     progress(`session ${sessionId} already ${before.status}: a duplicate delivery starts nothing`);
     return summarize(before);
   }

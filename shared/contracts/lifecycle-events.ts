@@ -1,5 +1,7 @@
 /** Lifecycle events the agent publishes on its bus (detail-types are the contract consumers match on). */
+import { createHash } from 'node:crypto';
 import { type EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { RESUMABLE_STOPS, type StopReason, stopReasonSchema } from '../agent/stop-reasons';
 import { EventPublishError } from '../runtime/errors';
 import type { SessionItem } from '../store/session-store';
 
@@ -31,23 +33,69 @@ export const AGENT_EVENT_TYPES: readonly AgentEventType[] = [
   CIRCUIT_CLOSED,
 ];
 
-/** The session summary every end-of-goal event carries (Completed, Stopped, and Failed under `summary`). */
-export const summary = (session: SessionItem) => ({
-  tenantId: session.tenantId,
-  sessionId: session.sessionId,
-  agent: session.agent,
-  status: session.status,
-  turns: session.turn,
-  toolCalls: session.toolCalls,
-  tokens: {
-    input: session.tokensInput,
-    output: session.tokensOutput,
-    cacheRead: session.tokensCacheRead,
-    cacheWrite: session.tokensCacheWrite,
-  },
-  costUsd: session.costUsd,
-  models: session.models,
-});
+/** Why a session failed, as its summary shows it: the error type, its message and the step it happened in. */
+export interface FailureSummary {
+  type: string;
+  message: string;
+  /** The workflow state that failed (StartSession, Plan, RunTools, Finalize); null when it was not recorded. */
+  step: string | null;
+}
+
+const stopReasonOf = (session: SessionItem): StopReason | null => {
+  if (session.status !== 'completed' && session.status !== 'stopped') return null;
+  const parsed = stopReasonSchema.safeParse(session.stopReason);
+  return parsed.success ? parsed.data : null;
+};
+
+/**
+ * The session summary: `run --json`, `status --json`, `trace --json` and every end-of-goal event (Completed,
+ * Stopped, and Failed under `summary`) show this one shape. `stopReason` is set for completed and stopped sessions,
+ * `failure` for failed ones; `resumable` says whether a resume may continue it (failed, or a resumable stop).
+ */
+export const summary = (session: SessionItem) => {
+  const stopReason = stopReasonOf(session);
+  const failure: FailureSummary | null =
+    session.status === 'failed' && session.error
+      ? { type: session.error.type, message: session.error.message, step: session.error.step ?? null }
+      : null;
+  return {
+    tenantId: session.tenantId,
+    sessionId: session.sessionId,
+    agent: session.agent,
+    status: session.status,
+    stopReason,
+    turns: session.turn,
+    toolCalls: session.toolCalls,
+    failedToolCalls: session.failedToolCalls ?? 0,
+    tokens: {
+      input: session.tokensInput,
+      output: session.tokensOutput,
+      cacheRead: session.tokensCacheRead,
+      cacheWrite: session.tokensCacheWrite,
+    },
+    costUsd: session.costUsd,
+    models: session.models,
+    failure,
+    resumable:
+      session.status === 'failed' ||
+      (session.status === 'stopped' && stopReason !== null && RESUMABLE_STOPS.includes(stopReason)),
+  };
+};
+export type SessionSummary = ReturnType<typeof summary>;
+
+/**
+ * The id a lifecycle event's detail carries as `eventId`: the same for every attempt to announce one run's end
+ * (tenant, session, run, detail-type), so a consumer dedupes on it and the session records it once published.
+ */
+export const lifecycleEventId = (
+  tenantId: string,
+  sessionId: string,
+  run: number,
+  detailType: AgentEventType,
+): string =>
+  createHash('sha256')
+    .update(JSON.stringify([tenantId, sessionId, run, detailType]))
+    .digest('hex');
 
 export class EventPublisher {
   constructor(

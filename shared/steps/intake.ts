@@ -1,11 +1,12 @@
 /** Intake: turns a bus event into at most one running execution per goal (or per resume), or a rejection. */
+import { createHash } from 'node:crypto';
 import { ExecutionAlreadyExists, type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { goalMessage } from '../agent/conversation';
 import { agentNames, getProfile, hasProfile } from '../agent/profiles';
 import { executionNameFor, type GoalDetail, type ParsedEvent, parseBusEvent } from '../contracts/goal-events';
 import { type EventPublisher, GOAL_REJECTED } from '../contracts/lifecycle-events';
 import { InvalidGoalError } from '../runtime/errors';
-import type { SessionLimits, SessionStore } from '../store/session-store';
+import type { SessionItem, SessionLimits, SessionStore } from '../store/session-store';
 
 export interface IntakeDeps {
   store: SessionStore;
@@ -56,6 +57,32 @@ const start = async (
   }
 };
 
+/** Object keys sorted at every level, so the same goal always serialises (and hashes) the same. */
+const canonical = (value: unknown): unknown => {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (typeof value !== 'object' || value === null) return value;
+  return Object.fromEntries(
+    Object.entries(value)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([k, v]) => [k, canonical(v)]),
+  );
+};
+
+/** sha256 of the goal detail as validated (goal trimmed, keys sorted): the same goal redelivered hashes the same. */
+export const goalHashOf = (detail: GoalDetail): string =>
+  createHash('sha256')
+    .update(JSON.stringify(canonical(detail)))
+    .digest('hex');
+
+/** A goalId already names a session of another goal: answering with that session's outcome would be wrong. */
+const refuseReusedGoalId = (detail: GoalDetail, existing: SessionItem): never => {
+  throw new InvalidGoalError(
+    `goalId "${existing.sessionId}" is already used by another goal of tenant ${detail.tenantId} ` +
+      `(that session is ${existing.status}); submit this goal with a new goalId`,
+    [`goalId: already used by a different goal (session ${existing.status})`],
+  );
+};
+
 const acceptGoal = async (
   deps: IntakeDeps,
   event: Extract<ParsedEvent, { kind: 'goal' }>,
@@ -66,6 +93,7 @@ const acceptGoal = async (
       `agent: unknown agent "${detail.agent}"; known agents: ${agentNames().join(', ')}`,
     ]);
   }
+  const goalHash = goalHashOf(detail);
   const created = await deps.store.createSession({
     tenantId: detail.tenantId,
     sessionId,
@@ -76,9 +104,13 @@ const acceptGoal = async (
     limits: resolveLimits(detail),
     eventId: event.eventId,
     goalMessage: goalMessage(detail),
+    goalHash,
   });
   if (!created.created) {
     const { existing } = created;
+    // A session stored before goal hashes existed has none: its redelivery stays a duplicate.
+    if (existing.goalHash !== undefined && existing.goalHash !== goalHash)
+      refuseReusedGoalId(detail, existing);
     // A pending session means an earlier delivery stored it but may not have started it: start (idempotently).
     if (existing.status !== 'pending') {
       return {
@@ -91,9 +123,14 @@ const acceptGoal = async (
   }
   const input: ExecutionInput = { tenantId: detail.tenantId, sessionId, mode: 'start' };
   const result = await start(deps, input, executionNameFor(detail.tenantId, sessionId));
-  return result.started
+  if (!result.started)
+    return { outcome: 'duplicate', sessionId, tenantId: detail.tenantId, reason: 'execution already exists' };
+  // StartExecution answers concurrent deliveries alike (same name and input while it runs): only the delivery
+  // that claims the count says started, so GoalsStarted counts the execution once.
+  const counted = await deps.store.countStart(detail.tenantId, sessionId, result.executionArn);
+  return counted
     ? { outcome: 'started', sessionId, tenantId: detail.tenantId, executionArn: result.executionArn }
-    : { outcome: 'duplicate', sessionId, tenantId: detail.tenantId, reason: 'execution already exists' };
+    : { outcome: 'duplicate', sessionId, tenantId: detail.tenantId, reason: 'execution already started' };
 };
 
 const acceptResume = async (

@@ -201,7 +201,11 @@ const routeTurn = (deps: PlanDeps, conversation: Conversation, profile: AgentPro
   return { route, rate, request };
 };
 
-/** One Converse call: Bedrock errors mapped to the ASL's names, an empty answer refused, usage read. */
+/** An answer the loop can use: a tool call or some text (an answer cut at max_tokens may keep neither). */
+export const isUsableAnswer = (content: ContentBlock[]): boolean =>
+  content.some((block) => block.toolUse !== undefined || (block.text ?? '').trim() !== '');
+
+/** One Converse call: Bedrock errors mapped to the ASL's names, usage read (an unusable answer is Plan's to refuse). */
 const converse = async (deps: PlanDeps, request: ConverseCommandInput, modelId: string) => {
   const now = deps.now ?? Date.now;
   const startedAt = now();
@@ -213,7 +217,6 @@ const converse = async (deps: PlanDeps, request: ConverseCommandInput, modelId: 
   }
   const latencyMs = now() - startedAt;
   const content = response.output?.message?.content ?? [];
-  if (content.length === 0) throw new ModelRequestError(`Converse returned no content for ${modelId}`);
   const usage: TokenUsage = {
     input: response.usage?.inputTokens ?? 0,
     output: response.usage?.outputTokens ?? 0,
@@ -249,6 +252,19 @@ export const planTurn = async (
   const { route, rate, request } = routeTurn(deps, conversation, profile, turn);
   const answer = await converse(deps, request, route.modelId);
   const costUsd = costOf(answer.usage, rate);
+  if (!isUsableAnswer(answer.content)) {
+    // No turn is committed for it, but the call was made and paid for: its usage goes on the session first.
+    await deps.store.recordModelUsage({
+      tenantId: session.tenantId,
+      sessionId: session.sessionId,
+      modelId: route.modelId,
+      usage: answer.usage,
+      costUsd,
+    });
+    throw new ModelRequestError(
+      `Converse returned no usable content for ${route.modelId} (stopReason ${answer.stopReason ?? 'none'})`,
+    );
+  }
   const committed = await deps.store.commitTurn({
     tenantId: session.tenantId,
     sessionId: session.sessionId,

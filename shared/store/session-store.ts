@@ -68,6 +68,8 @@ export interface NewSession {
   limits: SessionLimits;
   eventId: string;
   goalMessage: ContentBlock[];
+  /** sha256 of the goal as accepted: a redelivery matches it, another goal under the same id does not. */
+  goalHash?: string;
 }
 
 export type CreateResult = { created: true } | { created: false; existing: SessionItem };
@@ -85,6 +87,18 @@ export interface ToolCallClaim {
 }
 
 export type FailResult = { failed: true; session: SessionItem } | { failed: false; session?: SessionItem };
+
+export interface FinishInput {
+  tenantId: string;
+  sessionId: string;
+  status: 'completed' | 'stopped';
+  output: string;
+  stopReason: string;
+}
+
+/** The session made tool calls and every one failed (or its outcome is unknown): its answer rests on none. */
+export const allToolCallsFailed = (session: Pick<SessionItem, 'toolCalls' | 'failedToolCalls'>): boolean =>
+  session.toolCalls > 0 && (session.failedToolCalls ?? 0) >= session.toolCalls;
 
 const bySk = (a: { sk: string }, b: { sk: string }) => (a.sk < b.sk ? -1 : a.sk > b.sk ? 1 : 0);
 
@@ -124,6 +138,7 @@ export class SessionStore {
       models: {},
       runs: 0,
       eventId: input.eventId,
+      ...(input.goalHash ? { goalHash: input.goalHash } : {}),
       createdAt: at,
       updatedAt: at,
       expiresAt: this.expiresAt(),
@@ -491,7 +506,12 @@ export class SessionStore {
               Update: {
                 TableName: this.tableName,
                 Key: keys.session(input.tenantId, input.sessionId),
-                UpdateExpression: 'ADD toolCalls :one SET updatedAt = :now',
+                // A call that did not succeed (failed or unknown) is counted too: Finalize tells "every tool call
+                // failed" from these two counters alone.
+                UpdateExpression:
+                  input.status === 'succeeded'
+                    ? 'ADD toolCalls :one SET updatedAt = :now'
+                    : 'ADD toolCalls :one, failedToolCalls :one SET updatedAt = :now',
                 ExpressionAttributeValues: { ':one': 1, ':now': at },
               },
             },
@@ -551,13 +571,34 @@ export class SessionStore {
   }
 
   /** Ends a running session as completed or stopped. Idempotent for a retried Finalize step. */
-  async finishSession(input: {
-    tenantId: string;
-    sessionId: string;
-    status: 'completed' | 'stopped';
-    output: string;
-    stopReason: string;
-  }): Promise<EndedSession> {
+  async finishSession(input: FinishInput): Promise<EndedSession> {
+    const result = await this.endSession(input);
+    if ('ended' in result) return result.ended;
+    throw new SessionStateError(`Session ${input.sessionId} is ${result.lost.status}; it cannot be finished`);
+  }
+
+  /**
+   * Ends a running session as completed unless every tool call it made failed (its counters say so, in the
+   * update's condition: no read first). Then the session is returned as it is, for the caller to stop it instead.
+   */
+  async completeSession(
+    input: Omit<FinishInput, 'status' | 'stopReason'>,
+  ): Promise<{ ended: EndedSession } | { toolsAllFailed: SessionItem }> {
+    const result = await this.endSession(
+      { ...input, status: 'completed', stopReason: 'completed' },
+      'toolCalls = :zero OR attribute_not_exists(failedToolCalls) OR failedToolCalls < toolCalls',
+    );
+    if ('ended' in result) return result;
+    if (allToolCallsFailed(result.lost)) return { toolsAllFailed: result.lost };
+    throw new SessionStateError(`Session ${input.sessionId} is ${result.lost.status}; it cannot be finished`);
+  }
+
+  /** The ending update: from running (with `runningAlso` as an extra condition), or a replay of the same end. */
+  private async endSession(
+    input: FinishInput,
+    runningAlso = '',
+  ): Promise<{ ended: EndedSession } | { lost: SessionItem }> {
+    const running = runningAlso ? `(#status = :running AND (${runningAlso}))` : '#status = :running';
     try {
       const out = await this.client.send(
         new UpdateCommand({
@@ -565,7 +606,7 @@ export class SessionStore {
           Key: keys.session(input.tenantId, input.sessionId),
           UpdateExpression:
             'SET #status = :status, #output = :output, stopReason = :reason, updatedAt = :now',
-          ConditionExpression: '#status = :running OR (#status = :status AND stopReason = :reason)',
+          ConditionExpression: `${running} OR (#status = :status AND stopReason = :reason)`,
           ExpressionAttributeNames: { '#status': 'status', '#output': 'output' },
           ExpressionAttributeValues: {
             ':status': input.status,
@@ -573,18 +614,101 @@ export class SessionStore {
             ':reason': input.stopReason,
             ':running': 'running',
             ':now': this.now().toISOString(),
+            ...(runningAlso ? { ':zero': 0 } : {}),
           },
           ReturnValues: 'ALL_NEW',
           ReturnValuesOnConditionCheckFailure: ALL_OLD,
         }),
       );
-      return { ...this.session(out.Attributes), status: input.status };
+      return { ended: { ...this.session(out.Attributes), status: input.status } };
     } catch (error) {
       if (!isConditionFailure(error)) return wrap(error, 'finishing the session');
       const old = conditionFailureItem(error);
       if (!old) throw notFound(input.tenantId, input.sessionId);
-      const session = this.session(old);
-      throw new SessionStateError(`Session ${input.sessionId} is ${session.status}; it cannot be finished`);
+      return { lost: this.session(old) };
+    }
+  }
+
+  /**
+   * Claims the count of a started execution for one intake delivery: true for the first claim only (a conditional
+   * write), so concurrent deliveries that StartExecution all answered with the same execution count it once.
+   */
+  async countStart(tenantId: string, sessionId: string, executionArn: string): Promise<boolean> {
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.session(tenantId, sessionId),
+          UpdateExpression: 'SET startCountedFor = :arn',
+          ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(startCountedFor)',
+          ExpressionAttributeValues: { ':arn': executionArn },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      return wrap(error, 'counting the started execution');
+    }
+  }
+
+  /**
+   * Records that a lifecycle event was published (a conditional list append), so a replayed step sends none.
+   * Already recorded (a concurrent attempt) is fine: the id is the same.
+   */
+  async recordPublishedEvent(tenantId: string, sessionId: string, eventId: string): Promise<void> {
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.session(tenantId, sessionId),
+          UpdateExpression: 'SET publishedEvents = list_append(if_not_exists(publishedEvents, :none), :ids)',
+          ConditionExpression: 'attribute_exists(pk) AND NOT contains(publishedEvents, :id)',
+          ExpressionAttributeValues: { ':none': [], ':ids': [eventId], ':id': eventId },
+        }),
+      );
+    } catch (error) {
+      if (isConditionFailure(error)) return;
+      wrap(error, 'recording the published event');
+    }
+  }
+
+  /**
+   * Counts a model call whose answer could not be used (no turn is committed for it): its tokens, cost and model
+   * go on the session's counters with one atomic ADD, so what was spent is never lost.
+   */
+  async recordModelUsage(input: {
+    tenantId: string;
+    sessionId: string;
+    modelId: string;
+    usage: { input: number; output: number; cacheRead: number; cacheWrite: number };
+    costUsd: number;
+  }): Promise<void> {
+    const { usage } = input;
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.session(input.tenantId, input.sessionId),
+          UpdateExpression:
+            'SET updatedAt = :now, models.#model = if_not_exists(models.#model, :zero) + :one ' +
+            'ADD tokensInput :in, tokensOutput :out, tokensCacheRead :cr, tokensCacheWrite :cw, costUsd :cost',
+          ConditionExpression: 'attribute_exists(pk)',
+          ExpressionAttributeNames: { '#model': input.modelId },
+          ExpressionAttributeValues: {
+            ':now': this.now().toISOString(),
+            ':zero': 0,
+            ':one': 1,
+            ':in': usage.input,
+            ':out': usage.output,
+            ':cr': usage.cacheRead,
+            ':cw': usage.cacheWrite,
+            ':cost': input.costUsd,
+          },
+        }),
+      );
+    } catch (error) {
+      if (isConditionFailure(error)) throw notFound(input.tenantId, input.sessionId);
+      wrap(error, 'recording the model usage');
     }
   }
 
@@ -597,6 +721,8 @@ export class SessionStore {
     sessionId: string;
     errorType: string;
     message: string;
+    /** The workflow state that failed, when the state machine recorded it. */
+    step?: string;
   }): Promise<FailResult> {
     const at = this.now().toISOString();
     try {
@@ -611,7 +737,12 @@ export class SessionStore {
             ':failed': 'failed',
             ':completed': 'completed',
             ':stopped': 'stopped',
-            ':error': { type: input.errorType, message: input.message, at },
+            ':error': {
+              type: input.errorType,
+              message: input.message,
+              at,
+              ...(input.step ? { step: input.step } : {}),
+            },
             ':now': at,
           },
           ReturnValues: 'ALL_NEW',

@@ -127,6 +127,11 @@ export const sessionItemSchema = z.object({
   failedToolCalls: count.optional(),
   /** sha256 of the goal event's detail as accepted: a goalId reused with another goal is refused. */
   goalHash: z.string().optional(),
+  /**
+   * The execution whose start intake counted: of concurrent deliveries of one goal (StartExecution answers each
+   * with the same execution), only the one whose conditional write set this reports `started`.
+   */
+  startCountedFor: z.string().optional(),
   /** The run a resume was accepted for (`runs` at the time): a second resume of the same run is refused. */
   resumeRequestedForRun: count.optional(),
   /** The session's turn when the current execution began (continue-as-new counts this execution's turns). */

@@ -81,11 +81,15 @@ describe('sovereign-agent CLI', () => {
       'sessionId',
       'tenantId',
       'status',
+      'stopReason',
       'turns',
       'toolCalls',
+      'failedToolCalls',
       'tokens',
       'costUsd',
       'models',
+      'failure',
+      'resumable',
       'output',
       'error',
     ]);
@@ -149,7 +153,11 @@ describe('sovereign-agent CLI', () => {
 
     // Assess
     expect(run.code).toBe(4);
-    expect(JSON.parse(run.stdout)).toMatchObject({ status: 'stopped' });
+    expect(JSON.parse(run.stdout)).toMatchObject({
+      status: 'stopped',
+      stopReason: 'usd_budget',
+      resumable: false,
+    });
   });
 
   it('exits 1 on usage errors, naming the problem', () => {

@@ -101,14 +101,15 @@ describe('the DynamoDB counting proxy', () => {
 
       // Assess
       expect(summary).toMatchObject({ status: 'completed', turns: 1, toolCalls: 0 });
-      // intake: the session and goal in one transaction; startSession: one update; plan: one Query and the turn's
-      // transaction; finalize: one GetItem (the answer) and one update. runGoal polled the session many times
-      // through stack.env (the direct endpoint): none of that is counted.
+      // intake: the session and goal in one transaction and the start's count (an update); startSession: one
+      // update; plan: one Query and the turn's transaction; finalize: one GetItem (the answer), the ending update
+      // and the published event's record. runGoal polled the session many times through stack.env (the direct
+      // endpoint): none of that is counted.
       expect(stack.dynamodbRequests()).toEqual({
         GetItem: 1,
         Query: 1,
         TransactWriteItems: 2,
-        UpdateItem: 2,
+        UpdateItem: 4,
       });
     });
 
@@ -119,19 +120,20 @@ describe('the DynamoDB counting proxy', () => {
       // Assess
       expect(summary).toMatchObject({ status: 'completed', turns: 4, toolCalls: 4 });
       // Per turn, Plan: one Query and the turn's transaction. Per tool call, RunTool: the message (GetItem), the
-      // claim (PutItem) and the outcome with the session's count (one transaction). Fixed: intake's transaction,
-      // startSession's update, finalize's GetItem and update. The billing action group stores the report (PutItem).
+      // claim (PutItem) and the outcome with the session's count (one transaction). Fixed: intake's transaction and
+      // start count, startSession's update, finalize's GetItem, update and published-event record. The billing
+      // action group stores the report (PutItem).
       expect(stack.dynamodbRequests()).toEqual({
         GetItem: 4 + 1,
         PutItem: 4 + 1,
         Query: 4,
         TransactWriteItems: 1 + 4 + 4,
-        UpdateItem: 2,
+        UpdateItem: 4,
       });
       const capacity = stack.dynamodbCapacity();
       // Every read is a strongly consistent read of at least one unit; a transaction's writes cost two units each.
       expect(capacity.readUnits).toBeGreaterThanOrEqual(4 + 1 + 4);
-      expect(capacity.writeUnits).toBeGreaterThanOrEqual(5 + 2 + 2 * (2 + 2 * 4 + 2 * 4));
+      expect(capacity.writeUnits).toBeGreaterThanOrEqual(5 + 4 + 2 * (2 + 2 * 4 + 2 * 4));
     });
   });
 });

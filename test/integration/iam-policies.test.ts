@@ -435,8 +435,14 @@ describe('per-function IAM roles of the packaged template', () => {
       'PutEventsCommand',
       'StartExecutionCommand',
       'TransactWriteCommand',
+      'UpdateCommand',
     ]);
-    expect(names('plan')).toEqual(['ConverseCommand', 'QueryCommand', 'TransactWriteCommand']);
+    expect(names('plan')).toEqual([
+      'ConverseCommand',
+      'QueryCommand',
+      'TransactWriteCommand',
+      'UpdateCommand',
+    ]);
     expect(names('runTool')).toEqual(expect.arrayContaining(['InvokeCommand', 'TransactWriteCommand']));
     // recordFailure learns that the session already ended from its guarded update's ALL_OLD item: no GetItem.
     expect(names('recordFailure')).toEqual(['PutEventsCommand', 'UpdateCommand']);

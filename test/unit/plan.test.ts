@@ -14,7 +14,7 @@ import {
   ThrottlingException,
   ValidationException,
 } from '@aws-sdk/client-bedrock-runtime';
-import { QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import { getProfile } from '../../shared/agent/profiles';
@@ -403,6 +403,27 @@ describe('planTurn: a new turn', () => {
     // Assess
     await expect(act).rejects.toThrow(ModelRequestError);
     expect(ddb).not.toHaveReceivedCommand(TransactWriteCommand);
+  });
+
+  it('records the usage and cost of an answer cut at max_tokens with nothing usable, then fails', async () => {
+    // Prepare: the tool call did not fit and was dropped; the tokens were spent all the same
+    const { ddb, bedrock, deps } = setup(firstTurn());
+    ddb.on(UpdateCommand).resolves({});
+    bedrock.on(ConverseCommand).resolves({
+      ...converseReply([{ text: '  ' }], { inputTokens: 900, outputTokens: 64 }),
+      stopReason: 'max_tokens',
+    });
+
+    // Act
+    const act = planTurn(deps, ids);
+
+    // Assess
+    await expect(act).rejects.toThrow(/no usable content .*max_tokens/);
+    expect(ddb).not.toHaveReceivedCommand(TransactWriteCommand);
+    const update = ddb.commandCalls(UpdateCommand)[0]?.args[0].input;
+    expect(update?.UpdateExpression).toContain('ADD tokensInput :in, tokensOutput :out');
+    expect(update?.ExpressionAttributeValues).toMatchObject({ ':in': 900, ':out': 64 });
+    expect(update?.ExpressionAttributeValues?.[':cost']).toBeGreaterThan(0);
   });
 });
 

@@ -517,7 +517,7 @@ describe('tool-call records', () => {
     expect(call?.Update?.UpdateExpression).toContain('errorKind = :kind');
     expect(session?.Update).toMatchObject({
       Key: keys.session(TENANT, SESSION),
-      UpdateExpression: 'ADD toolCalls :one SET updatedAt = :now',
+      UpdateExpression: 'ADD toolCalls :one, failedToolCalls :one SET updatedAt = :now',
     });
   });
 

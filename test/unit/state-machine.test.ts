@@ -72,17 +72,29 @@ describe('agent-goal.asl.json', () => {
     },
   );
 
-  it('catches every failure of the top-level steps into RecordFailure or the final Fail state', () => {
+  it('catches every failure of the top-level steps into RecordFailure, through a Pass naming the step, or the final Fail state', () => {
     const topLevel = Object.entries(asl.States as Record<string, State>).filter(
       ([, s]) => s.Type === 'Task' || s.Type === 'Map',
     );
     for (const [name, state] of topLevel) {
       const catchAll = state.Catch?.find((c) => c.ErrorEquals.includes('States.ALL'));
-      expect({ name, next: catchAll?.Next }).toEqual({
+      if (name === 'RecordFailure') {
+        expect(catchAll?.Next).toBe('GoalFailed');
+        continue;
+      }
+      // The Pass records which state failed in $.failedStep; RecordFailure stores it as the session's error.step.
+      const pass = asl.States[catchAll?.Next ?? ''];
+      expect({ name, pass }).toEqual({
         name,
-        next: name === 'RecordFailure' ? 'GoalFailed' : 'RecordFailure',
+        pass: expect.objectContaining({
+          Type: 'Pass',
+          Result: name,
+          ResultPath: '$.failedStep',
+          Next: 'RecordFailure',
+        }),
       });
     }
+    expect(asl.States.RecordFailure?.Parameters).toMatchObject({ 'step.$': '$.failedStep' });
   });
 
   it('retries only errors that exist: AWS Lambda service errors or error classes of the code', () => {

@@ -36,3 +36,14 @@ export const promptCachingConfig = (env: NodeJS.ProcessEnv = process.env): boole
   }
   return value === 'on';
 };
+
+/**
+ * BREAKER_MAX_COOLDOWN_SECONDS caps every breaker's cooldown on a stage (a test stage waits seconds, not the
+ * configured 30 s); unset, the settings of each tool and model stand.
+ */
+export const breakerConfig = (env: NodeJS.ProcessEnv = process.env): { maxCooldownSeconds?: number } => {
+  const raw = optionalEnv('BREAKER_MAX_COOLDOWN_SECONDS', '', env);
+  return raw === ''
+    ? {}
+    : { maxCooldownSeconds: numberEnv('BREAKER_MAX_COOLDOWN_SECONDS', 0, { min: 0 }, env) };
+};

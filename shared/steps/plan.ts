@@ -19,7 +19,7 @@ import { costOf, rateFor, type TokenUsage } from '../agent/pricing';
 import { type AgentProfile, getProfile } from '../agent/profiles';
 import { chooseRoute, type ModelTiers, type Route } from '../agent/routing';
 import type { StopReason } from '../agent/stop-reasons';
-import { type ToolDefinition, toolsForAgent } from '../agent/tools';
+import { offeredTools, type ToolDefinition, toolsForAgent } from '../agent/tools';
 import {
   ModelRequestError,
   ModelThrottledError,
@@ -176,7 +176,7 @@ export type PlanOutcome = PlanResult & {
 /** Routes the turn to a model tier and prices it; an unknown price fails here, before anything is spent. */
 const routeTurn = (deps: PlanDeps, conversation: Conversation, profile: AgentProfile, turn: number) => {
   const { session } = conversation;
-  const tools = toolsForAgent(profile.actionGroups);
+  const tools = offeredTools(toolsForAgent(profile.actionGroups));
   const route = chooseRoute(
     {
       profile,

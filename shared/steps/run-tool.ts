@@ -12,6 +12,7 @@ import { validateToolInput } from '../agent/tool-input';
 import {
   type ActionGroupFunctions,
   getActionGroup,
+  offeredTools,
   type ToolDefinition,
   toolsForAgent,
 } from '../agent/tools';
@@ -23,7 +24,14 @@ import {
 } from '../contracts/action-group';
 import { ConfigError, SessionStateError, ToolInvocationError, ToolTimeoutError } from '../runtime/errors';
 import { type RetryPolicy, withFullJitter } from '../runtime/retry';
-import type { SessionStore, ToolCallStatus, ToolErrorKind } from '../store/session-store';
+import type { SessionStore, ToolCallStatus } from '../store/session-store';
+import {
+  type GuardedOutcome,
+  invokeBehindBreaker,
+  settleBreaker,
+  type ToolBreakerDeps,
+  windowUpdates,
+} from './tool-breaker';
 
 /** Results fed back to the model are capped so one chatty tool cannot blow the context or the item size. */
 export const MAX_RESULT_CHARS = 20_000;
@@ -48,8 +56,18 @@ export interface ToolRunnerDeps {
   retry: RetryPolicy & { timeoutMs: number };
   /** Function name of each action group, read once at cold start (agent/tools actionGroupFunctions). */
   functions: ActionGroupFunctions;
+  /** Circuit breakers shared by every execution (tool-breaker.ts); without them every call is invoked. */
+  breakers?: Omit<ToolBreakerDeps, 'now' | 'probeLeaseMs'>;
   now?: () => number;
 }
+
+/** The breaker dependencies of a call: a probe's lease outlasts the call with every retry and backoff. */
+const breakerDeps = (deps: ToolRunnerDeps): ToolBreakerDeps | undefined =>
+  deps.breakers && {
+    ...deps.breakers,
+    now: deps.now ?? Date.now,
+    probeLeaseMs: deps.retry.attempts * (deps.retry.timeoutMs + deps.retry.maxDelayMs),
+  };
 
 const hash = (value: unknown): string =>
   createHash('sha256')
@@ -68,12 +86,7 @@ const truncate = (text: string): string =>
     ? text
     : `${text.slice(0, MAX_RESULT_CHARS)}\n[truncated ${text.length - MAX_RESULT_CHARS} characters]`;
 
-interface Outcome {
-  status: 'succeeded' | 'failed';
-  invocations?: number;
-  errorKind?: ToolErrorKind;
-  result: string;
-}
+type Outcome = GuardedOutcome;
 
 const invokeOnce = async (
   deps: ToolRunnerDeps,
@@ -203,7 +216,9 @@ const outcomeOf = async (deps: ToolRunnerDeps, claimed: ClaimedCall): Promise<Ou
     return {
       status: 'failed',
       errorKind: 'unknown_tool',
-      result: `Unknown tool "${input.call.name}". Available tools: ${tools.map((t) => t.name).join(', ')}.`,
+      result: `Unknown tool "${input.call.name}". Available tools: ${offeredTools(tools)
+        .map((t) => t.name)
+        .join(', ')}.`,
     };
   }
   const validation = validateToolInput(tool, claimed.toolInput);
@@ -223,7 +238,14 @@ const outcomeOf = async (deps: ToolRunnerDeps, claimed: ClaimedCall): Promise<Ou
     tenantId: input.tenantId,
     idempotencyKey: claimed.idempotencyKey,
   });
-  return invokeTool(deps, tool, event);
+  const guard = breakerDeps(deps);
+  if (!guard) return invokeTool(deps, tool, event);
+  return invokeBehindBreaker(guard, {
+    tool,
+    tools,
+    event,
+    invoke: (target, targetEvent) => invokeTool(deps, target, targetEvent),
+  });
 };
 
 /**
@@ -264,6 +286,7 @@ export const runTool = async (deps: ToolRunnerDeps, input: RunToolInput): Promis
     idempotencyKey,
   });
   const result = truncate(outcome.result);
+  const guard = breakerDeps(deps);
   await deps.store.completeToolCall({
     tenantId,
     sessionId,
@@ -275,6 +298,10 @@ export const runTool = async (deps: ToolRunnerDeps, input: RunToolInput): Promis
     resultHash: hash(result),
     latencyMs: now() - startedAt,
     invocations: outcome.invocations ?? 0,
+    ...(outcome.breaker ? { breaker: outcome.breaker } : {}),
+    ...(outcome.fallback ? { fallback: outcome.fallback } : {}),
+    ...(guard && tool ? { extraUpdates: windowUpdates(guard, tool, outcome) } : {}),
   });
+  if (guard && tool) await settleBreaker(guard, tool, outcome);
   return { toolUseId: call.toolUseId, status: outcome.status, replayed: false };
 };

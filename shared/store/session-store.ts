@@ -14,6 +14,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { Constraints } from '../contracts/goal-events';
 import { SessionNotFoundError, SessionStateError } from '../runtime/errors';
+import type { TransactUpdate } from './breaker-store';
 import { conditionFailureItem, isConditionFailure, wrapStoreError as wrap } from './dynamodb-errors';
 import {
   keys,
@@ -431,8 +432,17 @@ export class SessionStore {
     resultHash: string;
     latencyMs: number;
     invocations: number;
+    /** The breaker state the call saw and the fallback that answered, when there was one. */
+    breaker?: ToolCallItem['breaker'];
+    fallback?: ToolCallItem['fallback'];
+    /** More writes of the same transaction (the breaker window's count: once per call, with its record). */
+    extraUpdates?: TransactUpdate[];
   }): Promise<void> {
     const at = this.now().toISOString();
+    const seen = {
+      ...(input.breaker ? { ':breaker': input.breaker } : {}),
+      ...(input.fallback ? { ':fallback': input.fallback } : {}),
+    };
     try {
       await this.client.send(
         new TransactWriteCommand({
@@ -444,7 +454,9 @@ export class SessionStore {
                 UpdateExpression:
                   'SET #status = :status, #result = :result, resultHash = :hash, latencyMs = :latency, ' +
                   'invocations = :invocations, finishedAt = :now' +
-                  (input.errorKind ? ', errorKind = :kind' : ''),
+                  (input.errorKind ? ', errorKind = :kind' : '') +
+                  (input.breaker ? ', breaker = :breaker' : '') +
+                  (input.fallback ? ', fallback = :fallback' : ''),
                 ConditionExpression: '#status = :started',
                 ExpressionAttributeNames: { '#status': 'status', '#result': 'result' },
                 ExpressionAttributeValues: {
@@ -456,6 +468,7 @@ export class SessionStore {
                   ':now': at,
                   ':started': 'started',
                   ...(input.errorKind ? { ':kind': input.errorKind } : {}),
+                  ...seen,
                 },
               },
             },
@@ -467,6 +480,7 @@ export class SessionStore {
                 ExpressionAttributeValues: { ':one': 1, ':now': at },
               },
             },
+            ...(input.extraUpdates ?? []).map((update) => ({ Update: update })),
           ],
         }),
       );

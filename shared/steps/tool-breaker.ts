@@ -22,7 +22,7 @@ import {
   CIRCUIT_OPENED,
   type EventPublisher,
 } from '../contracts/lifecycle-events';
-import type { BreakerStore, TransactUpdate } from '../store/breaker-store';
+import type { BreakerKind, BreakerStore, TransactUpdate } from '../store/breaker-store';
 import type { ToolCallItem, ToolErrorKind } from '../store/session-store';
 
 export interface ToolBreakerDeps {
@@ -62,10 +62,12 @@ const unhealthy = (outcome: ToolOutcome): boolean => outcome.errorKind === 'invo
 const settingsOf = (deps: ToolBreakerDeps, tool: ToolDefinition): BreakerSettings =>
   resolveBreakerSettings(tool.breaker, deps.maxCooldownSeconds);
 
-const publish = (
+/** Publishes one breaker transition (only its winner calls this, so each appears once on the bus). */
+export const publishTransition = (
   deps: Pick<ToolBreakerDeps, 'events'>,
   type: typeof CIRCUIT_OPENED | typeof CIRCUIT_HALF_OPENED | typeof CIRCUIT_CLOSED,
   detail: {
+    kind?: BreakerKind;
     name: string;
     state: BreakerState;
     reason: string;
@@ -74,7 +76,7 @@ const publish = (
   },
 ) =>
   deps.events.publish(type, {
-    kind: 'tool',
+    kind: detail.kind ?? 'tool',
     name: detail.name,
     state: detail.state,
     failureRate:
@@ -91,7 +93,7 @@ const admit = async (deps: ToolBreakerDeps, tool: ToolDefinition, record: Breake
   const taken = await deps.breakers.takeProbe('tool', tool.name, record, deps.probeLeaseMs);
   if (!taken.won) return { admission: 'refuse' as const, state: 'half_open' as const };
   if (taken.first) {
-    await publish(deps, CIRCUIT_HALF_OPENED, {
+    await publishTransition(deps, CIRCUIT_HALF_OPENED, {
       name: tool.name,
       state: 'half_open',
       reason: 'cooldown elapsed',
@@ -204,7 +206,7 @@ export const settleBreaker = async (
     if (!counted.failed) {
       const closed = await deps.breakers.settleProbe('tool', name, probe, { healthy: true });
       if (closed.won)
-        await publish(deps, CIRCUIT_CLOSED, { name, state: 'closed', reason: 'probe succeeded' });
+        await publishTransition(deps, CIRCUIT_CLOSED, { name, state: 'closed', reason: 'probe succeeded' });
       return;
     }
     const record = await deps.breakers.getState('tool', name);
@@ -215,7 +217,8 @@ export const settleBreaker = async (
       cooldownSeconds,
       reason,
     });
-    if (reopened.won) await publish(deps, CIRCUIT_OPENED, { name, state: 'open', reason, cooldownSeconds });
+    if (reopened.won)
+      await publishTransition(deps, CIRCUIT_OPENED, { name, state: 'open', reason, cooldownSeconds });
     return;
   }
   if (!counted.failed) return;
@@ -234,7 +237,7 @@ export const openToolBreaker = async (
   const { cooldownSeconds } = resolveBreakerSettings(tool.breaker, deps.maxCooldownSeconds);
   const opened = await deps.breakers.open('tool', tool.name, cooldownSeconds, reason);
   if (opened.won) {
-    await publish(deps, CIRCUIT_OPENED, {
+    await publishTransition(deps, CIRCUIT_OPENED, {
       name: tool.name,
       state: 'open',
       reason,

@@ -3,7 +3,13 @@
  * model, and window buckets (calls and failures) that expire with TTL. Every transition is a conditional write, so
  * among racing executions exactly one wins it (and publishes its event).
  */
-import { type DynamoDBDocumentClient, GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  type DynamoDBDocumentClient,
+  GetCommand,
+  QueryCommand,
+  TransactWriteCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
 import {
   type BreakerRecord,
@@ -101,6 +107,22 @@ export class BreakerStore {
         ':entity': 'breakerWindow',
       },
     };
+  }
+
+  /**
+   * Counts one call on its own (a model call, which has no record transaction to ride on): a one-item
+   * TransactWriteItems rather than an UpdateItem, so the SDK's retries reuse its ClientRequestToken and count once.
+   */
+  async count(kind: BreakerKind, name: string, failed: boolean, settings: BreakerSettings): Promise<void> {
+    try {
+      await this.client.send(
+        new TransactWriteCommand({
+          TransactItems: [{ Update: this.countUpdate(kind, name, failed, settings) }],
+        }),
+      );
+    } catch (error) {
+      wrap(error, 'counting the breaker call');
+    }
   }
 
   /** Calls and failures of the rolling window (one Query of its buckets), from the last closing on. */

@@ -120,4 +120,38 @@ describe('a tool breaker shared by every execution', () => {
     expect(circuitEvents(CIRCUIT_HALF_OPENED)).toHaveLength(1);
     expect(circuitEvents(CIRCUIT_CLOSED)).toHaveLength(1);
   });
+
+  it('opens the breaker of a looped tool; a session whose every call it refuses stops with circuit_open', async () => {
+    // Prepare: list_underutilized_resources has no fallback; six identical calls are a loop (threshold 5)
+    const LIST = 'list_underutilized_resources';
+    const call = { name: LIST, input: { tenant_id: 'acme', lookback_days: 30 } };
+    const looping: ModelScript = { turns: [...Array(6).fill({ toolUse: [call] }), { text: 'never' }] };
+    const refusedScript: ModelScript = { turns: [{ toolUse: [call] }, { text: 'never' }] };
+
+    // Act
+    const looped = await runGoal({ stack, event: goalEvent(), modelScript: looping });
+    const refused = await runGoal({ stack, event: goalEvent(), modelScript: refusedScript });
+
+    // Assess
+    expect(looped).toMatchObject({ status: 'stopped' });
+    const opened = stack.eventBridge
+      .events()
+      .filter((r) => r.event['detail-type'] === CIRCUIT_OPENED && r.event.detail.name === LIST);
+    expect(opened).toHaveLength(1);
+    expect(opened[0]?.event.detail).toMatchObject({ kind: 'tool', state: 'open', reason: 'loop' });
+    expect(refused).toMatchObject({ status: 'stopped', turns: 1 });
+    expect(refused.output).toMatch(/circuit breakers are open/);
+    const { store } = localClients(stack.env);
+    const calls = (await store.loadConversation('acme', refused.sessionId as string)).toolCalls;
+    expect(calls).toEqual([
+      expect.objectContaining({
+        name: LIST,
+        status: 'failed',
+        errorKind: 'circuit_open',
+        invocations: 0,
+        breaker: { state: 'open' },
+      }),
+    ]);
+    expect(calls[0]?.fallback).toBeUndefined();
+  });
 });

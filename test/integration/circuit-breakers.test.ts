@@ -4,6 +4,7 @@
  * cooldown exactly one racing session probes it and closes it. Events go on the bus once per transition.
  */
 import type { ModelScript } from '../../local/bedrock/script';
+import { buildTrace, formatTrace } from '../../local/cli/inspect';
 import { localClients, runGoal } from '../../local/cli/run-goal';
 import type { BusEventRecord } from '../../local/eventbridge/service';
 import type { LocalStack } from '../../local/stack/start';
@@ -101,6 +102,15 @@ describe('a tool breaker shared by every execution', () => {
         fallback: { kind: 'tool', tool: REPLICA, reason: 'circuit open' },
       });
     }
+
+    const trace = buildTrace(
+      await localClients(stack.env).store.loadConversation('acme', meanwhile[0]?.sessionId as string),
+    );
+    expect(trace.turns[0]?.toolCalls[0]).toMatchObject({
+      breaker: { state: 'open' },
+      fallback: { kind: 'tool', tool: REPLICA, reason: 'circuit open' },
+    });
+    expect(formatTrace(trace)).toContain(`breaker open, answered by ${REPLICA} (circuit open)`);
 
     // Act 3: after the cooldown, five sessions race while the tool is healthy again (and slow, so they overlap)
     const openedAt = Date.parse(opened[0]?.receivedAt ?? '');

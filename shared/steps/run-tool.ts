@@ -250,7 +250,9 @@ const outcomeOf = async (deps: ToolRunnerDeps, claimed: ClaimedCall): Promise<Ou
 
 /**
  * RunTool: find the stored tool use, claim the call (a finished one is replayed, never re-run), work out its
- * outcome, and record it once: three DynamoDB requests per call (read the message, claim, record).
+ * outcome behind the tool's breaker, and record it once: four DynamoDB requests per call that reaches its tool
+ * (read the message, claim, read the breaker, record with the window's count); a failure past the retries adds
+ * the window's Query, and a breaker transition one conditional UpdateItem.
  */
 export const runTool = async (deps: ToolRunnerDeps, input: RunToolInput): Promise<RunToolResult> => {
   const { tenantId, sessionId, turn, call } = input;

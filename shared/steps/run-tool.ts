@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { InvokeCommand, type InvokeCommandOutput, type LambdaClient } from '@aws-sdk/client-lambda';
 import * as z from 'zod';
+import type { BreakerRecord } from '../agent/breaker';
 import { toolUsesOf } from '../agent/conversation';
 import { type AgentProfile, getProfile } from '../agent/profiles';
 import { validateToolInput } from '../agent/tool-input';
@@ -24,7 +25,9 @@ import {
 } from '../contracts/action-group';
 import { ConfigError, SessionStateError, ToolInvocationError, ToolTimeoutError } from '../runtime/errors';
 import { type RetryPolicy, withFullJitter } from '../runtime/retry';
+import { breakerRecordOf } from '../store/breaker-store';
 import type { SessionStore, ToolCallStatus } from '../store/session-store';
+import { keys } from '../store/table';
 import {
   type GuardedOutcome,
   invokeBehindBreaker,
@@ -151,12 +154,20 @@ const isTransient = (error: unknown): boolean =>
  */
 const findToolUse = async (deps: ToolRunnerDeps, input: RunToolInput) => {
   const { tenantId, sessionId, turn, call } = input;
-  const message = await deps.store.getMessage(tenantId, sessionId, turn);
+  // With breakers, the called tool's breaker comes in the same request (BatchGetItem), not a read of its own.
+  const breakerKey = keys.breaker('tool', call.name);
+  const read = deps.breakers
+    ? await deps.store.getMessageAnd(tenantId, sessionId, turn, breakerKey)
+    : { message: await deps.store.getMessage(tenantId, sessionId, turn) };
+  const { message } = read;
+  const breakerSeen = deps.breakers
+    ? { record: breakerRecordOf('other' in read ? read.other : undefined, breakerKey) }
+    : undefined;
   const use = message ? toolUsesOf(message).find((u) => u.toolUseId === call.toolUseId) : undefined;
   if (!use)
     throw new SessionStateError(`Turn ${turn} of session ${sessionId} has no tool call ${call.toolUseId}`);
   const agent = message?.agent ?? (await deps.store.requireSession(tenantId, sessionId)).agent;
-  return { agent, use };
+  return { agent, use, ...(breakerSeen ? { breakerSeen } : {}) };
 };
 
 /** Calls the action group's Lambda with bounded full-jitter retries; giving up is an outcome the model sees. */
@@ -199,6 +210,8 @@ interface ClaimedCall {
   tool: ToolDefinition | undefined;
   toolInput: unknown;
   idempotencyKey: string;
+  /** The tool's breaker as read with the message. */
+  breakerSeen?: { record: BreakerRecord | undefined };
 }
 
 /** Checks a claimed call (per-turn limit, known tool, schema) and runs it; every refusal is an outcome. */
@@ -245,18 +258,19 @@ const outcomeOf = async (deps: ToolRunnerDeps, claimed: ClaimedCall): Promise<Ou
     tools,
     event,
     invoke: (target, targetEvent) => invokeTool(deps, target, targetEvent),
+    ...(claimed.breakerSeen ? { seen: claimed.breakerSeen } : {}),
   });
 };
 
 /**
  * RunTool: find the stored tool use, claim the call (a finished one is replayed, never re-run), work out its
- * outcome behind the tool's breaker, and record it once: four DynamoDB requests per call that reaches its tool
- * (read the message, claim, read the breaker, record with the window's count); a failure past the retries adds
- * the window's Query, and a breaker transition one conditional UpdateItem.
+ * outcome behind the tool's breaker, and record it once: three DynamoDB requests per call (read the message with
+ * the tool's breaker, claim, record with the breaker window's count); a failure past the retries adds the window's
+ * Query, and a breaker transition one conditional UpdateItem.
  */
 export const runTool = async (deps: ToolRunnerDeps, input: RunToolInput): Promise<RunToolResult> => {
   const { tenantId, sessionId, turn, call } = input;
-  const { agent, use } = await findToolUse(deps, input);
+  const { agent, use, breakerSeen } = await findToolUse(deps, input);
   const profile = getProfile(agent);
   const tools = toolsForAgent(profile.actionGroups);
   const tool = tools.find((t) => t.name === call.name);
@@ -286,6 +300,7 @@ export const runTool = async (deps: ToolRunnerDeps, input: RunToolInput): Promis
     tool,
     toolInput: use.input,
     idempotencyKey,
+    ...(breakerSeen ? { breakerSeen } : {}),
   });
   const result = truncate(outcome.result);
   const guard = breakerDeps(deps);

@@ -143,11 +143,18 @@ const answerFromFallback = async (
  */
 export const invokeBehindBreaker = async (
   deps: ToolBreakerDeps,
-  call: { tool: ToolDefinition; tools: readonly ToolDefinition[]; event: ActionGroupEvent; invoke: Invoke },
+  call: {
+    tool: ToolDefinition;
+    tools: readonly ToolDefinition[];
+    event: ActionGroupEvent;
+    invoke: Invoke;
+    /** The state already read with the call's message (RunTool's batched read); read here when absent. */
+    seen?: { record: BreakerRecord | undefined };
+  },
 ): Promise<GuardedOutcome> => {
   const { tool, tools, event, invoke } = call;
   const settings = settingsOf(deps, tool);
-  const record = await deps.breakers.getState('tool', tool.name);
+  const record = call.seen ? call.seen.record : await deps.breakers.getState('tool', tool.name);
   const gate = await admit(deps, tool, record);
   const closedAt = record?.closedAt === undefined ? {} : { closedAt: record.closedAt };
   const seen = {

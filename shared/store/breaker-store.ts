@@ -21,7 +21,7 @@ import {
   windowStart,
 } from '../agent/breaker';
 import { isConditionFailure, wrapStoreError as wrap } from './dynamodb-errors';
-import { type BreakerKind, keys, parseItem } from './table';
+import { type BreakerKind, keys, parseItem, type TableKey } from './table';
 
 export type { BreakerKind } from './table';
 
@@ -44,6 +44,13 @@ const bucketItemSchema = z.object({
   calls: z.number().int().min(0).default(0),
   failures: z.number().int().min(0).default(0),
 });
+
+/** A STATE item as read (GetItem, or RunTool's batched read with its message); absent means closed, never opened. */
+export const breakerRecordOf = (item: unknown, key: TableKey): BreakerRecord | undefined => {
+  if (item === undefined) return undefined;
+  const { pk: _pk, sk: _sk, entity: _e, updatedAt: _u, ...record } = parseItem(breakerItemSchema, item, key);
+  return record;
+};
 
 /** One write of a transaction (the document client's Update shape), for completeToolCall's `extraUpdates`. */
 export interface TransactUpdate {
@@ -73,15 +80,7 @@ export class BreakerStore {
       const out = await this.client.send(
         new GetCommand({ TableName: this.tableName, Key: key, ConsistentRead: true }),
       );
-      if (out.Item === undefined) return undefined;
-      const {
-        pk: _pk,
-        sk: _sk,
-        entity: _e,
-        updatedAt: _u,
-        ...record
-      } = parseItem(breakerItemSchema, out.Item, key);
-      return record;
+      return breakerRecordOf(out.Item, key);
     } catch (error) {
       return wrap(error, 'reading the breaker');
     }

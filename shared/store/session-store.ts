@@ -5,6 +5,7 @@
  */
 import type { ContentBlock } from '@aws-sdk/client-bedrock-runtime';
 import {
+  BatchGetCommand,
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
@@ -13,7 +14,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { Constraints } from '../contracts/goal-events';
-import { SessionNotFoundError, SessionStateError } from '../runtime/errors';
+import { SessionNotFoundError, SessionStateError, StoreUnavailableError } from '../runtime/errors';
 import type { TransactUpdate } from './breaker-store';
 import { conditionFailureItem, isConditionFailure, wrapStoreError as wrap } from './dynamodb-errors';
 import {
@@ -30,6 +31,7 @@ import {
   type SessionStatus,
   sessionItemSchema,
   sessionPk,
+  type TableKey,
   TOOL_CALL_PREFIX,
   type ToolCallItem,
   type ToolErrorKind,
@@ -353,6 +355,43 @@ export class SessionStore {
     } catch (error) {
       return wrap(error, 'reading the message');
     }
+  }
+
+  /**
+   * The turn's message and one more item (RunTool: the called tool's breaker) in one BatchGetItem, strongly
+   * consistent. Keys DynamoDB leaves unprocessed (throttling) are asked for again, a few times.
+   */
+  async getMessageAnd(
+    tenantId: string,
+    sessionId: string,
+    turn: number,
+    other: TableKey,
+  ): Promise<{ message?: MessageItem; other?: Record<string, unknown> }> {
+    const messageKey = keys.message(tenantId, sessionId, turn);
+    const found: Record<string, unknown>[] = [];
+    let pending: Record<string, unknown>[] = [{ ...messageKey }, { ...other }];
+    try {
+      for (let round = 0; pending.length > 0; round += 1) {
+        if (round === 3) throw new StoreUnavailableError('DynamoDB left keys unprocessed three times');
+        const out = await this.client.send(
+          new BatchGetCommand({
+            RequestItems: { [this.tableName]: { Keys: pending, ConsistentRead: true } },
+          }),
+        );
+        found.push(...(out.Responses?.[this.tableName] ?? []));
+        pending = out.UnprocessedKeys?.[this.tableName]?.Keys ?? [];
+      }
+    } catch (error) {
+      if (error instanceof StoreUnavailableError) throw error;
+      return wrap(error, 'reading the message');
+    }
+    const at = (key: TableKey) => found.find((item) => item.pk === key.pk && item.sk === key.sk);
+    const message = at(messageKey);
+    const rest = at(other);
+    return {
+      ...(message ? { message: parseItem(messageItemSchema, message, messageKey) } : {}),
+      ...(rest ? { other: rest } : {}),
+    };
   }
 
   /**

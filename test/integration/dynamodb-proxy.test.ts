@@ -114,18 +114,19 @@ describe('the DynamoDB counting proxy', () => {
       });
     });
 
-    it('makes 3 requests per turn and 4 per tool call, each reporting the capacity it consumed', async () => {
+    it('makes 3 requests per turn and 3 per tool call, each reporting the capacity it consumed', async () => {
       // Prepare + Act: 4 turns (3 with tools, then the answer) and 4 tool calls
       const summary = await runCounted(loadJson<ModelScript>('events/model-scripts/billing-four-tools.json'));
 
       // Assess
       expect(summary).toMatchObject({ status: 'completed', turns: 4, toolCalls: 4 });
       // Per turn, Plan: its model's breaker (GetItem), one Query and the turn's transaction. Per tool call, RunTool:
-      // the message (GetItem), the claim (PutItem), the tool's breaker (GetItem) and the outcome with the session's
-      // count and the breaker window's (one transaction of three writes). Fixed: intake's transaction,
+      // the message and the tool's breaker (one BatchGetItem), the claim (PutItem) and the outcome with the
+      // session's count and the breaker window's (one transaction of three writes). Fixed: intake's transaction,
       // startSession's update, finalize's GetItem and update. The billing action group stores the report (PutItem).
       expect(stack.dynamodbRequests()).toEqual({
-        GetItem: 4 + 4 + 4 + 1,
+        BatchGetItem: 4,
+        GetItem: 4 + 1,
         PutItem: 4 + 1,
         Query: 4,
         TransactWriteItems: 1 + 4 + 4,

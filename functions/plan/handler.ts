@@ -1,19 +1,34 @@
 /** Plan: the stop rules, then one model turn through Bedrock Converse; returns the tool calls to run, or finish/stop. */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { EventPublisher } from '../../shared/contracts/lifecycle-events';
 import { bedrockClient } from '../../shared/runtime/clients/bedrock';
 import { documentClient } from '../../shared/runtime/clients/dynamodb';
-import { modelTiers, promptCachingConfig, tableConfig } from '../../shared/runtime/config';
+import { eventBridgeClient } from '../../shared/runtime/clients/eventbridge';
+import {
+  breakerConfig,
+  busConfig,
+  modelTiers,
+  promptCachingConfig,
+  tableConfig,
+} from '../../shared/runtime/config';
 import { lambdaHandler, parseInput } from '../../shared/runtime/lambda';
 import { logger, metrics } from '../../shared/runtime/powertools';
 import { planInputSchema, planTurn } from '../../shared/steps/plan';
+import { BreakerStore } from '../../shared/store/breaker-store';
 import { SessionStore } from '../../shared/store/session-store';
 
 const table = tableConfig();
+const bus = busConfig();
 const deps = {
   store: new SessionStore(documentClient(), table.tableName, table.sessionTtlDays),
   bedrock: bedrockClient(),
   tiers: modelTiers(),
   promptCaching: promptCachingConfig(),
+  breakers: {
+    breakers: new BreakerStore(documentClient(), table.tableName),
+    events: new EventPublisher(eventBridgeClient(), bus.busName, bus.source),
+    ...breakerConfig(),
+  },
 };
 
 export const handler = lambdaHandler(async (event: unknown) => {

@@ -1,20 +1,29 @@
 /** RunTool: one tool call, validated against its OpenAPI schema and run through its action-group Lambda. */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { actionGroupFunctions } from '../../shared/agent/tools';
+import { EventPublisher } from '../../shared/contracts/lifecycle-events';
 import { documentClient } from '../../shared/runtime/clients/dynamodb';
+import { eventBridgeClient } from '../../shared/runtime/clients/eventbridge';
 import { lambdaClient } from '../../shared/runtime/clients/lambda';
-import { tableConfig, toolRetryConfig } from '../../shared/runtime/config';
+import { breakerConfig, busConfig, tableConfig, toolRetryConfig } from '../../shared/runtime/config';
 import { lambdaHandler, parseInput } from '../../shared/runtime/lambda';
 import { logger, metrics } from '../../shared/runtime/powertools';
 import { runTool, runToolInputSchema } from '../../shared/steps/run-tool';
+import { BreakerStore } from '../../shared/store/breaker-store';
 import { SessionStore } from '../../shared/store/session-store';
 
 const table = tableConfig();
+const bus = busConfig();
 const deps = {
   store: new SessionStore(documentClient(), table.tableName, table.sessionTtlDays),
   lambda: lambdaClient(),
   retry: toolRetryConfig(),
   functions: actionGroupFunctions(),
+  breakers: {
+    breakers: new BreakerStore(documentClient(), table.tableName),
+    events: new EventPublisher(eventBridgeClient(), bus.busName, bus.source),
+    ...breakerConfig(),
+  },
 };
 
 export const handler = lambdaHandler(async (event: unknown) => {

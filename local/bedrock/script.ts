@@ -35,6 +35,8 @@ export const scriptTurnSchema = z
       .optional(),
     error: z.enum(CONVERSE_ERROR_TYPES).optional(),
     times: z.number().int().min(1).optional(),
+    /** The error hits only calls to these model ids; a call to another model gets the answer (a tier's fallback). */
+    modelIds: z.array(z.string().min(1)).min(1).optional(),
     usage: z
       .strictObject({
         inputTokens: tokenCount.optional(),
@@ -53,6 +55,10 @@ export const scriptTurnSchema = z
   .refine((turn) => turn.times === undefined || turn.error !== undefined, {
     message: '"times" only counts failures: add "error" (e.g. "ThrottlingException") or remove "times"',
     path: ['times'],
+  })
+  .refine((turn) => turn.modelIds === undefined || turn.error !== undefined, {
+    message: '"modelIds" says which models get the error: add "error" or remove "modelIds"',
+    path: ['modelIds'],
   });
 
 export const modelScriptSchema = z.strictObject({
@@ -105,11 +111,13 @@ export type ScriptStep =
 export const nextScriptStep = (
   script: ParsedModelScript,
   cursor: ScriptCursor,
+  modelId?: string,
 ): { step: ScriptStep; next: ScriptCursor } => {
   const turn = script.turns[cursor.turnIndex];
   const turnNumber = cursor.turnIndex + 1;
   if (!turn) return { step: { kind: 'exhausted', turnNumber, turns: script.turns.length }, next: cursor };
-  if (turn.error) {
+  const hits = turn.modelIds === undefined || (modelId !== undefined && turn.modelIds.includes(modelId));
+  if (turn.error && hits) {
     const times = turn.times ?? 1;
     if (cursor.failuresServed < times) {
       return {

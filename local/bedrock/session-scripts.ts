@@ -48,10 +48,11 @@ export class SessionScripts {
     sessionId: string,
     request: ConverseRequestBody,
     res: http2.Http2ServerResponse,
+    modelId?: string,
   ): Promise<Answer | 'abandoned'> {
     const entry = this.scripts.get(sessionId);
     if (entry === undefined) throw new ConverseValidationError(`No model script for session "${sessionId}".`);
-    const { step, next } = nextScriptStep(entry.script, entry.cursor);
+    const { step, next } = nextScriptStep(entry.script, entry.cursor, modelId);
     if (step.kind !== 'exhausted') await this.sleep(step.turn.delayMs ?? 0, res.stream);
     if (isGone(res) || this.closing) return 'abandoned';
     // The turn counts as used once a waiting client gets it; a script replaced meanwhile starts afresh.

@@ -24,6 +24,10 @@ export interface TraceToolCall {
   attempts: number;
   invocations: number;
   result: string | null;
+  /** The circuit-breaker state the call saw (probe: it was the half-open probe); null before breakers. */
+  breaker: { state: string; probe?: boolean } | null;
+  /** What answered instead of the tool, and why. */
+  fallback: { kind: string; tool?: string; reason: string } | null;
 }
 
 export interface TraceTurn {
@@ -76,6 +80,8 @@ export const buildTrace = (conversation: Conversation): Trace => {
             attempts: call?.attempts ?? 0,
             invocations: call?.invocations ?? 0,
             result: call?.result ?? null,
+            breaker: call?.breaker ?? null,
+            fallback: call?.fallback ?? null,
           };
         }),
       };
@@ -90,6 +96,18 @@ export const buildTrace = (conversation: Conversation): Trace => {
     },
     turns,
   };
+};
+
+/** ", breaker open, answered by X (why)": only what differs from a plain call through a closed breaker. */
+const breakerText = (c: TraceToolCall): string => {
+  const seen =
+    c.breaker && c.breaker.state !== 'closed'
+      ? `, breaker ${c.breaker.state}${c.breaker.probe ? ' (probe)' : ''}`
+      : '';
+  const fallback = c.fallback
+    ? `, answered by ${c.fallback.tool ?? `its ${c.fallback.kind.replaceAll('_', ' ')} fallback`} (${c.fallback.reason})`
+    : '';
+  return seen + fallback;
 };
 
 const clip = (text: string, max: number) => (text.length <= max ? text : `${text.slice(0, max - 3)}...`);
@@ -146,7 +164,7 @@ export const formatTrace = (trace: Trace): string => {
     );
     for (const c of t.toolCalls) {
       out.push(
-        `  - ${c.name} ${clip(JSON.stringify(c.input), 160)} -> ${c.status}${c.errorKind ? ` (${c.errorKind})` : ''}, ${c.latencyMs ?? '-'} ms, ${c.invocations} invocation(s)${c.attempts > 1 ? `, ${c.attempts} step attempts` : ''}`,
+        `  - ${c.name} ${clip(JSON.stringify(c.input), 160)} -> ${c.status}${c.errorKind ? ` (${c.errorKind})` : ''}, ${c.latencyMs ?? '-'} ms, ${c.invocations} invocation(s)${c.attempts > 1 ? `, ${c.attempts} step attempts` : ''}${breakerText(c)}`,
       );
       out.push(...callDetails(c));
     }

@@ -24,15 +24,36 @@ export interface StackPlan {
   queues: QueueSpec[];
 }
 
+/**
+ * Renames the stage's table (a test stack's own table on a shared DynamoDB Local): the resource, and the
+ * functions' TABLE_NAME, so breakers and sessions of one stack never meet another's.
+ */
+const renameTable = (config: ServerlessConfig, tableName: string): string => {
+  const resource = config.resources.AgentTable;
+  const previous = tableProperties(config).TableName;
+  if (resource) resource.Properties = { ...resource.Properties, TableName: tableName };
+  return previous;
+};
+
 export const planStack = async (
-  options: { stage?: string; functionEnvironment?: Record<string, Record<string, string>> },
+  options: {
+    stage?: string;
+    functionEnvironment?: Record<string, Record<string, string>>;
+    tableName?: string;
+  },
   rootDir: string,
 ): Promise<StackPlan> => {
   const config = await loadServerlessConfig({ rootDir, stage: options.stage ?? 'local' });
+  const previousTable = options.tableName === undefined ? undefined : renameTable(config, options.tableName);
   const ctx = intrinsicContext(config);
+  // TABLE_NAME only: the bus has the same `${service}-${stage}` name and keeps it.
+  const renamed = (environment: Record<string, string>) =>
+    previousTable !== undefined && options.tableName !== undefined && environment.TABLE_NAME === previousTable
+      ? { ...environment, TABLE_NAME: options.tableName }
+      : environment;
   const functions = functionSpecs(config, ctx, rootDir).map((spec) => ({
     ...spec,
-    environment: { ...spec.environment, ...options.functionEnvironment?.[spec.key] },
+    environment: { ...renamed(spec.environment), ...options.functionEnvironment?.[spec.key] },
   }));
   const unknownKeys = Object.keys(options.functionEnvironment ?? {}).filter(
     (key) => !(key in config.functions),

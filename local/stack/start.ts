@@ -34,6 +34,11 @@ export interface StartLocalStackOptions {
   dynamodbEndpoint?: string;
   /** serverless.yml stage (default `local`). */
   stage?: string;
+  /**
+   * The table's name instead of serverless.yml's (tests: each stack its own table on the shared DynamoDB Local, so
+   * a circuit breaker one test file opens never refuses another file's tool calls).
+   */
+  tableName?: string;
   /** Repository root holding serverless.yml (default: the parent of local/). */
   rootDir?: string;
   /** Extra variables per function key, over serverless.yml's (tests shorten a function's own backoff). */

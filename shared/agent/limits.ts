@@ -41,6 +41,17 @@ export const schemaViolationTurns = (calls: ToolCallItem[], lastTurn: number): n
   return count;
 };
 
+/**
+ * `circuit_open` when every tool call of the last turn was refused by an open breaker with no fallback: another
+ * turn would only ask for tools that are down. The stop is resumable once they are back.
+ */
+export const circuitOpenStop = (calls: ToolCallItem[], lastTurn: number): 'circuit_open' | undefined => {
+  const ofTurn = calls.filter((c) => c.turn === lastTurn);
+  return ofTurn.length > 0 && ofTurn.every((c) => c.errorKind === 'circuit_open')
+    ? 'circuit_open'
+    : undefined;
+};
+
 /** The loop or schema limit a session has hit after `turn`, if any (loop first). */
 export const limitReached = (
   calls: ToolCallItem[],
@@ -53,8 +64,8 @@ export const limitReached = (
 };
 
 /**
- * Why the goal must stop before its next turn, if it must: the loop and schema limits over the tool calls of the
- * turns so far, then the token and USD budgets, then the turn limit. Plan checks this before every model call, so a
+ * Why the goal must stop before its next turn, if it must: tools refused by open breakers first, then the loop and
+ * schema limits over the tool calls of the turns so far, then the token and USD budgets, then the turn limit. Plan checks this before every model call, so a
  * turn needs no separate decision step.
  */
 export const stopBeforeNextTurn = (
@@ -62,6 +73,7 @@ export const stopBeforeNextTurn = (
   calls: ToolCallItem[],
   limits: { loopThreshold: number; maxSchemaRetries: number },
 ): Exclude<StopReason, 'completed'> | undefined =>
+  circuitOpenStop(calls, session.turn) ??
   limitReached(calls, session.turn, limits) ??
   budgetExceeded(session, session.limits) ??
   (session.turn >= session.limits.maxTurns ? 'max_turns' : undefined);

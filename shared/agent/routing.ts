@@ -8,6 +8,8 @@ export interface ModelTiers {
   executor: string;
   reader: string;
   private: string;
+  /** Each tier's next models, in order (its variable's comma-separated list after the first): never another tier's. */
+  fallbacks?: Partial<Record<Tier, string[]>>;
 }
 
 export interface RouteInput {

@@ -3,10 +3,15 @@
  * operations into Converse tool specs; RunTool validates the model's parameters against the same schemas
  * (`./tool-input`, kept apart so Plan's bundle carries no validator).
  */
-import { type ActionGroupOperation, readActionGroupOperations } from '../contracts/action-group';
+import {
+  type ActionGroupOperation,
+  readActionGroupOperations,
+  type ToolFallback,
+} from '../contracts/action-group';
 import { billingOperations } from '../contracts/tool-schemas';
 import { requiredEnv } from '../runtime/env';
 import { ProfileError } from '../runtime/errors';
+import type { BreakerSettingsInput } from './breaker';
 
 export interface ToolDefinition {
   /** Converse tool name, equal to the OpenAPI operationId and to the action-group `function`. */
@@ -16,6 +21,12 @@ export interface ToolDefinition {
   inputSchema: Record<string, unknown>;
   /** The OpenAPI operation's `x-side-effect`: at most once per session and normalised arguments. */
   sideEffect: boolean;
+  /** Circuit-breaker settings from the operation's `x-circuit-breaker` (defaults otherwise). */
+  breaker?: BreakerSettingsInput;
+  /** From the operation's `x-fallback`: what answers when the breaker is open or the tool fails past its retries. */
+  fallback?: ToolFallback;
+  /** From `x-fallback-only`: never offered to the model, run only as another tool's fallback. */
+  fallbackOnly?: boolean;
 }
 
 export interface ActionGroup {
@@ -32,6 +43,9 @@ const toolsOf = (actionGroup: string, operations: readonly ActionGroupOperation[
     description: op.description,
     inputSchema: op.inputSchema,
     sideEffect: op.sideEffect,
+    ...(op.breaker ? { breaker: op.breaker } : {}),
+    ...(op.fallback ? { fallback: op.fallback } : {}),
+    ...(op.fallbackOnly ? { fallbackOnly: true } : {}),
   }));
 
 export const toolsFromOpenApi = (actionGroup: string, document: unknown): ToolDefinition[] =>
@@ -78,3 +92,7 @@ export const toolsForAgent = (actionGroups: string[]): ToolDefinition[] => {
   }
   return tools;
 };
+
+/** The tools Plan offers the model: every tool of the agent but those that only answer as a fallback. */
+export const offeredTools = (tools: readonly ToolDefinition[]): ToolDefinition[] =>
+  tools.filter((tool) => tool.fallbackOnly !== true);

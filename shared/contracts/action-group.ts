@@ -1,5 +1,6 @@
 /** Bedrock Agents action-group Lambda contract (function-details form): event/response schemas and helpers. */
 import * as z from 'zod';
+import { breakerSettingsSchema } from '../agent/breaker';
 
 // The contract as documented in "Configure Lambda functions to send information that an Amazon Bedrock
 // agent elicits from the user" (Bedrock user guide, agents-lambda). Our run-tool Lambda is the caller;
@@ -313,7 +314,21 @@ const openApiOperationSchema = z.object({
   responses: z.record(z.string(), z.unknown()),
   /** The operation changes the world (writes a report): RunTool keys it per session and normalised arguments. */
   'x-side-effect': z.boolean().optional(),
+  /** This tool's circuit-breaker settings over the defaults (shared/agent/breaker.ts). */
+  'x-circuit-breaker': breakerSettingsSchema.optional(),
+  /** What answers when the tool's breaker is open or the tool fails past its retries. */
+  'x-fallback': z
+    .union([
+      z.strictObject({ tool: z.string().regex(TOOL_NAME, 'a fallback tool is an operationId') }),
+      z.strictObject({ static: z.string().min(1) }),
+    ])
+    .optional(),
+  /** Not offered to the model: the operation only answers as another operation's fallback (a read-only replica). */
+  'x-fallback-only': z.boolean().optional(),
 });
+
+/** A tool's fallback: another operation of its action group (same input), or a fixed answer. */
+export type ToolFallback = { tool: string } | { static: string };
 
 const openApiDocumentSchema = z.object({
   openapi: z.string().regex(/^3\.0\.\d+$/, 'must be an OpenAPI 3.0 document'),
@@ -330,6 +345,9 @@ export interface ActionGroupOperation {
   readonly inputSchema: Record<string, unknown>;
   /** From `x-side-effect`: a repeat with the same arguments in a session reuses the first call's idempotency key. */
   readonly sideEffect: boolean;
+  readonly breaker?: z.infer<typeof breakerSettingsSchema>;
+  readonly fallback?: ToolFallback;
+  readonly fallbackOnly?: boolean;
 }
 
 function findRef(value: unknown, at: string): string | undefined {
@@ -376,8 +394,31 @@ export function readActionGroupOperations(document: unknown): ActionGroupOperati
         method,
         inputSchema,
         sideEffect: operation['x-side-effect'] === true,
+        ...(operation['x-circuit-breaker'] ? { breaker: operation['x-circuit-breaker'] } : {}),
+        ...(operation['x-fallback'] ? { fallback: operation['x-fallback'] } : {}),
+        ...(operation['x-fallback-only'] ? { fallbackOnly: true } : {}),
       });
     }
   }
+  checkFallbacks(operations);
   return operations;
+}
+
+/** A tool fallback must name another operation of the same document, itself without a tool fallback (no chains). */
+function checkFallbacks(operations: readonly ActionGroupOperation[]): void {
+  for (const operation of operations) {
+    const fallback = operation.fallback;
+    if (fallback === undefined || !('tool' in fallback)) continue;
+    const target = operations.find((candidate) => candidate.name === fallback.tool);
+    if (!target || target.name === operation.name) {
+      throw new ActionGroupContractError(
+        `x-fallback of ${operation.name} names ${fallback.tool}, which is not another operation of this action group`,
+      );
+    }
+    if (target.fallback && 'tool' in target.fallback) {
+      throw new ActionGroupContractError(
+        `x-fallback of ${operation.name} names ${fallback.tool}, which has a tool fallback itself`,
+      );
+    }
+  }
 }

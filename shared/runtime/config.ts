@@ -13,12 +13,44 @@ export const busConfig = (env: NodeJS.ProcessEnv = process.env) => ({
   source: requiredEnv('EVENT_SOURCE', env),
 });
 
-export const modelTiers = (env: NodeJS.ProcessEnv = process.env): ModelTiers => ({
-  planner: requiredEnv('MODEL_TIER_PLANNER', env),
-  executor: requiredEnv('MODEL_TIER_EXECUTOR', env),
-  reader: requiredEnv('MODEL_TIER_READER', env),
-  private: requiredEnv('MODEL_TIER_PRIVATE', env),
-});
+const TIER_VARIABLES = {
+  planner: 'MODEL_TIER_PLANNER',
+  executor: 'MODEL_TIER_EXECUTOR',
+  reader: 'MODEL_TIER_READER',
+  private: 'MODEL_TIER_PRIVATE',
+} as const;
+type TierName = keyof typeof TIER_VARIABLES;
+
+const modelList = (name: string, env: NodeJS.ProcessEnv): [string, ...string[]] => {
+  const ids = requiredEnv(name, env)
+    .split(',')
+    .map((id) => id.trim());
+  if (ids.some((id) => id === '')) {
+    throw new ConfigError(`Environment variable ${name} has an empty model id in its list`);
+  }
+  return ids as [string, ...string[]];
+};
+
+/**
+ * Each tier's model: its variable is one model id or an ordered comma-separated list, the first the tier's model
+ * and the rest its fallbacks when that model's breaker is open or it throttles past the SDK's retries.
+ */
+export const modelTiers = (env: NodeJS.ProcessEnv = process.env): ModelTiers => {
+  const tiers = Object.keys(TIER_VARIABLES) as TierName[];
+  const lists = Object.fromEntries(
+    tiers.map((tier) => [tier, modelList(TIER_VARIABLES[tier], env)]),
+  ) as Record<TierName, [string, ...string[]]>;
+  const fallbacks = Object.fromEntries(
+    tiers.filter((tier) => lists[tier].length > 1).map((tier) => [tier, lists[tier].slice(1)]),
+  );
+  return {
+    planner: lists.planner[0],
+    executor: lists.executor[0],
+    reader: lists.reader[0],
+    private: lists.private[0],
+    ...(Object.keys(fallbacks).length > 0 ? { fallbacks } : {}),
+  };
+};
 
 export const toolRetryConfig = (env: NodeJS.ProcessEnv = process.env) => ({
   /** Full-jitter backoff for a failing action group: base 1 s, cap 10 s, 3 tries (mission defaults). */
@@ -35,4 +67,15 @@ export const promptCachingConfig = (env: NodeJS.ProcessEnv = process.env): boole
     throw new ConfigError(`Environment variable PROMPT_CACHING must be "on" or "off", got "${value}"`);
   }
   return value === 'on';
+};
+
+/**
+ * BREAKER_MAX_COOLDOWN_SECONDS caps every breaker's cooldown on a stage (a test stage waits seconds, not the
+ * configured 30 s); unset, the settings of each tool and model stand.
+ */
+export const breakerConfig = (env: NodeJS.ProcessEnv = process.env): { maxCooldownSeconds?: number } => {
+  const raw = optionalEnv('BREAKER_MAX_COOLDOWN_SECONDS', '', env);
+  return raw === ''
+    ? {}
+    : { maxCooldownSeconds: numberEnv('BREAKER_MAX_COOLDOWN_SECONDS', 0, { min: 0 }, env) };
 };

@@ -19,7 +19,7 @@ import { costOf, rateFor, type TokenUsage } from '../agent/pricing';
 import { type AgentProfile, getProfile } from '../agent/profiles';
 import { chooseRoute, type ModelTiers, type Route } from '../agent/routing';
 import type { StopReason } from '../agent/stop-reasons';
-import { type ToolDefinition, toolsForAgent } from '../agent/tools';
+import { offeredTools, type ToolDefinition, toolsForAgent } from '../agent/tools';
 import {
   ModelRequestError,
   ModelThrottledError,
@@ -27,6 +27,8 @@ import {
   SessionStateError,
 } from '../runtime/errors';
 import type { Conversation, MessageItem, SessionItem, SessionStore } from '../store/session-store';
+import { converseOnTier, type ModelBreakerDeps, tierCandidates } from './model-fallback';
+import { openToolBreaker } from './tool-breaker';
 
 export const planInputSchema = z.object({
   tenantId: z.string().min(1),
@@ -55,6 +57,8 @@ export interface PlanDeps {
   tiers: ModelTiers;
   /** Off sends no cache points to any model (the stage's PROMPT_CACHING); on sends them where the price says so. */
   promptCaching?: boolean;
+  /** Breakers per model id and per tool (a loop opens its tool's); without them every turn uses the tier's model. */
+  breakers?: Omit<ModelBreakerDeps, 'now'>;
   now?: () => number;
 }
 
@@ -174,10 +178,16 @@ export type PlanOutcome = PlanResult & {
 };
 
 /** Routes the turn to a model tier and prices it; an unknown price fails here, before anything is spent. */
-const routeTurn = (deps: PlanDeps, conversation: Conversation, profile: AgentProfile, turn: number) => {
+const routeTurn = (
+  deps: PlanDeps,
+  conversation: Conversation,
+  profile: AgentProfile,
+  turn: number,
+  fallback?: { modelId: string; reason: string },
+) => {
   const { session } = conversation;
-  const tools = toolsForAgent(profile.actionGroups);
-  const route = chooseRoute(
+  const tools = offeredTools(toolsForAgent(profile.actionGroups));
+  const chosen = chooseRoute(
     {
       profile,
       goal: session.goal,
@@ -188,6 +198,9 @@ const routeTurn = (deps: PlanDeps, conversation: Conversation, profile: AgentPro
     },
     deps.tiers,
   );
+  const route = fallback
+    ? { ...chosen, modelId: fallback.modelId, reason: `${chosen.reason}; ${fallback.reason}` }
+    : chosen;
   const rate = rateFor(route.modelId, route.tier);
   const request = buildRequest({
     profile,
@@ -227,6 +240,46 @@ const converse = async (deps: PlanDeps, request: ConverseCommandInput, modelId: 
 };
 
 /**
+ * The turn's answer from the routed tier: its model, or (with breakers) the tier's next model when that one's
+ * breaker is open or it throttles past the SDK's retries; the turn's routeReason says which were passed over.
+ */
+const answerTurn = async (
+  deps: PlanDeps,
+  conversation: Conversation,
+  profile: AgentProfile,
+  turn: number,
+) => {
+  const routed = routeTurn(deps, conversation, profile, turn);
+  if (!deps.breakers)
+    return { ...routed, answer: await converse(deps, routed.request, routed.route.modelId) };
+  const breakers = { ...deps.breakers, ...(deps.now ? { now: deps.now } : {}) };
+  let chosen = routed;
+  const { answer } = await converseOnTier(
+    breakers,
+    tierCandidates(routed.route, deps.tiers),
+    (modelId, passed) => {
+      chosen =
+        modelId === routed.route.modelId
+          ? routed
+          : routeTurn(deps, conversation, profile, turn, {
+              modelId,
+              reason: `fell back to ${modelId} (${passed.join('; ')})`,
+            });
+      return converse(deps, chosen.request, modelId);
+    },
+  );
+  return { ...chosen, answer };
+};
+
+/** A loop stop opens the looped tool's breaker (reason "loop"): other sessions stop calling it into the same loop. */
+const openLoopedTool = async (deps: PlanDeps, conversation: Conversation, profile: AgentProfile) => {
+  if (!deps.breakers) return;
+  const last = [...conversation.toolCalls].sort((a, b) => a.turn - b.turn || a.index - b.index).at(-1);
+  const tool = last && toolsForAgent(profile.actionGroups).find((t) => t.name === last.name);
+  if (tool) await openToolBreaker(deps.breakers, tool, 'loop');
+};
+
+/**
  * Plan: replay what the stored conversation already says, stop when a stop rule says so (loop, schema, budget,
  * turn limit), else route, call the model and commit the turn. A retried or resumed Plan never calls the model for
  * a turn that is already committed. One Query and one transaction per turn.
@@ -246,11 +299,11 @@ export const planTurn = async (
   if (replayed) return replayed;
   const profile = getProfile(session.agent);
   const stop = stopBeforeNextTurn(session, conversation.toolCalls, profile.limits);
+  if (stop === 'loop_detected') await openLoopedTool(deps, conversation, profile);
   if (stop) return { turn: session.turn, action: 'stop', toolCalls: [], reason: stop };
 
   const turn = session.turn + 1;
-  const { route, rate, request } = routeTurn(deps, conversation, profile, turn);
-  const answer = await converse(deps, request, route.modelId);
+  const { route, rate, answer } = await answerTurn(deps, conversation, profile, turn);
   const costUsd = costOf(answer.usage, rate);
   if (!isUsableAnswer(answer.content)) {
     // No turn is committed for it, but the call was made and paid for: its usage goes on the session first.

@@ -6,12 +6,14 @@
 import { createHash } from 'node:crypto';
 import { InvokeCommand, type InvokeCommandOutput, type LambdaClient } from '@aws-sdk/client-lambda';
 import * as z from 'zod';
+import type { BreakerRecord } from '../agent/breaker';
 import { toolUsesOf } from '../agent/conversation';
 import { type AgentProfile, getProfile } from '../agent/profiles';
 import { type Coercion, validateToolInput } from '../agent/tool-input';
 import {
   type ActionGroupFunctions,
   getActionGroup,
+  offeredTools,
   type ToolDefinition,
   toolsForAgent,
 } from '../agent/tools';
@@ -30,7 +32,16 @@ import {
   ToolTimeoutError,
 } from '../runtime/errors';
 import { type RetryPolicy, withFullJitter } from '../runtime/retry';
-import type { SessionStore, ToolCallStatus, ToolErrorKind } from '../store/session-store';
+import { breakerRecordOf } from '../store/breaker-store';
+import type { SessionStore, ToolCallStatus } from '../store/session-store';
+import { keys } from '../store/table';
+import {
+  type GuardedOutcome,
+  invokeBehindBreaker,
+  settleBreaker,
+  type ToolBreakerDeps,
+  windowUpdates,
+} from './tool-breaker';
 
 /**
  * A tool result longer than this is stored in parts of this many characters and the model is fed the first one.
@@ -68,8 +79,18 @@ export interface ToolRunnerDeps {
   retry: RetryPolicy & { timeoutMs: number };
   /** Function name of each action group, read once at cold start (agent/tools actionGroupFunctions). */
   functions: ActionGroupFunctions;
+  /** Circuit breakers shared by every execution (tool-breaker.ts); without them every call is invoked. */
+  breakers?: Omit<ToolBreakerDeps, 'now' | 'probeLeaseMs'>;
   now?: () => number;
 }
+
+/** The breaker dependencies of a call: a probe's lease outlasts the call with every retry and backoff. */
+const breakerDeps = (deps: ToolRunnerDeps): ToolBreakerDeps | undefined =>
+  deps.breakers && {
+    ...deps.breakers,
+    now: deps.now ?? Date.now,
+    probeLeaseMs: deps.retry.attempts * (deps.retry.timeoutMs + deps.retry.maxDelayMs),
+  };
 
 const hash = (value: unknown): string =>
   createHash('sha256')
@@ -119,12 +140,7 @@ export const splitResult = (text: string): { shown: string; parts?: string[] } =
   return { shown: `${first}\n${marker}`, parts };
 };
 
-interface Outcome {
-  status: 'succeeded' | 'failed' | 'unknown';
-  invocations?: number;
-  errorKind?: ToolErrorKind;
-  result: string;
-}
+type Outcome = GuardedOutcome;
 
 const invokeOnce = async (
   deps: ToolRunnerDeps,
@@ -194,12 +210,20 @@ const isTransient = (error: unknown): boolean =>
  */
 const findToolUse = async (deps: ToolRunnerDeps, input: RunToolInput) => {
   const { tenantId, sessionId, turn, call } = input;
-  const message = await deps.store.getMessage(tenantId, sessionId, turn);
+  // With breakers, the called tool's breaker comes in the same request (BatchGetItem), not a read of its own.
+  const breakerKey = keys.breaker('tool', call.name);
+  const read = deps.breakers
+    ? await deps.store.getMessageAnd(tenantId, sessionId, turn, breakerKey)
+    : { message: await deps.store.getMessage(tenantId, sessionId, turn) };
+  const { message } = read;
+  const breakerSeen = deps.breakers
+    ? { record: breakerRecordOf('other' in read ? read.other : undefined, breakerKey) }
+    : undefined;
   const use = message ? toolUsesOf(message).find((u) => u.toolUseId === call.toolUseId) : undefined;
   if (!use)
     throw new SessionStateError(`Turn ${turn} of session ${sessionId} has no tool call ${call.toolUseId}`);
   const agent = message?.agent ?? (await deps.store.requireSession(tenantId, sessionId)).agent;
-  return { agent, use };
+  return { agent, use, ...(breakerSeen ? { breakerSeen } : {}) };
 };
 
 /** Calls the action group's Lambda with bounded full-jitter retries; giving up is an outcome the model sees. */
@@ -274,7 +298,10 @@ const verdictOf = (
     return { refusal: { status: 'failed', errorKind: 'limit', result }, coercions: [] };
   }
   if (!tool) {
-    const result = `Unknown tool "${input.call.name}". Available tools: ${tools.map((t) => t.name).join(', ')}.`;
+    const available = offeredTools(tools)
+      .map((t) => t.name)
+      .join(', ');
+    const result = `Unknown tool "${input.call.name}". Available tools: ${available}.`;
     return { refusal: { status: 'failed', errorKind: 'unknown_tool', result }, coercions: [] };
   }
   const validation = validateToolInput(tool, toolInput);
@@ -300,13 +327,14 @@ const idempotencyKeyOf = (input: RunToolInput, verdict: Verdict): string => {
   return hash({ tenantId, sessionId, turn, toolUseId: call.toolUseId });
 };
 
+/** Runs a checked call behind its tool's breaker (when the stage has breakers); a refusal is its own outcome. */
 const invokeChecked = (
   deps: ToolRunnerDeps,
-  profile: AgentProfile,
-  input: RunToolInput,
-  verdict: Verdict,
+  call: { profile: AgentProfile; tools: ToolDefinition[]; input: RunToolInput; verdict: Verdict },
   idempotencyKey: string,
+  breakerSeen: { record: BreakerRecord | undefined } | undefined,
 ): Promise<Outcome> => {
+  const { profile, input, verdict } = call;
   if (verdict.refusal !== undefined) return Promise.resolve(verdict.refusal);
   const { tool } = verdict;
   const event = buildActionGroupEvent({
@@ -318,18 +346,27 @@ const invokeChecked = (
     tenantId: input.tenantId,
     idempotencyKey,
   });
-  return invokeTool(deps, tool, event);
+  const guard = breakerDeps(deps);
+  if (!guard) return invokeTool(deps, tool, event);
+  return invokeBehindBreaker(guard, {
+    tool,
+    tools: call.tools,
+    event,
+    invoke: (target, targetEvent) => invokeTool(deps, target, targetEvent),
+    ...(breakerSeen ? { seen: breakerSeen } : {}),
+  });
 };
 
 /**
  * RunTool: find the stored tool use, check it, claim the call under a lease (a finished one is replayed, never
  * re-run; one another attempt is running is refused with ToolCallInProgressError, which the ASL retries after the
- * lease; an expired lease is taken over), run it, and record its outcome once: three DynamoDB requests per call
- * (read the message, claim, record).
+ * lease; an expired lease is taken over), run it behind the tool's breaker, and record its outcome once: three
+ * DynamoDB requests per call (read the message with the tool's breaker, claim, record with the breaker window's
+ * count); a failure past the retries adds the window's Query, and a breaker transition one conditional UpdateItem.
  */
 export const runTool = async (deps: ToolRunnerDeps, input: RunToolInput): Promise<RunToolResult> => {
   const { tenantId, sessionId, turn, call } = input;
-  const { agent, use } = await findToolUse(deps, input);
+  const { agent, use, breakerSeen } = await findToolUse(deps, input);
   const profile = getProfile(agent);
   const tools = toolsForAgent(profile.actionGroups);
   const tool = tools.find((t) => t.name === call.name);
@@ -363,8 +400,10 @@ export const runTool = async (deps: ToolRunnerDeps, input: RunToolInput): Promis
 
   const startedAt = now();
   // A taken-over call runs with the key its first attempt recorded, whatever this attempt derived.
-  const outcome = await invokeChecked(deps, profile, input, verdict, claim.item.idempotencyKey);
+  const checked = { profile, tools, input, verdict };
+  const outcome = await invokeChecked(deps, checked, claim.item.idempotencyKey, breakerSeen);
   const { shown, parts } = splitResult(outcome.result);
+  const guard = breakerDeps(deps);
   await deps.store.completeToolCall({
     tenantId,
     sessionId,
@@ -377,6 +416,10 @@ export const runTool = async (deps: ToolRunnerDeps, input: RunToolInput): Promis
     latencyMs: now() - startedAt,
     invocations: outcome.invocations ?? 0,
     ...(parts ? { parts } : {}),
+    ...(outcome.breaker ? { breaker: outcome.breaker } : {}),
+    ...(outcome.fallback ? { fallback: outcome.fallback } : {}),
+    ...(guard && tool ? { extraUpdates: windowUpdates(guard, tool, outcome) } : {}),
   });
+  if (guard && tool) await settleBreaker(guard, tool, outcome);
   return { toolUseId: call.toolUseId, status: outcome.status, replayed: false };
 };

@@ -5,6 +5,7 @@
  */
 import type { ContentBlock } from '@aws-sdk/client-bedrock-runtime';
 import {
+  BatchGetCommand,
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
@@ -13,7 +14,8 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { Constraints } from '../contracts/goal-events';
-import { SessionNotFoundError, SessionStateError } from '../runtime/errors';
+import { SessionNotFoundError, SessionStateError, StoreUnavailableError } from '../runtime/errors';
+import type { TransactUpdate } from './breaker-store';
 import { conditionFailureItem, isConditionFailure, wrapStoreError as wrap } from './dynamodb-errors';
 import {
   keys,
@@ -383,6 +385,43 @@ export class SessionStore {
   }
 
   /**
+   * The turn's message and one more item (RunTool: the called tool's breaker) in one BatchGetItem, strongly
+   * consistent. Keys DynamoDB leaves unprocessed (throttling) are asked for again, a few times.
+   */
+  async getMessageAnd(
+    tenantId: string,
+    sessionId: string,
+    turn: number,
+    other: TableKey,
+  ): Promise<{ message?: MessageItem; other?: Record<string, unknown> }> {
+    const messageKey = keys.message(tenantId, sessionId, turn);
+    const found: Record<string, unknown>[] = [];
+    let pending: Record<string, unknown>[] = [{ ...messageKey }, { ...other }];
+    try {
+      for (let round = 0; pending.length > 0; round += 1) {
+        if (round === 3) throw new StoreUnavailableError('DynamoDB left keys unprocessed three times');
+        const out = await this.client.send(
+          new BatchGetCommand({
+            RequestItems: { [this.tableName]: { Keys: pending, ConsistentRead: true } },
+          }),
+        );
+        found.push(...(out.Responses?.[this.tableName] ?? []));
+        pending = out.UnprocessedKeys?.[this.tableName]?.Keys ?? [];
+      }
+    } catch (error) {
+      if (error instanceof StoreUnavailableError) throw error;
+      return wrap(error, 'reading the message');
+    }
+    const at = (key: TableKey) => found.find((item) => item.pk === key.pk && item.sk === key.sk);
+    const message = at(messageKey);
+    const rest = at(other);
+    return {
+      ...(message ? { message: parseItem(messageItemSchema, message, messageKey) } : {}),
+      ...(rest ? { other: rest } : {}),
+    };
+  }
+
+  /**
    * Claims a tool call for one attempt until `leaseUntil` (epoch ms): creates its record (status started), or
    * returns the existing one. A record in a terminal status is the outcome of an earlier attempt: replay it. A
    * started record whose lease is live belongs to a running attempt: `leased` is false and the caller must not run
@@ -471,9 +510,18 @@ export class SessionStore {
     latencyMs: number;
     invocations: number;
     parts?: string[];
+    /** The breaker state the call saw and the fallback that answered, when there was one. */
+    breaker?: ToolCallItem['breaker'];
+    fallback?: ToolCallItem['fallback'];
+    /** More writes of the same transaction (the breaker window's count: once per call, with its record). */
+    extraUpdates?: TransactUpdate[];
   }): Promise<void> {
     const at = this.now().toISOString();
     const parts = input.parts ?? [];
+    const seen = {
+      ...(input.breaker ? { ':breaker': input.breaker } : {}),
+      ...(input.fallback ? { ':fallback': input.fallback } : {}),
+    };
     try {
       await this.client.send(
         new TransactWriteCommand({
@@ -486,7 +534,9 @@ export class SessionStore {
                   'SET #status = :status, #result = :result, resultHash = :hash, latencyMs = :latency, ' +
                   'invocations = :invocations, finishedAt = :now' +
                   (input.errorKind ? ', errorKind = :kind' : '') +
-                  (parts.length > 0 ? ', resultParts = :parts' : ''),
+                  (parts.length > 0 ? ', resultParts = :parts' : '') +
+                  (input.breaker ? ', breaker = :breaker' : '') +
+                  (input.fallback ? ', fallback = :fallback' : ''),
                 ConditionExpression: '#status = :started',
                 ExpressionAttributeNames: { '#status': 'status', '#result': 'result' },
                 ExpressionAttributeValues: {
@@ -499,6 +549,7 @@ export class SessionStore {
                   ':started': 'started',
                   ...(input.errorKind ? { ':kind': input.errorKind } : {}),
                   ...(parts.length > 0 ? { ':parts': parts.length } : {}),
+                  ...seen,
                 },
               },
             },
@@ -516,6 +567,7 @@ export class SessionStore {
               },
             },
             ...this.resultPartPuts(input, parts),
+            ...(input.extraUpdates ?? []).map((update) => ({ Update: update })),
           ],
         }),
       );

@@ -75,6 +75,8 @@ describe('the DynamoDB counting proxy', () => {
         inMemory: true,
         dataDir: mkdtempSync(join(tmpdir(), 'sovereign-agent-it-')),
         countDynamoDbRequests: true,
+        // Its own table, like startTestStack's: breakers are shared by everything on a table.
+        tableName: `sovereign-agent-it-proxy-${Date.now().toString(36)}`,
       });
     });
 
@@ -102,28 +104,30 @@ describe('the DynamoDB counting proxy', () => {
       // Assess
       expect(summary).toMatchObject({ status: 'completed', turns: 1, toolCalls: 0 });
       // intake: the session and goal in one transaction and the start's count (an update); startSession: one
-      // update; plan: one Query and the turn's transaction; finalize: one GetItem (the answer), the ending update
-      // and the published event's record. runGoal polled the session many times through stack.env (the direct
-      // endpoint): none of that is counted.
+      // update; plan: one Query and the turn's transaction, and the model's breaker (GetItem); finalize: one GetItem
+      // (the answer), the ending update and the published event's record. runGoal polled the session many times
+      // through stack.env (the direct endpoint): none of that is counted.
       expect(stack.dynamodbRequests()).toEqual({
-        GetItem: 1,
+        GetItem: 1 + 1,
         Query: 1,
         TransactWriteItems: 2,
         UpdateItem: 4,
       });
     });
 
-    it('makes 2 requests per turn and 3 per tool call, each reporting the capacity it consumed', async () => {
+    it('makes 3 requests per turn and 3 per tool call, each reporting the capacity it consumed', async () => {
       // Prepare + Act: 4 turns (3 with tools, then the answer) and 4 tool calls
       const summary = await runCounted(loadJson<ModelScript>('events/model-scripts/billing-four-tools.json'));
 
       // Assess
       expect(summary).toMatchObject({ status: 'completed', turns: 4, toolCalls: 4 });
-      // Per turn, Plan: one Query and the turn's transaction. Per tool call, RunTool: the message (GetItem), the
-      // claim (PutItem) and the outcome with the session's count (one transaction). Fixed: intake's transaction and
+      // Per turn, Plan: its model's breaker (GetItem), one Query and the turn's transaction. Per tool call, RunTool:
+      // the message and the tool's breaker (one BatchGetItem), the claim (PutItem) and the outcome with the
+      // session's count and the breaker window's (one transaction of three writes). Fixed: intake's transaction and
       // start count, startSession's update, finalize's GetItem, update and published-event record. The billing
       // action group stores the report (PutItem).
       expect(stack.dynamodbRequests()).toEqual({
+        BatchGetItem: 4,
         GetItem: 4 + 1,
         PutItem: 4 + 1,
         Query: 4,
@@ -132,8 +136,8 @@ describe('the DynamoDB counting proxy', () => {
       });
       const capacity = stack.dynamodbCapacity();
       // Every read is a strongly consistent read of at least one unit; a transaction's writes cost two units each.
-      expect(capacity.readUnits).toBeGreaterThanOrEqual(4 + 1 + 4);
-      expect(capacity.writeUnits).toBeGreaterThanOrEqual(5 + 4 + 2 * (2 + 2 * 4 + 2 * 4));
+      expect(capacity.readUnits).toBeGreaterThanOrEqual(4 + 4 + 4 + 1 + 4);
+      expect(capacity.writeUnits).toBeGreaterThanOrEqual(5 + 4 + 2 * (2 + 2 * 4 + 3 * 4));
     });
   });
 });

@@ -111,20 +111,22 @@ describe('a goal on the local stack', () => {
   });
 
   it('returns a failing tool to the model as an error result and still completes', async () => {
-    // Prepare: the audit tool fails more often than the tool runner retries (3 attempts)
+    // Prepare: a tool without a fallback fails more often than the tool runner retries (3 attempts)
     const event = goalEvent();
 
     // Act
     const summary = await runGoal({
       stack,
       event,
-      toolFaults: { audit_billing_logs: { failTimes: 10, error: 'ServiceUnavailable' } },
+      toolFaults: { list_underutilized_resources: { failTimes: 10, error: 'ServiceUnavailable' } },
     });
 
     // Assess
     expect(summary.status).toBe('completed');
     const trace = await traceOf('acme', summary.sessionId as string);
-    const audit = trace.turns.flatMap((t) => t.toolCalls).find((c) => c.name === 'audit_billing_logs');
+    const audit = trace.turns
+      .flatMap((t) => t.toolCalls)
+      .find((c) => c.name === 'list_underutilized_resources');
     expect(audit).toMatchObject({ status: 'failed', errorKind: 'invocation', attempts: 1, invocations: 3 });
     expect(audit?.result).toMatch(/failed after 3 attempts/);
     const seen = stack.bedrock.calls().filter((c) => c.sessionId === summary.sessionId);

@@ -21,7 +21,9 @@ export const goalEvent = (detail: Record<string, unknown> = {}, base = 'goal-bil
   return { ...event, detail: { ...(event.detail as Record<string, unknown>), goalId, ...detail } };
 };
 
-export const startTestStack = (): Promise<LocalStack> => {
+export const startTestStack = (
+  options: { functionEnvironment?: Record<string, Record<string, string>> } = {},
+): Promise<LocalStack> => {
   const endpoint = process.env.AWS_ENDPOINT_URL_DYNAMODB;
   if (!endpoint)
     throw new Error('global-setup did not start DynamoDB Local (AWS_ENDPOINT_URL_DYNAMODB unset)');
@@ -29,6 +31,8 @@ export const startTestStack = (): Promise<LocalStack> => {
     dynamodbEndpoint: endpoint,
     inMemory: true,
     dataDir: mkdtempSync(join(tmpdir(), 'sovereign-agent-it-')),
+    // Each test file its own table: breakers are shared by everything on a table.
+    tableName: `sovereign-agent-it-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`,
     // Skip Step Functions' real Retry waits; the tool runner's own backoff is shortened through its env.
     retryIntervalOverrides: {
       Plan: 0,
@@ -37,7 +41,14 @@ export const startTestStack = (): Promise<LocalStack> => {
       Finalize: 0,
       RecordFailure: 0,
     },
-    functionEnvironment: { runTool: { TOOL_RETRY_BASE_MS: '20', TOOL_RETRY_MAX_MS: '100' } },
+    functionEnvironment: {
+      ...options.functionEnvironment,
+      runTool: {
+        TOOL_RETRY_BASE_MS: '20',
+        TOOL_RETRY_MAX_MS: '100',
+        ...options.functionEnvironment?.runTool,
+      },
+    },
   });
 };
 

@@ -443,7 +443,18 @@ describe('per-function IAM roles of the packaged template', () => {
       'TransactWriteCommand',
       'UpdateCommand',
     ]);
-    expect(names('runTool')).toEqual(expect.arrayContaining(['InvokeCommand', 'TransactWriteCommand']));
+    // Plan's model breakers (and a loop opening its tool's): GetItem, UpdateItem and the circuit events.
+    expect(names('plan')).toEqual([
+      'ConverseCommand',
+      'GetCommand',
+      'PutEventsCommand',
+      'QueryCommand',
+      'TransactWriteCommand',
+      'UpdateCommand',
+    ]);
+    expect(names('runTool')).toEqual(
+      expect.arrayContaining(['InvokeCommand', 'TransactWriteCommand', 'QueryCommand', 'PutEventsCommand']),
+    );
     // recordFailure learns that the session already ended from its guarded update's ALL_OLD item: no GetItem.
     expect(names('recordFailure')).toEqual(['PutEventsCommand', 'UpdateCommand']);
     for (const key of FUNCTION_KEYS)

@@ -271,6 +271,7 @@ describe('readActionGroupOperations', () => {
     // Assess
     expect(operations.map((operation) => operation.name)).toEqual([
       'audit_billing_logs',
+      'audit_billing_logs_replica',
       'list_underutilized_resources',
       'get_contract_terms',
       'create_optimization_report',

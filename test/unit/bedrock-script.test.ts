@@ -100,6 +100,18 @@ describe('nextScriptStep', () => {
     expect(steps[4]).toEqual({ kind: 'exhausted', turnNumber: 3, turns: 2 });
   });
 
+  it('fails only calls to the models in modelIds; a call to another model gets the answer', () => {
+    const script = parseModelScript({
+      turns: [{ text: 'from the fallback', error: 'ThrottlingException', times: 5, modelIds: ['model-a'] }],
+    });
+    const first = nextScriptStep(script, START_CURSOR, 'model-a');
+    const second = nextScriptStep(script, first.next, 'model-a');
+    const other = nextScriptStep(script, second.next, 'model-b');
+    expect([first.step.kind, second.step.kind, other.step.kind]).toEqual(['fail', 'fail', 'answer']);
+    expect(other.step).toMatchObject({ turn: { text: 'from the fallback' } });
+    expect(messageOf({ turns: [{ text: 'x', modelIds: ['model-a'] }] })).toMatch(/modelIds/);
+  });
+
   it('fails once when times is left out', () => {
     const script = parseModelScript({ turns: [{ text: 'late', error: 'ModelTimeoutException' }] });
     const steps = play(script, 2);

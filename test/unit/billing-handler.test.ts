@@ -106,6 +106,19 @@ describe('billing handler', () => {
     expect(ddb.calls()).toHaveLength(0);
   });
 
+  it('answers audit_billing_logs_replica with the same audit, saying it came from the replica and as of when', async () => {
+    // Act
+    const primary = read(await handler(auditEvent, context)).body;
+    const replica = read(await handler(event({ function: 'audit_billing_logs_replica' }), context)).body;
+
+    // Assess
+    const { source, asOf, ...audit } = replica;
+    expect(source).toBe('replica');
+    expect(new Date(String(asOf)).toISOString()).toBe(asOf);
+    expect(audit).toEqual(primary);
+    expect(ddb.calls()).toHaveLength(0);
+  });
+
   it('applies the schema default of 30 lookback days', async () => {
     // Act
     const response = await handler(
@@ -194,7 +207,7 @@ describe('billing handler', () => {
     expect(state).toBe('FAILURE');
     expect(response.response.function).toBe('delete_all_resources');
     expect(body.message).toBe(
-      'Unknown function "delete_all_resources" in action group billing; known functions: audit_billing_logs, list_underutilized_resources, get_contract_terms, create_optimization_report',
+      'Unknown function "delete_all_resources" in action group billing; known functions: audit_billing_logs, audit_billing_logs_replica, list_underutilized_resources, get_contract_terms, create_optimization_report',
     );
   });
 

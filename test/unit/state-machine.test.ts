@@ -136,10 +136,14 @@ describe('agent-goal.asl.json', () => {
   });
 
   // A failed PutEvents after the session committed must not end the goal without its lifecycle event: the step
-  // runs again (its store writes are idempotent) and publishes. MaxAttempts counts retries, not tries.
+  // runs again (its store writes are idempotent) and publishes. MaxAttempts counts retries, not tries. Plan and
+  // RunTool publish circuit-breaker transitions: a failed publish must not fail the goal (the breaker's state in
+  // the table is what counts; a retried RunTool replays its recorded call).
   it.each([
     ['Finalize', 3],
     ['RecordFailure', 5],
+    ['Plan', 3],
+    ['RunTool', 3],
   ])('%s retries EventPublishError %i times with full jitter', (name, retries) => {
     const state = states.find(([n]) => n === name)?.[1];
     expect(state && retrierFor(state, 'EventPublishError')).toEqual({

@@ -4,6 +4,7 @@ import { isSafeCoercion, validateToolInput } from '../../shared/agent/tool-input
 import {
   actionGroupFunctions,
   getActionGroup,
+  offeredTools,
   type ToolDefinition,
   toolsForAgent,
   toolsFromOpenApi,
@@ -15,6 +16,7 @@ import { ConfigError, ProfileError } from '../../shared/runtime/errors';
 const CONVERSE_TOOL_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
 const BILLING_TOOLS = [
   'audit_billing_logs',
+  'audit_billing_logs_replica',
   'list_underutilized_resources',
   'get_contract_terms',
   'create_optimization_report',
@@ -349,5 +351,77 @@ describe('isSafeCoercion', () => {
     expect(isSafeCoercion(3, '3')).toBe(false);
     expect(isSafeCoercion(['a'], 'a')).toBe(false);
     expect(isSafeCoercion('', 0)).toBe(false);
+  });
+});
+
+describe('breaker settings and fallbacks from the OpenAPI operations', () => {
+  const documentWith = (extensions: Record<string, Record<string, unknown>>) => {
+    const paths: Record<string, unknown> = {};
+    for (const name of ['primary', 'replica']) {
+      paths[`/${name}`] = {
+        post: {
+          operationId: name,
+          description: `${name} tool`,
+          requestBody: { content: { 'application/json': { schema: { type: 'object' } } } },
+          responses: {},
+          ...extensions[name],
+        },
+      };
+    }
+    return { openapi: '3.0.3', info: { title: 'g', version: '1' }, paths };
+  };
+
+  it('gives audit_billing_logs its read-only replica and get_contract_terms a static answer; the report has none', () => {
+    // Act
+    const tools = getActionGroup('billing').tools;
+    const byName = (name: string) => tools.find((t) => t.name === name);
+
+    // Assess
+    expect(byName('audit_billing_logs')?.fallback).toEqual({ tool: 'audit_billing_logs_replica' });
+    expect(byName('get_contract_terms')?.fallback).toMatchObject({ static: expect.any(String) });
+    expect(byName('create_optimization_report')?.fallback).toBeUndefined();
+    expect(byName('audit_billing_logs_replica')?.fallbackOnly).toBe(true);
+    expect(offeredTools(tools).map((t) => t.name)).not.toContain('audit_billing_logs_replica');
+  });
+
+  it('reads x-circuit-breaker and x-fallback onto the tool', () => {
+    // Act
+    const tools = toolsFromOpenApi(
+      'g',
+      documentWith({
+        primary: {
+          'x-circuit-breaker': { minCalls: 3, failureRate: 0.5, windowSeconds: 60, cooldownSeconds: 2 },
+          'x-fallback': { tool: 'replica' },
+        },
+        replica: { 'x-fallback': { static: 'try later' }, 'x-fallback-only': true },
+      }),
+    );
+
+    // Assess
+    expect(tools[0]).toMatchObject({
+      breaker: { minCalls: 3, failureRate: 0.5, windowSeconds: 60, cooldownSeconds: 2 },
+      fallback: { tool: 'replica' },
+    });
+    expect(tools[1]).toMatchObject({ fallback: { static: 'try later' }, fallbackOnly: true });
+  });
+
+  it.each([
+    ['an unknown setting', { primary: { 'x-circuit-breaker': { threshold: 3 } } }, /x-circuit-breaker/],
+    ['a failure rate above 1', { primary: { 'x-circuit-breaker': { failureRate: 2 } } }, /failureRate/],
+    ['a fallback to a missing tool', { primary: { 'x-fallback': { tool: 'nope' } } }, /names nope/],
+    ['a fallback to itself', { primary: { 'x-fallback': { tool: 'primary' } } }, /names primary/],
+    [
+      'a chain of tool fallbacks',
+      { primary: { 'x-fallback': { tool: 'replica' } }, replica: { 'x-fallback': { tool: 'primary' } } },
+      /fallback itself/,
+    ],
+    ['two kinds at once', { primary: { 'x-fallback': { tool: 'replica', static: 'x' } } }, /x-fallback/],
+  ])('refuses %s', (_what, extensions, message) => {
+    // Act
+    const act = () => toolsFromOpenApi('g', documentWith(extensions));
+
+    // Assess
+    expect(act).toThrow(ActionGroupContractError);
+    expect(act).toThrow(message);
   });
 });

@@ -99,6 +99,15 @@ const tools: Readonly<Record<string, BoundTool>> = {
   audit_billing_logs: bind<TenantInput>('audit_billing_logs', (_input, { dataset }) =>
     auditBillingLogs(dataset),
   ),
+  // The read-only replica: the same audit of the same dataset, saying where it came from and as of when.
+  audit_billing_logs_replica: bind<TenantInput>(
+    'audit_billing_logs_replica',
+    (_input, { dataset, deps }) => ({
+      ...auditBillingLogs(dataset),
+      source: 'replica',
+      asOf: deps.now().toISOString(),
+    }),
+  ),
   list_underutilized_resources: bind<LookbackInput>('list_underutilized_resources', (input, { dataset }) =>
     listUnderutilizedResources(dataset, input.lookback_days),
   ),

@@ -123,11 +123,18 @@ describe('a failure says what failed and where', () => {
 });
 
 describe('every tool call failed', () => {
+  // A tool without a fallback: audit_billing_logs would be answered by its read-only replica.
+  const underused = { name: 'list_underutilized_resources', input: { tenant_id: 'acme' } };
+
   it('ends stopped with tools_unavailable (exit 4), not completed, even though the model answered', async () => {
-    // Prepare: the audit tool fails every invocation (RunTool retries it 3 times per call)
+    // Prepare: the tool fails every invocation (RunTool retries it 3 times per call)
     const event = goalEvent();
     const script: ModelScript = {
-      turns: [{ toolUse: [audit] }, { toolUse: [audit] }, { text: 'The billing data is unavailable.' }],
+      turns: [
+        { toolUse: [underused] },
+        { toolUse: [underused] },
+        { text: 'The billing data is unavailable.' },
+      ],
     };
 
     // Act
@@ -135,7 +142,7 @@ describe('every tool call failed', () => {
       stack,
       event,
       modelScript: script,
-      toolFaults: { audit_billing_logs: { failTimes: 100, error: 'ServiceUnavailable' } },
+      toolFaults: { list_underutilized_resources: { failTimes: 100, error: 'ServiceUnavailable' } },
     });
 
     // Assess
@@ -153,13 +160,15 @@ describe('every tool call failed', () => {
 
   it('still completes when one of the calls succeeded', async () => {
     const event = goalEvent();
-    const script: ModelScript = { turns: [{ toolUse: [audit] }, { toolUse: [audit] }, { text: 'Done.' }] };
+    const script: ModelScript = {
+      turns: [{ toolUse: [underused] }, { toolUse: [underused] }, { text: 'Done.' }],
+    };
 
     const summary = await runGoal({
       stack,
       event,
       modelScript: script,
-      toolFaults: { audit_billing_logs: { failTimes: 3 } },
+      toolFaults: { list_underutilized_resources: { failTimes: 3 } },
     });
 
     expect(summary).toMatchObject({

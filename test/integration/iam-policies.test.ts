@@ -437,12 +437,6 @@ describe('per-function IAM roles of the packaged template', () => {
       'TransactWriteCommand',
       'UpdateCommand',
     ]);
-    expect(names('plan')).toEqual([
-      'ConverseCommand',
-      'QueryCommand',
-      'TransactWriteCommand',
-      'UpdateCommand',
-    ]);
     // Plan's model breakers (and a loop opening its tool's): GetItem, UpdateItem and the circuit events.
     expect(names('plan')).toEqual([
       'ConverseCommand',

@@ -2,7 +2,12 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { bedrockClient } from '../../shared/runtime/clients/bedrock';
 import { documentClient } from '../../shared/runtime/clients/dynamodb';
-import { modelTiers, promptCachingConfig, tableConfig } from '../../shared/runtime/config';
+import {
+  historyEventBudget,
+  modelTiers,
+  promptCachingConfig,
+  tableConfig,
+} from '../../shared/runtime/config';
 import { lambdaHandler, parseInput } from '../../shared/runtime/lambda';
 import { logger, metrics } from '../../shared/runtime/powertools';
 import { planInputSchema, planTurn } from '../../shared/steps/plan';
@@ -14,6 +19,7 @@ const deps = {
   bedrock: bedrockClient(),
   tiers: modelTiers(),
   promptCaching: promptCachingConfig(),
+  historyEventBudget: historyEventBudget(),
 };
 
 export const handler = lambdaHandler(async (event: unknown) => {

@@ -14,6 +14,7 @@ import {
 } from '@aws-sdk/client-bedrock-runtime';
 import * as z from 'zod';
 import { buildMessages, pendingToolUses, toolUsesOf } from '../agent/conversation';
+import { shouldContinueAsNew } from '../agent/history-budget';
 import { stopBeforeNextTurn } from '../agent/limits';
 import { costOf, rateFor, type TokenUsage } from '../agent/pricing';
 import { type AgentProfile, getProfile } from '../agent/profiles';
@@ -47,7 +48,9 @@ export interface PlannedToolCall {
 export type PlanResult =
   | { turn: number; action: 'tools'; toolCalls: PlannedToolCall[]; reason: null }
   | { turn: number; action: 'finish'; toolCalls: []; reason: 'completed' }
-  | { turn: number; action: 'stop'; toolCalls: []; reason: Exclude<StopReason, 'completed'> };
+  | { turn: number; action: 'stop'; toolCalls: []; reason: Exclude<StopReason, 'completed'> }
+  /** This execution's history nears its limit: the session goes on in a new execution (continue-as-new). */
+  | { turn: number; action: 'continue'; toolCalls: []; reason: null };
 
 export interface PlanDeps {
   store: SessionStore;
@@ -55,6 +58,8 @@ export interface PlanDeps {
   tiers: ModelTiers;
   /** Off sends no cache points to any model (the stage's PROMPT_CACHING); on sends them where the price says so. */
   promptCaching?: boolean;
+  /** Estimated history events after which the session continues in a new execution (HISTORY_EVENT_BUDGET). */
+  historyEventBudget?: number;
   now?: () => number;
 }
 
@@ -165,6 +170,17 @@ const replay = (conversation: Conversation): PlanResult | undefined => {
   return undefined;
 };
 
+/** Whether this execution's history (turns and calls since it began, `runStartTurn`) would pass its budget next turn. */
+const historyNearlyFull = (conversation: Conversation, budget: number | undefined): boolean => {
+  if (budget === undefined) return false;
+  const { session, toolCalls } = conversation;
+  const since = session.runStartTurn ?? 0;
+  const calls = toolCalls.filter((c) => c.turn > since);
+  const perTurn = new Map<number, number>();
+  for (const c of calls) perTurn.set(c.turn, (perTurn.get(c.turn) ?? 0) + 1);
+  return shouldContinueAsNew(session.turn - since, calls.length, Math.max(0, ...perTurn.values()), budget);
+};
+
 /** The model call of a turn, with what it cost; the ids and counters of the turn go into the state payload. */
 export type PlanOutcome = PlanResult & {
   modelId?: string;
@@ -244,6 +260,9 @@ export const planTurn = async (
   const profile = getProfile(session.agent);
   const stop = stopBeforeNextTurn(session, conversation.toolCalls, profile.limits);
   if (stop) return { turn: session.turn, action: 'stop', toolCalls: [], reason: stop };
+  if (historyNearlyFull(conversation, deps.historyEventBudget)) {
+    return { turn: session.turn, action: 'continue', toolCalls: [], reason: null };
+  }
 
   const turn = session.turn + 1;
   const { route, rate, request } = routeTurn(deps, conversation, profile, turn);

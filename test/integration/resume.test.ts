@@ -2,16 +2,21 @@
  * Resume on the local stack: two resume requests at once start one execution, a running session is never resumed,
  * and a long goal continues in fresh executions (continue-as-new) without repeating a turn or a tool call.
  */
+
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
 import type { ModelScript } from '../../local/bedrock/script';
-import { resumeEvent, resumeSession } from '../../local/cli/resume';
+import { resumeSession } from '../../local/cli/resume';
 import { localClients, runGoal } from '../../local/cli/run-goal';
 import { type LocalStack, startLocalStack } from '../../local/stack/start';
+import { EventPublisher } from '../../shared/contracts/lifecycle-events';
 import { SessionStateError } from '../../shared/runtime/errors';
-import { goalEvent } from './helpers';
+import { acceptEvent, type IntakeDeps } from '../../shared/steps/intake';
+import { goalEvent, loadEvent } from './helpers';
 
 jest.setTimeout(180_000);
 
@@ -52,6 +57,17 @@ const executionsOf = async (sessionId: string) => {
   return (out.executions ?? []).filter((e) => e.name?.includes(sessionId));
 };
 
+/** Polls the session until it is completed, stopped or failed again (after a resume began its run). */
+const waitForEnd = async (sessionId: string) => {
+  const { store } = localClients(stack.env);
+  for (let i = 0; i < 300; i++) {
+    const session = await store.requireSession('acme', sessionId);
+    if (session.runs > 1 && ['completed', 'stopped', 'failed'].includes(session.status)) return session;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`session ${sessionId} did not end`);
+};
+
 const billingInvocations = () =>
   stack.lambda.invocations().filter((i) => i.functionName.endsWith('billingActionGroup')).length;
 
@@ -65,29 +81,41 @@ const failingScript: ModelScript = {
 
 describe('resume', () => {
   it('runs one execution for two resume requests at once; the other is told the session is being resumed', async () => {
-    // Prepare
+    // Prepare: intake's own code, twice at once, against the stack's DynamoDB and Step Functions (delivered
+    // through the bus, the local Lambda would run them one after the other and the race would not happen).
     const event = goalEvent();
     const sessionId = sessionIdOf(event);
     const failed = await runGoal({ stack, event, modelScript: failingScript });
     const auditsBefore = billingInvocations();
+    const deps: IntakeDeps = {
+      store: localClients(stack.env).store,
+      sfn: new SFNClient({ endpoint: stack.env.AWS_ENDPOINT_URL_SFN }),
+      stateMachineArn: stack.env.STATE_MACHINE_ARN as string,
+      events: new EventPublisher(
+        new EventBridgeClient({ endpoint: stack.env.AWS_ENDPOINT_URL_EVENTBRIDGE }),
+        stack.env.EVENT_BUS_NAME as string,
+        'sovereign-agent',
+      ),
+    };
+    const request = (id: string) => ({
+      ...loadEvent('resume-request.json'),
+      id,
+      detail: { tenantId: 'acme', sessionId },
+    });
 
     // Act
-    const [a, b] = await Promise.all([
-      runGoal({ stack, event: resumeEvent('acme', sessionId) }),
-      runGoal({ stack, event: resumeEvent('acme', sessionId) }),
+    const outcomes = await Promise.all([
+      acceptEvent(deps, request(randomUUID())),
+      acceptEvent(deps, request(randomUUID())),
     ]);
+    const session = await waitForEnd(sessionId);
 
     // Assess
     expect(failed).toMatchObject({ status: 'failed', turns: 1 });
-    const outcomes = [a, b].map((s) => s.status).sort();
-    expect(outcomes).toEqual(['completed', 'rejected']);
-    const rejected = [a, b].find((s) => s.status === 'rejected');
-    expect(rejected?.error).toMatch(
-      new RegExp(`session ${sessionId} is already being resumed \\(run 1\\)|it is (running|completed)`),
-    );
-    const executions = await executionsOf(sessionId);
-    expect(executions).toHaveLength(2); // the first run and ONE resume
-    const session = await localClients(stack.env).store.requireSession('acme', sessionId);
+    expect(outcomes.map((o) => o.outcome).sort()).toEqual(['rejected', 'started']);
+    const rejected = outcomes.find((o) => o.outcome === 'rejected');
+    expect(rejected).toMatchObject({ reason: `session ${sessionId} is already being resumed (run 1)` });
+    expect(await executionsOf(sessionId)).toHaveLength(2); // the first run and ONE resume
     expect(session).toMatchObject({ status: 'completed', turn: 2, toolCalls: 1, runs: 2 });
     expect(billingInvocations()).toBe(auditsBefore);
   });

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { ModelScript } from '../../local/bedrock/script';
 import { resumeSession } from '../../local/cli/resume';
 import { localClients, runGoal } from '../../local/cli/run-goal';
@@ -16,6 +17,7 @@ import { type LocalStack, startLocalStack } from '../../local/stack/start';
 import { EventPublisher } from '../../shared/contracts/lifecycle-events';
 import { SessionStateError } from '../../shared/runtime/errors';
 import { acceptEvent, type IntakeDeps } from '../../shared/steps/intake';
+import { keys } from '../../shared/store/table';
 import { goalEvent, loadEvent } from './helpers';
 
 jest.setTimeout(180_000);
@@ -168,6 +170,61 @@ describe('resume', () => {
     // Assess
     await expect(act).rejects.toThrow(SessionStateError);
     await expect(act).rejects.toThrow(/is running; a resume needs failed/);
+  });
+});
+
+describe('resume of a session stopped by open circuit breakers', () => {
+  it('runs the calls the breaker refused again, once, and counts them once', async () => {
+    // Prepare: a session whose turn-1 call was refused by an open breaker and that stopped circuit_open (written
+    // as the breaker's RunTool and Plan's stop rule leave it).
+    const event = goalEvent();
+    const sessionId = sessionIdOf(event);
+    await runGoal({ stack, event, modelScript: failingScript });
+    const { doc, tableName, store } = localClients(stack.env);
+    const session = await store.requireSession('acme', sessionId);
+    await doc.send(
+      new UpdateCommand({
+        TableName: tableName,
+        Key: keys.toolCall('acme', sessionId, 1, 0),
+        UpdateExpression: 'SET #status = :failed, errorKind = :kind, #result = :result',
+        ExpressionAttributeNames: { '#status': 'status', '#result': 'result' },
+        ExpressionAttributeValues: {
+          ':failed': 'failed',
+          ':kind': 'circuit_open',
+          ':result': '{"error":"circuit open"}',
+        },
+      }),
+    );
+    await doc.send(
+      new UpdateCommand({
+        TableName: tableName,
+        Key: keys.session('acme', sessionId),
+        UpdateExpression: 'SET #status = :stopped, stopReason = :reason, #output = :output REMOVE #error',
+        ExpressionAttributeNames: { '#status': 'status', '#output': 'output', '#error': 'error' },
+        ExpressionAttributeValues: {
+          ':stopped': 'stopped',
+          ':reason': 'circuit_open',
+          ':output': 'Stopped because ...',
+        },
+      }),
+    );
+    const auditsBefore = billingInvocations();
+
+    // Act
+    const resumed = await resumeSession(localClients(stack.env), { stack, sessionId, tenantId: 'acme' });
+
+    // Assess
+    expect(session.toolCalls).toBe(1);
+    expect(resumed).toMatchObject({
+      status: 'completed',
+      turns: 2,
+      toolCalls: 1,
+      output: 'Audit done after the resume.',
+    });
+    expect(billingInvocations() - auditsBefore).toBe(1);
+    const conversation = await store.loadConversation('acme', sessionId);
+    expect(conversation.toolCalls.map((c) => [c.turn, c.index, c.status])).toEqual([[1, 0, 'succeeded']]);
+    expect(conversation.session.stopReason).toBe('completed');
   });
 });
 

@@ -46,7 +46,10 @@ describe('a restart with executions a killed process left RUNNING', () => {
     // Prepare
     const dir = join(mkdtempSync(join(tmpdir(), 'sfn-outbox-')), 'executions');
     await mkdir(dir, { recursive: true });
-    writeFileSync(join(dir, 'sovereign-agent-local-agent-goal.acme-x.json'), JSON.stringify({ record: record(), history: [] }));
+    writeFileSync(
+      join(dir, 'sovereign-agent-local-agent-goal.acme-x.json'),
+      JSON.stringify({ record: record(), history: [] }),
+    );
     const files = new ExecutionFiles(dir);
     const executions = new Executions({ region: 'us-east-1', files });
     const sent: StatusChangeEvent[] = [];

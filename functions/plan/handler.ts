@@ -7,6 +7,7 @@ import { eventBridgeClient } from '../../shared/runtime/clients/eventbridge';
 import {
   breakerConfig,
   busConfig,
+  historyEventBudget,
   modelTiers,
   promptCachingConfig,
   tableConfig,
@@ -29,6 +30,7 @@ const deps = {
     events: new EventPublisher(eventBridgeClient(), bus.busName, bus.source),
     ...breakerConfig(),
   },
+  historyEventBudget: historyEventBudget(),
 };
 
 export const handler = lambdaHandler(async (event: unknown) => {

@@ -14,6 +14,7 @@ import { BusEventsError, filterEvents, formatEvent, readBusEvents } from './bus-
 import { DeadLettersError, formatDeadLetter, listDeadLetters } from './dead-letters';
 import { printEnv } from './env';
 import { buildTrace, findSession, formatSummary, formatTrace, listSessions } from './inspect';
+import { resumeSession } from './resume';
 import { localClients, RunGoalError, type RunSummary, runGoal } from './run-goal';
 import { serve } from './serve';
 import { describeStatus } from './session-status';
@@ -25,6 +26,7 @@ const HELP = `sovereign-agent: run agent goals on the local AWS stack
 
 Usage:
   sovereign-agent run <event.json> [--model-script F] [--tool-faults F] [--fresh] [--json] [--trace] [--timeout S]
+  sovereign-agent resume <sessionId> [--tenant T] [--json] [--trace] [--timeout S]
   sovereign-agent status <sessionId> [--tenant T] [--json]
   sovereign-agent trace <sessionId> [--tenant T] [--json]
   sovereign-agent sessions [--tenant T] [--json]
@@ -40,6 +42,9 @@ run       puts the event on the local bus (starting the local stack unless \`ser
           --tool-faults F   faults to inject into tools: {"<tool>":{"failTimes","error","delayMs","crashAfterSideEffect"}}
           --fresh           wipe local data (.local/) first
           --trace           print the turn-by-turn trace after the summary
+resume    puts "Agent Goal Resume Requested" for a failed session (or one stopped by circuit_open) and waits
+          as \`run\` does: it goes on from its last committed turn in a new execution; finished tool calls are
+          not run again. A session that cannot be resumed (or is already being resumed) exits 2 with the reason.
 status    one session's summary.          trace     turn by turn: model, tokens, cost, tool calls.
 sessions  sessions, oldest first.          serve     keep the stack up and print its endpoint variables.
 events    what the agent put on its bus (goal Completed/Stopped/Failed/Rejected, circuit Opened/Half-Opened/Closed),
@@ -140,6 +145,41 @@ const toolFaultsOf = (values: Flags): ToolFaults | undefined => {
   return problem.faults;
 };
 
+const timeoutOf = (values: Flags): number => {
+  const timeoutSeconds = values.timeout === undefined ? 300 : Number(values.timeout);
+  if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0)
+    throw new UsageError('--timeout takes seconds > 0');
+  return timeoutSeconds;
+};
+
+/** Prints a watched run's summary (and trace), says why it was rejected or why the CLI gave up, and exits so. */
+const report = async (
+  stack: AcquiredStack,
+  summary: RunSummary,
+  values: Flags,
+  timeoutSeconds: number,
+): Promise<number> => {
+  const { sessionId, tenantId } = summary;
+  const traceable =
+    values.trace === true && sessionId !== null && tenantId !== null && summary.status !== 'rejected';
+  if (values.json) out(JSON.stringify(summary));
+  // The trace ends with the summary, so with --trace it is printed once, after the turns.
+  else if (!traceable) out(formatSummary(summary));
+  if (traceable) {
+    const conversation = await localClients(stack.env).store.loadConversation(tenantId, sessionId);
+    out(formatTrace(buildTrace(conversation)));
+  }
+  if (summary.status === 'rejected') err(`rejected: ${summary.error ?? ''}`);
+  const code = exitCodeFor(summary);
+  if (code === EXIT.gaveUp) {
+    err(
+      `gave up waiting after ${timeoutSeconds} s; session ${sessionId ?? '?'} is still ${summary.status}: ` +
+        `see \`sovereign-agent status ${sessionId ?? '<sessionId>'}\``,
+    );
+  }
+  return code;
+};
+
 const run = async (positionals: string[], values: Flags): Promise<number> => {
   const file = positionals[0];
   if (!file)
@@ -149,9 +189,7 @@ const run = async (positionals: string[], values: Flags): Promise<number> => {
   const event = readJson(file, 'event file');
   const modelScript = modelScriptOf(values);
   const toolFaults = toolFaultsOf(values);
-  const timeoutSeconds = values.timeout === undefined ? 300 : Number(values.timeout);
-  if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0)
-    throw new UsageError('--timeout takes seconds > 0');
+  const timeoutSeconds = timeoutOf(values);
 
   const stack = await acquireStack({ fresh: values.fresh === true });
   try {
@@ -163,25 +201,32 @@ const run = async (positionals: string[], values: Flags): Promise<number> => {
       timeoutMs: timeoutSeconds * 1000,
       onProgress: (line) => err(line),
     });
-    const { sessionId, tenantId } = summary;
-    const traceable =
-      values.trace === true && sessionId !== null && tenantId !== null && summary.status !== 'rejected';
-    if (values.json) out(JSON.stringify(summary));
-    // The trace ends with the summary, so with --trace it is printed once, after the turns.
-    else if (!traceable) out(formatSummary(summary));
-    if (traceable) {
-      const conversation = await localClients(stack.env).store.loadConversation(tenantId, sessionId);
-      out(formatTrace(buildTrace(conversation)));
+    return await report(stack, summary, values, timeoutSeconds);
+  } finally {
+    await stack.stop();
+  }
+};
+
+/** `resume <sessionId>`: a failed or resumably stopped session goes on from its last committed turn. */
+const resume = async (positionals: string[], values: Flags): Promise<number> => {
+  const sessionId = positionals[0];
+  if (!sessionId) throw new UsageError('resume needs a session id (see `sovereign-agent sessions`)');
+  const tenant = typeof values.tenant === 'string' ? values.tenant : undefined;
+  const timeoutSeconds = timeoutOf(values);
+  const stack = await acquireStack({ quiet: values.json === true });
+  try {
+    const summary = await resumeSession(localClients(stack.env), {
+      stack,
+      sessionId,
+      ...(tenant ? { tenantId: tenant } : {}),
+      timeoutMs: timeoutSeconds * 1000,
+      onProgress: (line) => err(line),
+    });
+    if (!summary) {
+      err(`No session ${sessionId}${tenant ? ` for tenant ${tenant}` : ''} in ${dataDir()}`);
+      return EXIT.noSession;
     }
-    if (summary.status === 'rejected') err(`rejected: ${summary.error ?? ''}`);
-    const code = exitCodeFor(summary);
-    if (code === EXIT.gaveUp) {
-      err(
-        `gave up waiting after ${timeoutSeconds} s; session ${sessionId ?? '?'} is still ${summary.status}: ` +
-          `see \`sovereign-agent status ${sessionId ?? '<sessionId>'}\``,
-      );
-    }
-    return code;
+    return await report(stack, summary, values, timeoutSeconds);
   } finally {
     await stack.stop();
   }
@@ -299,6 +344,8 @@ export const main = async (argv: string[]): Promise<number> => {
     switch (command) {
       case 'run':
         return await run(rest, values);
+      case 'resume':
+        return await resume(rest, values);
       case 'status':
       case 'trace':
         return await inspectSession(command, rest, values);

@@ -48,6 +48,7 @@ export const describeStatus = async (
   if (!ended) return since;
   return (
     `${since}, but its execution ended ${ended.status} at ${ended.stopDate?.toISOString() ?? '?'}; ` +
-    'nothing will finish it (a resume continues only a failed session): submit the goal again with a new goalId'
+    "the reconciler marks it failed (resumable) when Step Functions' status change arrives; then " +
+    `\`sovereign-agent resume ${session.sessionId}\``
   );
 };

@@ -63,6 +63,7 @@ export type EntryError = { ErrorCode: string; ErrorMessage: string };
 export const checkEntry = (
   entry: PutEventsEntry,
   busExists: boolean,
+  fromService = false,
 ): { detail: Record<string, unknown> } | EntryError => {
   if (!busExists) {
     const busName = busNameOf(entry.EventBusName);
@@ -76,7 +77,7 @@ export const checkEntry = (
       };
     }
   }
-  if (entry.Source?.startsWith('aws.')) {
+  if (!fromService && entry.Source?.startsWith('aws.')) {
     return { ErrorCode: 'NotAuthorizedForSourceException', ErrorMessage: 'Not authorized for the source.' };
   }
   let detail: unknown;

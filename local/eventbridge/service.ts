@@ -50,6 +50,11 @@ export interface EventBridgeService {
   events(): BusEventRecord[];
   /** Resolves with the first event (past or future) matching `pred` once its deliveries have settled. */
   waitForEvent(pred: (e: BusEventRecord) => boolean, timeoutMs?: number): Promise<BusEventRecord>;
+  /**
+   * An AWS service's own event (source aws.*) on the default bus, as Step Functions sends its status changes: not
+   * through PutEvents, which refuses aws.* sources to callers.
+   */
+  putServiceEvent(entry: Omit<PutEventsEntry, 'EventBusName'>): void;
   close(): Promise<void>;
 }
 
@@ -122,9 +127,10 @@ export const startEventBridgeService = async (o: EventBridgeServiceOptions): Pro
 
   const accept = (
     entry: PutEventsEntry,
+    fromService = false,
   ): { EventId: string } | { ErrorCode: string; ErrorMessage: string } => {
     const busName = busNameOf(entry.EventBusName);
-    const checked = checkEntry(entry, buses.has(busName));
+    const checked = checkEntry(entry, buses.has(busName), fromService);
     if ('ErrorCode' in checked) return checked;
     const record = log.add(recordOf(envelopeOf(entry, checked.detail, o.region), busName, rules));
     // Delivery is asynchronous, after PutEvents has answered, as with EventBridge.
@@ -141,7 +147,7 @@ export const startEventBridgeService = async (o: EventBridgeServiceOptions): Pro
     ...(o.port !== undefined ? { port: o.port } : {}),
     operations: {
       PutEvents: (input) => {
-        const entries = parsePutEvents(input).map(accept);
+        const entries = parsePutEvents(input).map((entry) => accept(entry));
         return { FailedEntryCount: entries.filter((e) => 'ErrorCode' in e).length, Entries: entries };
       },
     },
@@ -152,6 +158,11 @@ export const startEventBridgeService = async (o: EventBridgeServiceOptions): Pro
     url: server.url,
     events: () => log.all(),
     waitForEvent: (pred, timeoutMs = 10_000) => log.waitFor(pred, timeoutMs),
+    putServiceEvent: (entry) => {
+      const result = accept({ ...entry, EventBusName: DEFAULT_BUS }, true);
+      if ('ErrorCode' in result)
+        console.error(`[local eventbridge] service event refused: ${result.ErrorMessage}`);
+    },
     close: async () => {
       await server.close();
       await Promise.all(inFlight);

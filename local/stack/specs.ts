@@ -127,7 +127,13 @@ export const eventRules = (config: ServerlessConfig, ctx: IntrinsicContext): Eve
                 ctx,
                 `functions.${fn.key}.events[${i}].eventBridge.eventBus`,
               ),
-              pattern: event.pattern,
+              // A pattern may name stack resources (the reconciler's `stateMachineArn: [{ Ref: ... }]`), as
+              // CloudFormation resolves them in a rule's EventPattern.
+              pattern: resolveIntrinsics<Record<string, unknown>>(
+                event.pattern,
+                ctx,
+                `functions.${fn.key}.events[${i}].eventBridge.pattern`,
+              ),
               targets: [
                 {
                   functionArn: lambdaArn(config.region, fn.name, config.accountId),

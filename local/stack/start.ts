@@ -325,6 +325,10 @@ export const startLocalStack = async (options: StartLocalStackOptions = {}): Pro
     lambda.setSharedEnvironment(
       proxy === undefined ? serviceEndpoints : { ...serviceEndpoints, AWS_ENDPOINT_URL_DYNAMODB: proxy.url },
     );
+    // Status changes go to the default bus as AWS sends them (the reconciler's rule), now that the functions can
+    // reach every service; on stop the bus is disconnected first, so what ends then is sent after a restart.
+    stepFunctions.connectStatusEvents((event) => eventBridge.putServiceEvent(event));
+    teardown.add('Step Functions status events', async () => stepFunctions.connectStatusEvents(undefined));
     const stateMachine = plan.machines[0];
     // What the CLI and tests need beside the endpoints: the names production reads from its environment.
     const env: Record<string, string> = {

@@ -22,9 +22,11 @@ import type { RunInput } from './library';
 import { type LoadedMachine, loadStateMachine, STATE_MACHINE_ARN, type StateMachineSpec } from './machines';
 import { ExecutionFiles } from './persistence';
 import { type ExecutionRecord, MAX_PAYLOAD_BYTES, nowIso } from './records';
+import type { StatusChangeSink } from './status-events';
 
 export type { StateMachineSpec } from './machines';
 export type { ExecutionRecord } from './records';
+export type { StatusChangeSink } from './status-events';
 
 export interface StepFunctionsServiceOptions {
   stateMachines: StateMachineSpec[];
@@ -41,6 +43,11 @@ export interface StepFunctionsService {
   url: string;
   executions(): ExecutionRecord[];
   waitForExecution(executionArn: string, timeoutMs?: number): Promise<ExecutionRecord>;
+  /**
+   * Where "Step Functions Execution Status Change" events go (the local default bus), as AWS sends them; until
+   * connected they wait, and undefined disconnects.
+   */
+  connectStatusEvents(sink: StatusChangeSink | undefined): void;
   close(): Promise<void>;
 }
 
@@ -264,6 +271,7 @@ export const startStepFunctionsService = async (
     url: server.url,
     executions: () => executions.snapshots(),
     waitForExecution: (executionArn, timeoutMs = 30_000) => executions.waitFor(executionArn, timeoutMs),
+    connectStatusEvents: (sink) => executions.statusEvents.connect(sink),
     close: async () => {
       await executions.close();
       await server.close();

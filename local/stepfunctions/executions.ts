@@ -13,6 +13,7 @@ import {
   nowIso,
   type PersistedExecution,
 } from './records';
+import { StatusChangeOutbox } from './status-events';
 
 export interface Execution {
   readonly record: ExecutionRecord;
@@ -66,11 +67,22 @@ export class Executions {
   /** Emits 'closed' with the execution ARN when an execution settles. */
   readonly #settled = new EventEmitter().setMaxListeners(0);
 
-  constructor(private readonly o: ExecutionsOptions) {}
+  /** Status changes for the default bus, held until one is connected (statusEvents.connect). */
+  readonly statusEvents: StatusChangeOutbox;
 
-  /** Executions of earlier processes, as loaded from disk. */
+  constructor(private readonly o: ExecutionsOptions) {
+    this.statusEvents = new StatusChangeOutbox((record) => {
+      const exec = this.#byArn.get(record.executionArn);
+      if (exec) void this.save(exec);
+    });
+  }
+
+  /** Executions of earlier processes, as loaded from disk; ended ones whose status change never left send it. */
   restore(persisted: PersistedExecution[]): void {
-    for (const { record, history } of persisted) this.#byArn.set(record.executionArn, { record, history });
+    for (const { record, history } of persisted) {
+      this.#byArn.set(record.executionArn, { record, history });
+      if (record.status !== 'RUNNING' && record.statusEventSent !== true) this.statusEvents.emit(record);
+    }
   }
 
   find(executionArn: string): Execution | undefined {
@@ -112,6 +124,7 @@ export class Executions {
     };
     this.#byArn.set(executionArn, exec);
     void this.save(exec);
+    this.statusEvents.emit(exec.record);
     exec.done = this.run(exec, machine, parsedInput).catch((err: unknown) => {
       console.error(`[local stepfunctions] execution ${executionArn} could not be recorded`, err);
     });
@@ -205,6 +218,7 @@ export class Executions {
       else settle(r, outcome, exec.stop);
       delete exec.abort;
       await this.save(exec);
+      this.statusEvents.emit(r);
       this.#settled.emit('closed', r.executionArn);
     };
     return execution.result.then(

@@ -21,6 +21,8 @@ const executionRecordSchema = z.object({
   historyEventCount: z.number().int(),
   /** The process that ran the execution; a RUNNING record of another process is dead on restart. */
   ownerPid: z.number().int(),
+  /** The end's status-change event reached the bus (status-events.ts); a restart sends the ones that did not. */
+  statusEventSent: z.boolean().optional(),
 });
 export type ExecutionRecord = z.infer<typeof executionRecordSchema>;
 

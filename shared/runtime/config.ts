@@ -1,4 +1,5 @@
 /** Per-function configuration, read from the environment once at cold start. */
+import { DEFAULT_HISTORY_EVENT_BUDGET } from '../agent/history-budget';
 import type { ModelTiers } from '../agent/routing';
 import { numberEnv, optionalEnv, requiredEnv } from './env';
 import { ConfigError } from './errors';
@@ -79,3 +80,6 @@ export const breakerConfig = (env: NodeJS.ProcessEnv = process.env): { maxCooldo
     ? {}
     : { maxCooldownSeconds: numberEnv('BREAKER_MAX_COOLDOWN_SECONDS', 0, { min: 0 }, env) };
 };
+/** HISTORY_EVENT_BUDGET: the estimated history events after which Plan continues the session in a new execution. */
+export const historyEventBudget = (env: NodeJS.ProcessEnv = process.env): number =>
+  numberEnv('HISTORY_EVENT_BUDGET', DEFAULT_HISTORY_EVENT_BUDGET, { min: 1 }, env);

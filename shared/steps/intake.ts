@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { ExecutionAlreadyExists, type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { goalMessage } from '../agent/conversation';
 import { agentNames, getProfile, hasProfile } from '../agent/profiles';
+import { RESUMABLE_STOPS, type StopReason } from '../agent/stop-reasons';
 import { executionNameFor, type GoalDetail, type ParsedEvent, parseBusEvent } from '../contracts/goal-events';
 import { type EventPublisher, GOAL_REJECTED } from '../contracts/lifecycle-events';
 import { InvalidGoalError } from '../runtime/errors';
@@ -15,7 +16,13 @@ export interface IntakeDeps {
   events: EventPublisher;
 }
 
-export type ExecutionInput = { tenantId: string; sessionId: string; mode: 'start' | 'resume' };
+/** The input of an execution; a continue-as-new also names the execution it takes the session over from. */
+export type ExecutionInput = {
+  tenantId: string;
+  sessionId: string;
+  mode: 'start' | 'resume' | 'continue';
+  previousExecutionArn?: string;
+};
 
 export type IntakeOutcome =
   | { outcome: 'started'; sessionId: string; tenantId: string; executionArn: string }
@@ -133,6 +140,16 @@ const acceptGoal = async (
     : { outcome: 'duplicate', sessionId, tenantId: detail.tenantId, reason: 'execution already started' };
 };
 
+/** Why a session cannot be resumed, or undefined when it can (failed, or stopped by a resumable stop). */
+export const resumeRefusal = (session: SessionItem): string | undefined => {
+  if (session.status === 'failed') return undefined;
+  if (session.status === 'stopped' && RESUMABLE_STOPS.includes(session.stopReason as StopReason))
+    return undefined;
+  const how =
+    session.status === 'stopped' ? `stopped (${session.stopReason ?? 'no reason'})` : session.status;
+  return `it is ${how}, not failed or stopped by ${RESUMABLE_STOPS.join(' or ')}`;
+};
+
 const acceptResume = async (
   deps: IntakeDeps,
   event: Extract<ParsedEvent, { kind: 'resume' }>,
@@ -144,10 +161,27 @@ const acceptResume = async (
       'sessionId: no such session for this tenant',
     ]);
   }
-  if (session.status !== 'failed') {
-    throw new InvalidGoalError(`Cannot resume session ${sessionId}: it is ${session.status}, not failed`, [
+  const refusal = resumeRefusal(session);
+  if (refusal) {
+    throw new InvalidGoalError(`Cannot resume session ${sessionId}: ${refusal}`, [
       `status: ${session.status}`,
     ]);
+  }
+  // Of two resume requests at once, the conditional claim lets one through; the other is told who holds it.
+  const claim = await deps.store.claimResume({
+    tenantId,
+    sessionId,
+    runs: session.runs,
+    eventId: event.eventId,
+  });
+  if (!claim.claimed) {
+    const now = claim.session;
+    const taken =
+      now !== undefined && (now.runs > session.runs || now.resumeRequestedForRun === session.runs);
+    const reason = taken
+      ? `session ${sessionId} is already being resumed (run ${session.runs})`
+      : `Cannot resume session ${sessionId}: ${now ? (resumeRefusal(now) ?? 'it changed meanwhile') : 'it no longer exists'}`;
+    throw new InvalidGoalError(reason, [`resumeRequestedForRun: ${now?.resumeRequestedForRun ?? 'none'}`]);
   }
   // `runs` counts executions that began; the next run's name is derived from it, so duplicates collapse.
   const input: ExecutionInput = { tenantId, sessionId, mode: 'resume' };

@@ -14,6 +14,7 @@ import {
 } from '@aws-sdk/client-bedrock-runtime';
 import * as z from 'zod';
 import { buildMessages, pendingToolUses, toolUsesOf } from '../agent/conversation';
+import { shouldContinueAsNew } from '../agent/history-budget';
 import { stopBeforeNextTurn } from '../agent/limits';
 import { costOf, rateFor, type TokenUsage } from '../agent/pricing';
 import { type AgentProfile, getProfile } from '../agent/profiles';
@@ -49,7 +50,9 @@ export interface PlannedToolCall {
 export type PlanResult =
   | { turn: number; action: 'tools'; toolCalls: PlannedToolCall[]; reason: null }
   | { turn: number; action: 'finish'; toolCalls: []; reason: 'completed' }
-  | { turn: number; action: 'stop'; toolCalls: []; reason: Exclude<StopReason, 'completed'> };
+  | { turn: number; action: 'stop'; toolCalls: []; reason: Exclude<StopReason, 'completed'> }
+  /** This execution's history nears its limit: the session goes on in a new execution (continue-as-new). */
+  | { turn: number; action: 'continue'; toolCalls: []; reason: null };
 
 export interface PlanDeps {
   store: SessionStore;
@@ -59,6 +62,8 @@ export interface PlanDeps {
   promptCaching?: boolean;
   /** Breakers per model id and per tool (a loop opens its tool's); without them every turn uses the tier's model. */
   breakers?: Omit<ModelBreakerDeps, 'now'>;
+  /** Estimated history events after which the session continues in a new execution (HISTORY_EVENT_BUDGET). */
+  historyEventBudget?: number;
   now?: () => number;
 }
 
@@ -167,6 +172,17 @@ const replay = (conversation: Conversation): PlanResult | undefined => {
     return { turn: last.turn, action: 'tools', toolCalls: toolCallsOf(last.content), reason: null };
   }
   return undefined;
+};
+
+/** Whether this execution's history (turns and calls since it began, `runStartTurn`) would pass its budget next turn. */
+const historyNearlyFull = (conversation: Conversation, budget: number | undefined): boolean => {
+  if (budget === undefined) return false;
+  const { session, toolCalls } = conversation;
+  const since = session.runStartTurn ?? 0;
+  const calls = toolCalls.filter((c) => c.turn > since);
+  const perTurn = new Map<number, number>();
+  for (const c of calls) perTurn.set(c.turn, (perTurn.get(c.turn) ?? 0) + 1);
+  return shouldContinueAsNew(session.turn - since, calls.length, Math.max(0, ...perTurn.values()), budget);
 };
 
 /** The model call of a turn, with what it cost; the ids and counters of the turn go into the state payload. */
@@ -301,6 +317,9 @@ export const planTurn = async (
   const stop = stopBeforeNextTurn(session, conversation.toolCalls, profile.limits);
   if (stop === 'loop_detected') await openLoopedTool(deps, conversation, profile);
   if (stop) return { turn: session.turn, action: 'stop', toolCalls: [], reason: stop };
+  if (historyNearlyFull(conversation, deps.historyEventBudget)) {
+    return { turn: session.turn, action: 'continue', toolCalls: [], reason: null };
+  }
 
   const turn = session.turn + 1;
   const { route, rate, answer } = await answerTurn(deps, conversation, profile, turn);

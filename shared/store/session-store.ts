@@ -13,6 +13,7 @@ import {
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { RESUMABLE_STOPS } from '../agent/stop-reasons';
 import type { Constraints } from '../contracts/goal-events';
 import { SessionNotFoundError, SessionStateError, StoreUnavailableError } from '../runtime/errors';
 import type { TransactUpdate } from './breaker-store';
@@ -29,7 +30,6 @@ import {
   SESSION_SK,
   type SessionItem,
   type SessionLimits,
-  type SessionStatus,
   sessionItemSchema,
   sessionPk,
   type TableKey,
@@ -87,6 +87,22 @@ export interface ToolCallClaim {
   fresh: boolean;
   leased: boolean;
 }
+
+/** How an execution begins its run: the first one, a resume of a failed or resumably stopped session, a continue-as-new. */
+export type RunMode = 'start' | 'resume' | 'continue';
+
+export interface BeginRunOptions {
+  /** continue: the execution the session runs under now, which this one takes over from. */
+  previousExecutionArn?: string;
+  /** resume: tool calls of the last turn an open breaker or a limit refused before invoking them. */
+  clearCalls?: { turn: number; index: number }[];
+}
+
+const NEEDS: Record<RunMode, string> = {
+  start: 'a start needs pending',
+  resume: `a resume needs failed, or stopped by ${RESUMABLE_STOPS.join(' or ')}`,
+  continue: 'a continue needs it running under the previous execution',
+};
 
 export type FailResult = { failed: true; session: SessionItem } | { failed: false; session?: SessionItem };
 
@@ -246,39 +262,42 @@ export class SessionStore {
   }
 
   /**
-   * Moves the session to running for a new run. A start needs status pending; a resume needs failed (or a
-   * running session whose execution died). Returns the updated session.
+   * Moves the session to running for a new execution and counts the run; `runStartTurn` marks where this
+   * execution began (continue-as-new counts its history from there). A start needs pending; a resume needs failed
+   * or stopped with a resumable stop reason (a running session is never resumed: the reconciler fails it first);
+   * a continue needs running under `previousExecutionArn`. A resume may clear the last turn's never-invoked calls
+   * (`clearCalls`) in the same transaction, so Plan runs them again and they are counted once.
    */
   async beginRun(
     tenantId: string,
     sessionId: string,
-    mode: 'start' | 'resume',
+    mode: RunMode,
     executionArn: string,
+    options: BeginRunOptions = {},
   ): Promise<SessionItem> {
-    const allowed: SessionStatus[] = mode === 'start' ? ['pending'] : ['failed', 'running'];
+    const update = this.beginRunUpdate(tenantId, sessionId, mode, executionArn, options);
+    const clear = mode === 'resume' ? (options.clearCalls ?? []) : [];
     try {
-      const out = await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: keys.session(tenantId, sessionId),
-          UpdateExpression:
-            'SET #status = :running, executionArn = :arn, updatedAt = :now, runs = runs + :one REMOVE #error',
-          ConditionExpression:
-            'attribute_exists(pk) AND (#status = :a OR #status = :b) AND (attribute_not_exists(executionArn) OR executionArn <> :arn)',
-          ExpressionAttributeNames: { '#status': 'status', '#error': 'error' },
-          ExpressionAttributeValues: {
-            ':running': 'running',
-            ':arn': executionArn,
-            ':now': this.now().toISOString(),
-            ':one': 1,
-            ':a': allowed[0],
-            ':b': allowed[1] ?? allowed[0],
-          },
-          ReturnValues: 'ALL_NEW',
-          ReturnValuesOnConditionCheckFailure: ALL_OLD,
+      if (clear.length === 0) {
+        const out = await this.client.send(new UpdateCommand({ ...update, ReturnValues: 'ALL_NEW' }));
+        return this.session(out.Attributes);
+      }
+      await this.client.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            { Update: update },
+            ...clear.map((call) => ({
+              Delete: {
+                TableName: this.tableName,
+                Key: keys.toolCall(tenantId, sessionId, call.turn, call.index),
+                ConditionExpression: 'errorKind IN (:circuit, :limit)',
+                ExpressionAttributeValues: { ':circuit': 'circuit_open', ':limit': 'limit' },
+              },
+            })),
+          ],
         }),
       );
-      return this.session(out.Attributes);
+      return await this.requireSession(tenantId, sessionId);
     } catch (error) {
       if (!isConditionFailure(error)) return wrap(error, 'starting the run');
       // Either this execution already began the run (a retried step) or the state is wrong.
@@ -286,9 +305,138 @@ export class SessionStore {
       if (!old) throw notFound(tenantId, sessionId);
       const session = this.session(old);
       if (session.status === 'running' && session.executionArn === executionArn) return session;
-      throw new SessionStateError(
-        `Session ${sessionId} is ${session.status}; a ${mode} needs ${allowed.join(' or ')}`,
+      throw new SessionStateError(`Session ${sessionId} is ${session.status}; ${NEEDS[mode]}`);
+    }
+  }
+
+  /** The session update of beginRun: the mode's condition, the new execution, the run counted, the stop cleared. */
+  private beginRunUpdate(
+    tenantId: string,
+    sessionId: string,
+    mode: RunMode,
+    executionArn: string,
+    options: BeginRunOptions,
+  ) {
+    const cleared = mode === 'resume' ? (options.clearCalls ?? []).length : 0;
+    const resumable = RESUMABLE_STOPS.map((_, i) => `:stop${i}`);
+    const allowed = {
+      start: '#status = :pending',
+      resume: `(#status = :failed OR (#status = :stopped AND stopReason IN (${resumable.join(', ')})))`,
+      continue: '#status = :running AND executionArn = :previous',
+    }[mode];
+    return {
+      TableName: this.tableName,
+      Key: keys.session(tenantId, sessionId),
+      UpdateExpression:
+        'SET #status = :running, executionArn = :arn, updatedAt = :now, runs = runs + :one, runStartTurn = turn' +
+        (cleared > 0 ? ', toolCalls = toolCalls - :cleared' : '') +
+        ' REMOVE #error' +
+        (mode === 'resume' ? ', #output, stopReason' : ''),
+      ConditionExpression: `attribute_exists(pk) AND ${allowed} AND (attribute_not_exists(executionArn) OR executionArn <> :arn)`,
+      ExpressionAttributeNames: {
+        '#status': 'status',
+        '#error': 'error',
+        ...(mode === 'resume' ? { '#output': 'output' } : {}),
+      },
+      ExpressionAttributeValues: {
+        ':running': 'running',
+        ':arn': executionArn,
+        ':now': this.now().toISOString(),
+        ':one': 1,
+        ...(cleared > 0 ? { ':cleared': cleared } : {}),
+        ...(mode === 'start' ? { ':pending': 'pending' } : {}),
+        ...(mode === 'resume'
+          ? {
+              ':failed': 'failed',
+              ':stopped': 'stopped',
+              ...Object.fromEntries(RESUMABLE_STOPS.map((r, i) => [`:stop${i}`, r])),
+            }
+          : {}),
+        ...(mode === 'continue' ? { ':previous': options.previousExecutionArn ?? '' } : {}),
+      },
+      ReturnValuesOnConditionCheckFailure: ALL_OLD,
+    };
+  }
+
+  /**
+   * Claims the resume of run `runs` for one resume event: of two resume requests at once, one wins; the same event
+   * delivered again (or intake retried) keeps its claim. The claim lapses by itself once the resumed run begins
+   * (`runs` moves on). A refusal returns the session as it was (absent when there is none).
+   */
+  async claimResume(input: {
+    tenantId: string;
+    sessionId: string;
+    runs: number;
+    eventId: string;
+  }): Promise<{ claimed: true; session: SessionItem } | { claimed: false; session?: SessionItem }> {
+    const resumable = RESUMABLE_STOPS.map((_, i) => `:stop${i}`);
+    try {
+      const out = await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.session(input.tenantId, input.sessionId),
+          UpdateExpression: 'SET resumeRequestedForRun = :runs, resumeEventId = :event',
+          ConditionExpression:
+            'attribute_exists(pk) AND runs = :runs AND ' +
+            `(#status = :failed OR (#status = :stopped AND stopReason IN (${resumable.join(', ')}))) AND ` +
+            '(attribute_not_exists(resumeRequestedForRun) OR resumeRequestedForRun <> :runs OR resumeEventId = :event)',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':runs': input.runs,
+            ':event': input.eventId,
+            ':failed': 'failed',
+            ':stopped': 'stopped',
+            ...Object.fromEntries(RESUMABLE_STOPS.map((r, i) => [`:stop${i}`, r])),
+          },
+          ReturnValues: 'ALL_NEW',
+          ReturnValuesOnConditionCheckFailure: ALL_OLD,
+        }),
       );
+      return { claimed: true, session: this.session(out.Attributes) };
+    } catch (error) {
+      if (!isConditionFailure(error)) return wrap(error, 'claiming the resume');
+      const old = conditionFailureItem(error);
+      return old ? { claimed: false, session: this.session(old) } : { claimed: false };
+    }
+  }
+
+  /**
+   * Marks the session failed (resumable) for an execution that ended outside the workflow (aborted, timed out, a
+   * runtime error): only while the session is still running under that execution. A session RecordFailure already
+   * failed, or that a newer execution now runs, is left alone and returned as it is.
+   */
+  async failExecution(input: {
+    tenantId: string;
+    sessionId: string;
+    executionArn: string;
+    errorType: string;
+    message: string;
+  }): Promise<FailResult> {
+    const at = this.now().toISOString();
+    try {
+      const out = await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.session(input.tenantId, input.sessionId),
+          UpdateExpression: 'SET #status = :failed, #error = :error, updatedAt = :now',
+          ConditionExpression: 'attribute_exists(pk) AND #status = :running AND executionArn = :arn',
+          ExpressionAttributeNames: { '#status': 'status', '#error': 'error' },
+          ExpressionAttributeValues: {
+            ':failed': 'failed',
+            ':running': 'running',
+            ':arn': input.executionArn,
+            ':error': { type: input.errorType, message: input.message, at },
+            ':now': at,
+          },
+          ReturnValues: 'ALL_NEW',
+          ReturnValuesOnConditionCheckFailure: ALL_OLD,
+        }),
+      );
+      return { failed: true, session: this.session(out.Attributes) };
+    } catch (error) {
+      if (!isConditionFailure(error)) return wrap(error, "failing the execution's session");
+      const old = conditionFailureItem(error);
+      return old ? { failed: false, session: this.session(old) } : { failed: false };
     }
   }
 

@@ -134,6 +134,8 @@ export const sessionItemSchema = z.object({
   startCountedFor: z.string().optional(),
   /** The run a resume was accepted for (`runs` at the time): a second resume of the same run is refused. */
   resumeRequestedForRun: count.optional(),
+  /** The resume event that holds that claim: its own redelivery (or intake's retry) may go on, another may not. */
+  resumeEventId: z.string().optional(),
   /** The session's turn when the current execution began (continue-as-new counts this execution's turns). */
   runStartTurn: count.optional(),
   /** Lifecycle events already published for this session (by deterministic event id), so a replay sends none. */

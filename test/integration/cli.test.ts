@@ -158,6 +158,15 @@ describe('sovereign-agent CLI', () => {
       stopReason: 'usd_budget',
       resumable: false,
     });
+
+    // Act: a budget stop is the goal's own limit, not an outage: resume refuses it (exit 2, with the reason).
+    const { sessionId } = JSON.parse(run.stdout) as { sessionId: string };
+    const resume = cli('resume', sessionId, '--json');
+
+    // Assess
+    expect(resume.code).toBe(2);
+    expect(resume.stderr).toMatch(/stopped \(usd_budget\), not failed or stopped by circuit_open/);
+    expect(cli('resume', 'no-such-session').code).toBe(5);
   });
 
   it('exits 1 on usage errors, naming the problem', () => {
@@ -225,7 +234,7 @@ describe('sovereign-agent CLI', () => {
     expect(found.map((s) => s?.sessionId)).toEqual(all.map((s) => s.sessionId));
   });
 
-  it('exits 6 when it gives up waiting; status shows the session running, then that its execution ended', async () => {
+  it('exits 6 when it gives up waiting; once its execution is stopped the session is failed and resume finishes it', async () => {
     // Prepare: the first model call takes 30 s, far past --timeout.
     const script = writeEvent({ turns: [{ text: 'done', delayMs: 30_000 }] });
 
@@ -241,7 +250,7 @@ describe('sovereign-agent CLI', () => {
     expect(status.code).toBe(0);
     expect(status.stdout).toMatch(/status\s+running for \d+s/);
 
-    // Act: the execution ends outside the state machine's Catch (stopped), leaving the session "running".
+    // Act: the execution ends outside the state machine's Catch (stopped); the reconciler fails the session.
     const session = await localClients(served).store.getSession(summary.tenantId, summary.sessionId);
     const sfn = new SFNClient({
       endpoint: served.AWS_ENDPOINT_URL_SFN,
@@ -252,8 +261,17 @@ describe('sovereign-agent CLI', () => {
     const ended = await sfn.send(new DescribeExecutionCommand({ executionArn: session?.executionArn }));
     expect(ended.status).toBe('ABORTED');
 
+    const { store } = localClients(served);
+    let after = await store.requireSession(summary.tenantId, summary.sessionId);
+    for (let i = 0; i < 100 && after.status === 'running'; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      after = await store.requireSession(summary.tenantId, summary.sessionId);
+    }
+    const resumed = cli('resume', summary.sessionId, '--json', '--timeout', '90');
+
     // Assess
-    const after = cli('status', summary.sessionId);
-    expect(after.stdout).toMatch(/status\s+running for \d+s, but its execution ended ABORTED at /);
+    expect(after).toMatchObject({ status: 'failed', error: { type: 'ExecutionAborted' } });
+    expect(resumed.code).toBe(0);
+    expect(JSON.parse(resumed.stdout)).toMatchObject({ sessionId: summary.sessionId, status: 'completed' });
   });
 });

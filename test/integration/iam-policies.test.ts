@@ -49,7 +49,8 @@ const STAGE = 'dev';
 const TABLE = 'AgentTable.Arn';
 const TABLE_INDEXES = `\${AgentTable.Arn}/index/*`;
 const BUS = 'AgentBus.Arn';
-const STATE_MACHINE = 'Ref AgentGoalStateMachine';
+// Built from its name (custom.stateMachineArn): ContinueAsNew, a Task of the machine, cannot Ref it back.
+const STATE_MACHINE = `arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:stateMachine:sovereign-agent-dev-agent-goal`;
 const BILLING_FUNCTION = 'BillingActionGroupLambdaFunction.Arn';
 const BEDROCK_MODELS = [
   `arn:\${AWS::Partition}:bedrock:\${AWS::Region}::foundation-model/*`,
@@ -518,7 +519,7 @@ describe('the state machine role', () => {
   test('invokes exactly the functions the ASL names (and their versions), and nothing else but X-Ray', () => {
     const keys = aslFunctionKeys();
     // Intake starts the machine and runTool invokes the action group: neither is a Task of the ASL.
-    expect(keys).toEqual(['finalize', 'plan', 'recordFailure', 'runTool', 'startSession']);
+    expect(keys).toEqual(['continueSession', 'finalize', 'plan', 'recordFailure', 'runTool', 'startSession']);
     const roleId = roleIdOf(template, 'AgentGoalStateMachine');
     const granted = grantsOf(statementsOfRole(template, roleId));
     const expected = [
@@ -534,15 +535,17 @@ describe('the state machine role', () => {
 
 test('the template has no dependency cycle (CloudFormation would refuse to deploy it)', () => {
   expect(dependencyCycles(template)).toEqual([]);
-  // One role shared by intake and plan (as before roles per function) closes intake role -> state machine -> plan ->
-  // role: the detector must see that.
-  const intakeRole = roleIdOf(template, 'IntakeLambdaFunction');
+  // ContinueAsNew's function naming the state machine by Ref (instead of its ARN built from the name) closes
+  // state machine -> function -> state machine: the detector must see that.
   const shared = structuredClone(template);
-  const plan = shared.Resources.PlanLambdaFunction;
-  if (!plan?.Properties) throw new Error('PlanLambdaFunction missing from the template');
-  plan.Properties.Role = { 'Fn::GetAtt': [intakeRole, 'Arn'] };
+  const continueSession = shared.Resources.ContinueSessionLambdaFunction;
+  if (!continueSession?.Properties)
+    throw new Error('ContinueSessionLambdaFunction missing from the template');
+  continueSession.Properties.Environment = {
+    Variables: { STATE_MACHINE_ARN: { Ref: 'AgentGoalStateMachine' } },
+  };
   const members = dependencyCycles(shared).map((cycle) => [...new Set(cycle.split(' -> '))].sort());
-  expect(members).toContainEqual([intakeRole, 'AgentGoalStateMachine', 'PlanLambdaFunction'].sort());
+  expect(members).toContainEqual(['AgentGoalStateMachine', 'ContinueSessionLambdaFunction'].sort());
 });
 
 // ---------------------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 /** Intake: a bus event becomes at most one running execution per goal or resume, or a published rejection. */
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { ExecutionAlreadyExists, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import { GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import acmeGoal from '../../events/goal-billing-audit.json';
@@ -14,6 +14,7 @@ import { acceptEvent, type IntakeDeps, resolveLimits } from '../../shared/steps/
 import type { MessageItem, SessionItem } from '../../shared/store/session-store';
 import {
   BUS,
+  conditionFailed,
   credentials,
   mockedPublisher,
   mockedStore,
@@ -287,6 +288,9 @@ describe('acceptEvent: resume requests', () => {
     // Prepare
     const { ddb, sfn, deps } = setup();
     ddb.on(GetCommand).resolves({ Item: resumedSession({ status: 'failed', runs: 1, turn: 3 }) });
+    ddb
+      .on(UpdateCommand)
+      .resolves({ Attributes: resumedSession({ status: 'failed', runs: 1, resumeRequestedForRun: 1 }) });
 
     // Act
     const outcome = await acceptEvent(deps, resumeRequest);
@@ -308,6 +312,9 @@ describe('acceptEvent: resume requests', () => {
     // Prepare
     const { ddb, sfn, deps } = setup();
     ddb.on(GetCommand).resolves({ Item: resumedSession({ status: 'failed', runs: 2 }) });
+    ddb
+      .on(UpdateCommand)
+      .resolves({ Attributes: resumedSession({ status: 'failed', runs: 2, resumeRequestedForRun: 2 }) });
     sfn.on(StartExecutionCommand).rejects(new ExecutionAlreadyExists({ message: 'exists', $metadata: {} }));
 
     // Act
@@ -318,6 +325,72 @@ describe('acceptEvent: resume requests', () => {
     expect(sfn).toHaveReceivedCommandWith(StartExecutionCommand, {
       name: executionNameFor('acme', 'acme-audit-throttled', 2),
     });
+  });
+
+  it('claims the resume of this run for this event, so a second request at once is refused', async () => {
+    // Prepare
+    const { ddb, deps } = setup();
+    ddb.on(GetCommand).resolves({ Item: resumedSession({ status: 'failed', runs: 1 }) });
+    ddb
+      .on(UpdateCommand)
+      .resolves({ Attributes: resumedSession({ status: 'failed', runs: 1, resumeRequestedForRun: 1 }) });
+
+    // Act
+    await acceptEvent(deps, resumeRequest);
+
+    // Assess
+    expect(ddb).toHaveReceivedCommandWith(UpdateCommand, {
+      UpdateExpression: 'SET resumeRequestedForRun = :runs, resumeEventId = :event',
+      ExpressionAttributeValues: expect.objectContaining({ ':runs': 1, ':event': resumeRequest.id }),
+    });
+  });
+
+  it('rejects a resume whose run another resume request already claimed', async () => {
+    // Prepare
+    const { ddb, sfn, eventBridge, deps } = setup();
+    ddb.on(GetCommand).resolves({ Item: resumedSession({ status: 'failed', runs: 1 }) });
+    ddb
+      .on(UpdateCommand)
+      .rejects(
+        conditionFailed(
+          resumedSession({ status: 'failed', runs: 1, resumeRequestedForRun: 1, resumeEventId: 'other' }),
+        ),
+      );
+
+    // Act
+    const outcome = await acceptEvent(deps, resumeRequest);
+
+    // Assess
+    expect(outcome).toMatchObject({
+      outcome: 'rejected',
+      reason: 'session acme-audit-throttled is already being resumed (run 1)',
+    });
+    expect(sfn).not.toHaveReceivedAnyCommand();
+    expect(rejectionDetail(eventBridge)).toMatchObject({
+      reason: 'session acme-audit-throttled is already being resumed (run 1)',
+    });
+  });
+
+  it('resumes a session stopped by open circuit breakers, but not one stopped by its own limits', async () => {
+    // Prepare
+    const { ddb, sfn, deps } = setup();
+    ddb
+      .on(GetCommand)
+      .resolvesOnce({ Item: resumedSession({ status: 'stopped', stopReason: 'circuit_open', runs: 1 }) })
+      .resolvesOnce({ Item: resumedSession({ status: 'stopped', stopReason: 'max_turns', runs: 1 }) });
+    ddb.on(UpdateCommand).resolves({ Attributes: resumedSession({ status: 'stopped', runs: 1 }) });
+
+    // Act
+    const open = await acceptEvent(deps, resumeRequest);
+    const limited = await acceptEvent(deps, resumeRequest);
+
+    // Assess
+    expect(open).toMatchObject({ outcome: 'started' });
+    expect(limited).toMatchObject({ outcome: 'rejected' });
+    expect(limited.outcome === 'rejected' && limited.reason).toMatch(
+      /stopped \(max_turns\), not failed or stopped by circuit_open/,
+    );
+    expect(sfn).toHaveReceivedCommandTimes(StartExecutionCommand, 1);
   });
 
   it('rejects resuming a session that does not exist for this tenant', async () => {

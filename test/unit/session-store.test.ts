@@ -258,14 +258,12 @@ describe('beginRun', () => {
     expect(session.status).toBe('running');
     const update = ddb.commandCalls(UpdateCommand)[0]?.args[0].input;
     expect(update?.UpdateExpression).toContain('runs = runs + :one');
-    expect(update?.ExpressionAttributeValues).toMatchObject({
-      ':a': 'pending',
-      ':b': 'pending',
-      ':arn': EXECUTION,
-    });
+    expect(update?.UpdateExpression).toContain('runStartTurn = turn');
+    expect(update?.ConditionExpression).toContain('#status = :pending');
+    expect(update?.ExpressionAttributeValues).toMatchObject({ ':pending': 'pending', ':arn': EXECUTION });
   });
 
-  it('lets a resume continue a failed (or orphaned running) session', async () => {
+  it('lets a resume continue a failed or resumably stopped session, never a running one', async () => {
     // Prepare
     const { ddb, store } = mockedStore();
     ddb.on(UpdateCommand).resolves({ Attributes: sessionItem({ runs: 2 }) });
@@ -274,8 +272,61 @@ describe('beginRun', () => {
     await store.beginRun(TENANT, SESSION, 'resume', `${EXECUTION}-r1`);
 
     // Assess
+    const update = ddb.commandCalls(UpdateCommand)[0]?.args[0].input;
+    expect(update?.ConditionExpression).toContain(
+      '(#status = :failed OR (#status = :stopped AND stopReason IN (:stop0)))',
+    );
+    expect(update?.ConditionExpression).not.toContain(':running');
+    expect(update?.UpdateExpression).toContain('REMOVE #error, #output, stopReason');
+    expect(update?.ExpressionAttributeValues).toMatchObject({ ':stop0': 'circuit_open' });
+  });
+
+  it('refuses to resume a running session (its execution may still be alive)', async () => {
+    // Prepare
+    const { ddb, store } = mockedStore();
+    ddb
+      .on(UpdateCommand)
+      .rejects(conditionFailed(sessionItem({ status: 'running', executionArn: EXECUTION })));
+
+    // Act
+    const act = store.beginRun(TENANT, SESSION, 'resume', `${EXECUTION}-r1`);
+
+    // Assess
+    await expect(act).rejects.toThrow('is running; a resume needs failed, or stopped by circuit_open');
+  });
+
+  it('clears never-invoked calls in the same transaction as the resume, uncounting them', async () => {
+    // Prepare
+    const { ddb, store } = mockedStore();
+    ddb.on(TransactWriteCommand).resolves({});
+    ddb.on(GetCommand).resolves({ Item: sessionItem({ status: 'running', runs: 2 }) });
+
+    // Act
+    await store.beginRun(TENANT, SESSION, 'resume', `${EXECUTION}-r1`, {
+      clearCalls: [{ turn: 2, index: 0 }],
+    });
+
+    // Assess
+    const items = ddb.commandCalls(TransactWriteCommand)[0]?.args[0].input.TransactItems ?? [];
+    expect(items[0]?.Update?.UpdateExpression).toContain('toolCalls = toolCalls - :cleared');
+    expect(items[1]?.Delete).toMatchObject({
+      Key: keys.toolCall(TENANT, SESSION, 2, 0),
+      ConditionExpression: 'errorKind IN (:circuit, :limit)',
+    });
+  });
+
+  it('lets a continue take over only from the execution the session runs under', async () => {
+    // Prepare
+    const { ddb, store } = mockedStore();
+    ddb.on(UpdateCommand).resolves({ Attributes: sessionItem({ status: 'running', runs: 2 }) });
+
+    // Act
+    await store.beginRun(TENANT, SESSION, 'continue', `${EXECUTION}-r1`, { previousExecutionArn: EXECUTION });
+
+    // Assess
     expect(ddb).toHaveReceivedCommandWith(UpdateCommand, {
-      ExpressionAttributeValues: expect.objectContaining({ ':a': 'failed', ':b': 'running' }),
+      ConditionExpression: expect.stringContaining('#status = :running AND executionArn = :previous'),
+      ExpressionAttributeValues: expect.objectContaining({ ':previous': EXECUTION }),
     });
   });
 

@@ -329,7 +329,10 @@ export class SessionStore {
       Key: keys.session(tenantId, sessionId),
       UpdateExpression:
         'SET #status = :running, executionArn = :arn, updatedAt = :now, runs = runs + :one, runStartTurn = turn' +
-        (cleared > 0 ? ', toolCalls = toolCalls - :cleared' : '') +
+        // The cleared calls were counted as made and as failed: they run again and count again.
+        (cleared > 0
+          ? ', toolCalls = toolCalls - :cleared, failedToolCalls = if_not_exists(failedToolCalls, :cleared) - :cleared'
+          : '') +
         ' REMOVE #error' +
         (mode === 'resume' ? ', #output, stopReason' : ''),
       ConditionExpression: `attribute_exists(pk) AND ${allowed} AND (attribute_not_exists(executionArn) OR executionArn <> :arn)`,

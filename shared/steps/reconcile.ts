@@ -5,6 +5,7 @@
 import * as z from 'zod';
 import { type EventPublisher, GOAL_FAILED, summary } from '../contracts/lifecycle-events';
 import type { SessionItem, SessionStore } from '../store/session-store';
+import { announceOnce } from './announce';
 
 /**
  * "Step Functions Execution Status Change", which Step Functions puts on the account's default bus (best effort):
@@ -68,7 +69,8 @@ const failedDetail = (
 
 /**
  * Fails the session only while it is still running under THIS execution; a session RecordFailure already failed,
- * or that a newer execution runs, is left alone. A redelivery after the write (the publish failed) announces again.
+ * or that a newer execution runs, is left alone. A redelivery after the write announces it only if the first
+ * delivery's PutEvents failed: the event has the run's deterministic id, recorded on the session once published.
  */
 export const reconcileExecution = async (
   deps: { store: SessionStore; events: EventPublisher },
@@ -106,6 +108,7 @@ export const reconcileExecution = async (
     const why = current ? `${current.status} under ${current.executionArn ?? 'no execution'}` : 'absent';
     return { outcome: 'ignored', reason: `session ${sessionId} is ${why}` };
   }
-  if (current) await deps.events.publish(GOAL_FAILED, failedDetail(current, detail.executionArn, error));
+  if (current)
+    await announceOnce(deps, current, GOAL_FAILED, failedDetail(current, detail.executionArn, error));
   return { outcome: 'failed', tenantId, sessionId, error };
 };

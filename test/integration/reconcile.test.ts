@@ -11,7 +11,7 @@ import type { ModelScript } from '../../local/bedrock/script';
 import { resumeSession } from '../../local/cli/resume';
 import { localClients, runGoal } from '../../local/cli/run-goal';
 import { type LocalStack, startLocalStack } from '../../local/stack/start';
-import { GOAL_FAILED } from '../../shared/contracts/lifecycle-events';
+import { GOAL_FAILED, lifecycleEventId } from '../../shared/contracts/lifecycle-events';
 import { EXECUTION_STATUS_CHANGE } from '../../shared/steps/reconcile';
 import { goalEvent, startTestStack } from './helpers';
 
@@ -84,6 +84,8 @@ describe('the reconciler', () => {
       resumable: true,
       executionArn,
       error: { type: 'ExecutionAborted' },
+      // The run's deterministic id, recorded on the session: a redelivered status change publishes nothing.
+      eventId: lifecycleEventId('acme', sessionId, 1, GOAL_FAILED),
     });
 
     // Act: resume the failed session.

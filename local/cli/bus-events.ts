@@ -99,7 +99,7 @@ const summaryOf = (e: ListedEvent): string => {
     typeof d.error === 'object' && d.error !== null ? str((d.error as Record<string, unknown>).type) : null,
     str(d.name) && str(d.kind) ? `${str(d.kind)} ${str(d.name)}` : null,
   ].filter((p): p is string => p !== null && p !== '');
-  return parts.join(' ');
+  return [...new Set(parts)].join(' ');
 };
 
 /** One line per event: time, detail-type, session, and the status/reason it carries. */

@@ -90,10 +90,10 @@ export const reconcileExecution = async (
   if (!ids.success) return { outcome: 'ignored', reason: 'the execution input names no session' };
   const { tenantId, sessionId } = ids.data;
   const error = failureOf(detail);
-  const result = await deps.store.failExecution({
+  const result = await deps.store.failSession({
     tenantId,
     sessionId,
-    executionArn: detail.executionArn,
+    underExecution: detail.executionArn,
     errorType: error.type,
     message: error.message,
   });

@@ -404,46 +404,6 @@ export class SessionStore {
   }
 
   /**
-   * Marks the session failed (resumable) for an execution that ended outside the workflow (aborted, timed out, a
-   * runtime error): only while the session is still running under that execution. A session RecordFailure already
-   * failed, or that a newer execution now runs, is left alone and returned as it is.
-   */
-  async failExecution(input: {
-    tenantId: string;
-    sessionId: string;
-    executionArn: string;
-    errorType: string;
-    message: string;
-  }): Promise<FailResult> {
-    const at = this.now().toISOString();
-    try {
-      const out = await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: keys.session(input.tenantId, input.sessionId),
-          UpdateExpression: 'SET #status = :failed, #error = :error, updatedAt = :now',
-          ConditionExpression: 'attribute_exists(pk) AND #status = :running AND executionArn = :arn',
-          ExpressionAttributeNames: { '#status': 'status', '#error': 'error' },
-          ExpressionAttributeValues: {
-            ':failed': 'failed',
-            ':running': 'running',
-            ':arn': input.executionArn,
-            ':error': { type: input.errorType, message: input.message, at },
-            ':now': at,
-          },
-          ReturnValues: 'ALL_NEW',
-          ReturnValuesOnConditionCheckFailure: ALL_OLD,
-        }),
-      );
-      return { failed: true, session: this.session(out.Attributes) };
-    } catch (error) {
-      if (!isConditionFailure(error)) return wrap(error, "failing the execution's session");
-      const old = conditionFailureItem(error);
-      return old ? { failed: false, session: this.session(old) } : { failed: false };
-    }
-  }
-
-  /**
    * Commits one model turn: the assistant message and the session counters, in one transaction conditioned on
    * the previous turn, so a retried Plan step cannot count a turn twice. A lost race returns what won.
    */
@@ -917,7 +877,9 @@ export class SessionStore {
 
   /**
    * Marks the session failed; its last committed turn (`turn`) is the checkpoint a resume continues from. A
-   * session that already completed or stopped is left alone and returned as it is (absent if there is none).
+   * session that already completed or stopped is left alone and returned as it is (absent if there is none). With
+   * `underExecution` (the reconciler: an execution that ended outside the workflow) only a session still running
+   * under that execution is failed: one RecordFailure already failed, or a newer execution runs, is left alone.
    */
   async failSession(input: {
     tenantId: string;
@@ -926,20 +888,30 @@ export class SessionStore {
     message: string;
     /** The workflow state that failed, when the state machine recorded it. */
     step?: string;
+    underExecution?: string;
   }): Promise<FailResult> {
     const at = this.now().toISOString();
+    const guard =
+      input.underExecution === undefined
+        ? {
+            expression: '#status <> :completed AND #status <> :stopped',
+            values: { ':completed': 'completed', ':stopped': 'stopped' },
+          }
+        : {
+            expression: '#status = :running AND executionArn = :arn',
+            values: { ':running': 'running', ':arn': input.underExecution },
+          };
     try {
       const out = await this.client.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: keys.session(input.tenantId, input.sessionId),
           UpdateExpression: 'SET #status = :failed, #error = :error, updatedAt = :now',
-          ConditionExpression: 'attribute_exists(pk) AND #status <> :completed AND #status <> :stopped',
+          ConditionExpression: `attribute_exists(pk) AND ${guard.expression}`,
           ExpressionAttributeNames: { '#status': 'status', '#error': 'error' },
           ExpressionAttributeValues: {
             ':failed': 'failed',
-            ':completed': 'completed',
-            ':stopped': 'stopped',
+            ...guard.values,
             ':error': {
               type: input.errorType,
               message: input.message,

@@ -3,24 +3,14 @@
  * opens a breaker, one takes the half-open probe, one settles it; window counts written inside the tool call's
  * transaction are counted once even when the transaction is sent again.
  */
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { DEFAULT_BREAKER_SETTINGS } from '../../shared/agent/breaker';
-import { createDocumentClient } from '../../shared/runtime/clients/dynamodb';
 import { BreakerStore } from '../../shared/store/breaker-store';
+import { localTable } from './helpers';
 
 jest.setTimeout(30_000);
 
-const endpoint = process.env.AWS_ENDPOINT_URL_DYNAMODB;
-const tableName = process.env.TABLE_NAME;
-if (!endpoint || !tableName) throw new Error('global-setup did not start DynamoDB Local with the table');
-
-const client = new DynamoDBClient({
-  endpoint,
-  region: 'us-east-1',
-  credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-});
-const doc = createDocumentClient(client);
+const { client, doc, tableName } = localTable();
 afterAll(() => client.destroy());
 
 let counter = 0;

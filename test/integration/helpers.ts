@@ -2,9 +2,11 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { localClients } from '../../local/cli/run-goal';
 import { type LocalStack, startLocalStack } from '../../local/stack/start';
+import { createDocumentClient } from '../../shared/runtime/clients/dynamodb';
 import { tenantPk } from '../../shared/store/table';
 
 export const root = join(__dirname, '..', '..');
@@ -19,6 +21,22 @@ export const goalEvent = (detail: Record<string, unknown> = {}, base = 'goal-bil
   const event = loadEvent(base);
   const goalId = `it-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
   return { ...event, detail: { ...(event.detail as Record<string, unknown>), goalId, ...detail } };
+};
+
+/**
+ * A client of global-setup's DynamoDB Local and its table (store-level tests that need no stack): the raw client
+ * (destroy it after the file), a document client over it, and the table's name.
+ */
+export const localTable = () => {
+  const endpoint = process.env.AWS_ENDPOINT_URL_DYNAMODB;
+  const tableName = process.env.TABLE_NAME;
+  if (!endpoint || !tableName) throw new Error('global-setup did not start DynamoDB Local with the table');
+  const client = new DynamoDBClient({
+    endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+  return { client, doc: createDocumentClient(client), tableName };
 };
 
 export const startTestStack = (

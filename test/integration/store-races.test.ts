@@ -3,23 +3,14 @@
  * commits, double claims of a tool call, retried finishes and duplicate run starts each settle on one winner, and
  * the loser gets the winner's item back through ReturnValuesOnConditionCheckFailure (ALL_OLD).
  */
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { createDocumentClient } from '../../shared/runtime/clients/dynamodb';
 import { SessionStateError, StoreUnavailableError } from '../../shared/runtime/errors';
 import { type MessageItem, SessionStore } from '../../shared/store/session-store';
+import { localTable } from './helpers';
 
 jest.setTimeout(30_000);
 
-const endpoint = process.env.AWS_ENDPOINT_URL_DYNAMODB;
-const tableName = process.env.TABLE_NAME;
-if (!endpoint || !tableName) throw new Error('global-setup did not start DynamoDB Local with the table');
-
-const client = new DynamoDBClient({
-  endpoint,
-  region: 'us-east-1',
-  credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-});
-const store = new SessionStore(createDocumentClient(client), tableName, 1);
+const { client, doc, tableName } = localTable();
+const store = new SessionStore(doc, tableName, 1);
 afterAll(() => client.destroy());
 
 const TENANT = 'race';

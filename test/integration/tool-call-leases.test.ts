@@ -3,22 +3,13 @@
  * refuses a second runner, an expired one is taken over by exactly one of two racers, and a large result's parts
  * are written with its outcome.
  */
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { createDocumentClient } from '../../shared/runtime/clients/dynamodb';
 import { SessionStore } from '../../shared/store/session-store';
+import { localTable } from './helpers';
 
 jest.setTimeout(30_000);
 
-const endpoint = process.env.AWS_ENDPOINT_URL_DYNAMODB;
-const tableName = process.env.TABLE_NAME;
-if (!endpoint || !tableName) throw new Error('global-setup did not start DynamoDB Local with the table');
-
-const client = new DynamoDBClient({
-  endpoint,
-  region: 'us-east-1',
-  credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-});
-const store = new SessionStore(createDocumentClient(client), tableName, 1);
+const { client, doc, tableName } = localTable();
+const store = new SessionStore(doc, tableName, 1);
 afterAll(() => client.destroy());
 
 const TENANT = 'lease';

@@ -10,6 +10,7 @@ import { lambdaHandler, parseInput } from '../../shared/runtime/lambda';
 import { logger, metrics } from '../../shared/runtime/powertools';
 import { runTool, runToolInputSchema } from '../../shared/steps/run-tool';
 import { BreakerStore } from '../../shared/store/breaker-store';
+import { LastKnownGoodStore } from '../../shared/store/last-known-good';
 import { SessionStore } from '../../shared/store/session-store';
 
 const table = tableConfig();
@@ -21,6 +22,7 @@ const deps = {
   functions: actionGroupFunctions(),
   breakers: {
     breakers: new BreakerStore(documentClient(), table.tableName),
+    lastKnownGood: new LastKnownGoodStore(documentClient(), table.tableName),
     events: new EventPublisher(eventBridgeClient(), bus.busName, bus.source),
     ...breakerConfig(),
   },

@@ -321,14 +321,23 @@ const openApiOperationSchema = z.object({
     .union([
       z.strictObject({ tool: z.string().regex(TOOL_NAME, 'a fallback tool is an operationId') }),
       z.strictObject({ static: z.string().min(1) }),
+      // The tenant's last successful answer of this tool, kept at most this long (1 minute to 30 days); without
+      // one, the static answer beside it if there is one.
+      z.strictObject({
+        lastKnownGood: z.strictObject({ maxAgeSeconds: z.number().int().min(60).max(2_592_000) }),
+        static: z.string().min(1).optional(),
+      }),
     ])
     .optional(),
   /** Not offered to the model: the operation only answers as another operation's fallback (a read-only replica). */
   'x-fallback-only': z.boolean().optional(),
 });
 
-/** A tool's fallback: another operation of its action group (same input), or a fixed answer. */
-export type ToolFallback = { tool: string } | { static: string };
+/** A tool's fallback: another operation of its action group (same input), a fixed answer, or its last good one. */
+export type ToolFallback =
+  | { tool: string }
+  | { static: string }
+  | { lastKnownGood: { maxAgeSeconds: number }; static?: string };
 
 const openApiDocumentSchema = z.object({
   openapi: z.string().regex(/^3\.0\.\d+$/, 'must be an OpenAPI 3.0 document'),

@@ -38,6 +38,7 @@ import { keys } from '../store/table';
 import {
   type GuardedOutcome,
   invokeBehindBreaker,
+  lastKnownGoodUpdates,
   settleBreaker,
   type ToolBreakerDeps,
   windowUpdates,
@@ -418,7 +419,14 @@ export const runTool = async (deps: ToolRunnerDeps, input: RunToolInput): Promis
     ...(parts ? { parts } : {}),
     ...(outcome.breaker ? { breaker: outcome.breaker } : {}),
     ...(outcome.fallback ? { fallback: outcome.fallback } : {}),
-    ...(guard && tool ? { extraUpdates: windowUpdates(guard, tool, outcome) } : {}),
+    ...(guard && tool
+      ? {
+          extraUpdates: [
+            ...windowUpdates(guard, tool, outcome),
+            ...lastKnownGoodUpdates(guard, tool, outcome, { tenantId, sessionId, result: shown }),
+          ],
+        }
+      : {}),
   });
   if (guard && tool) await settleBreaker(guard, tool, outcome);
   return { toolUseId: call.toolUseId, status: outcome.status, replayed: false };

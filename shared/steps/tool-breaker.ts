@@ -15,7 +15,7 @@ import {
   type WindowCounts,
 } from '../agent/breaker';
 import type { ToolDefinition } from '../agent/tools';
-import type { ActionGroupEvent } from '../contracts/action-group';
+import { type ActionGroupEvent, TENANT_ID_ATTRIBUTE } from '../contracts/action-group';
 import {
   CIRCUIT_CLOSED,
   CIRCUIT_HALF_OPENED,
@@ -23,11 +23,14 @@ import {
   type EventPublisher,
 } from '../contracts/lifecycle-events';
 import type { BreakerKind, BreakerStore, TransactUpdate } from '../store/breaker-store';
+import type { LastKnownGoodStore } from '../store/last-known-good';
 import type { ToolCallItem, ToolErrorKind } from '../store/session-store';
 
 export interface ToolBreakerDeps {
   breakers: BreakerStore;
   events: EventPublisher;
+  /** Where tools with a `lastKnownGood` fallback keep their tenants' last good answers. */
+  lastKnownGood?: LastKnownGoodStore;
   /** The stage's cap on cooldowns (BREAKER_MAX_COOLDOWN_SECONDS), when it sets one. */
   maxCooldownSeconds?: number;
   /** How long a half-open probe holds its lease: longer than the call with all its retries can take. */
@@ -112,26 +115,64 @@ const admit = async (deps: ToolBreakerDeps, tool: ToolDefinition, record: Breake
   };
 };
 
+type FallbackAnswer = Pick<GuardedOutcome, 'status' | 'result' | 'invocations' | 'errorKind' | 'fallback'>;
+
+/** The operation's fixed answer, said to be one. */
+const staticAnswer = (
+  tool: ToolDefinition,
+  text: string,
+  why: { reason: string; failed: ToolOutcome },
+): FallbackAnswer => ({
+  status: 'succeeded',
+  invocations: why.failed.invocations ?? 0,
+  result: `${tool.name} is unavailable (${why.reason}); its configured fallback answer: ${text}`,
+  fallback: { kind: 'static', reason: why.reason },
+});
+
+/**
+ * The tenant's last good answer of the tool, said to be one with its age; without one (or too old) the static
+ * answer configured beside it, else the failure stands.
+ */
+const answerFromLastKnownGood = async (
+  deps: ToolBreakerDeps,
+  tool: ToolDefinition,
+  event: ActionGroupEvent,
+  fallback: { lastKnownGood: { maxAgeSeconds: number }; static?: string },
+  why: { reason: string; failed: ToolOutcome },
+): Promise<FallbackAnswer> => {
+  const tenantId = event.sessionAttributes[TENANT_ID_ATTRIBUTE];
+  const { maxAgeSeconds } = fallback.lastKnownGood;
+  const found =
+    deps.lastKnownGood && tenantId
+      ? await deps.lastKnownGood.get(tenantId, tool.name, maxAgeSeconds)
+      : undefined;
+  if (!found) return fallback.static === undefined ? why.failed : staticAnswer(tool, fallback.static, why);
+  const ageMinutes = Math.round((deps.now() - found.at) / 60_000);
+  return {
+    status: 'succeeded',
+    invocations: why.failed.invocations ?? 0,
+    result:
+      `${tool.name} is unavailable (${why.reason}); its last known good answer, from ` +
+      `${new Date(found.at).toISOString()} (${ageMinutes} min ago; it may be out of date): ${found.result}`,
+    fallback: { kind: 'last_known_good', reason: why.reason },
+  };
+};
+
 /** Answers from the tool's fallback, saying plainly why; without a fallback the failure stands as it is. */
 const answerFromFallback = async (
+  deps: ToolBreakerDeps,
   tool: ToolDefinition,
   tools: readonly ToolDefinition[],
   event: ActionGroupEvent,
   invoke: Invoke,
   why: { reason: string; failed: ToolOutcome },
-): Promise<Pick<GuardedOutcome, 'status' | 'result' | 'invocations' | 'errorKind' | 'fallback'>> => {
+): Promise<FallbackAnswer> => {
   const fallback = tool.fallback;
   const failedCalls = why.failed.invocations ?? 0;
   // An unknown outcome stands: the side effect may have happened, and no fallback can say whether it did.
   if (fallback === undefined || why.failed.status === 'unknown') return why.failed;
-  if ('static' in fallback) {
-    return {
-      status: 'succeeded',
-      invocations: failedCalls,
-      result: `${tool.name} is unavailable (${why.reason}); its configured fallback answer: ${fallback.static}`,
-      fallback: { kind: 'static', reason: why.reason },
-    };
-  }
+  if ('lastKnownGood' in fallback) return answerFromLastKnownGood(deps, tool, event, fallback, why);
+  if ('static' in fallback) return staticAnswer(tool, fallback.static, why);
   const target = tools.find((candidate) => candidate.name === fallback.tool);
   if (!target) return why.failed;
   const answer = await invoke(target, { ...event, actionGroup: target.actionGroup, function: target.name });
@@ -177,7 +218,10 @@ export const invokeBehindBreaker = async (
     };
     return {
       ...seen,
-      ...(await answerFromFallback(tool, tools, event, invoke, { reason: 'circuit open', failed: refused })),
+      ...(await answerFromFallback(deps, tool, tools, event, invoke, {
+        reason: 'circuit open',
+        failed: refused,
+      })),
     };
   }
   const outcome = await invoke(tool, event);
@@ -187,7 +231,7 @@ export const invokeBehindBreaker = async (
   const reason = `failed after ${outcome.invocations ?? 0} attempts`;
   return {
     ...seen,
-    ...(await answerFromFallback(tool, tools, event, invoke, { reason, failed: outcome })),
+    ...(await answerFromFallback(deps, tool, tools, event, invoke, { reason, failed: outcome })),
     counted,
     ...probe,
   };
@@ -202,6 +246,24 @@ export const windowUpdates = (
   outcome.counted && outcome.settings
     ? [deps.breakers.countUpdate('tool', tool.name, outcome.counted.failed, outcome.settings)]
     : [];
+
+/**
+ * The write that keeps a good answer of a tool with a `lastKnownGood` fallback, for the call's record transaction:
+ * only for an answer of the tool itself (not of a fallback), as the model saw it.
+ */
+export const lastKnownGoodUpdates = (
+  deps: ToolBreakerDeps,
+  tool: ToolDefinition,
+  outcome: GuardedOutcome,
+  call: { tenantId: string; sessionId: string; result: string },
+): TransactUpdate[] => {
+  const fallback = tool.fallback;
+  if (!deps.lastKnownGood || !fallback || !('lastKnownGood' in fallback)) return [];
+  if (outcome.status !== 'succeeded' || outcome.fallback) return [];
+  return [
+    deps.lastKnownGood.recordUpdate({ ...call, tool: tool.name }, fallback.lastKnownGood.maxAgeSeconds),
+  ];
+};
 
 /**
  * After the call is recorded (and counted): a probe settles the breaker; an unhealthy call reads the window (one

@@ -24,6 +24,7 @@ export const MESSAGE_PREFIX = 'M#';
 export const TOOL_CALL_PREFIX = 'C#';
 export const REPORT_PREFIX = 'REPORT#';
 export const RESULT_PART_PREFIX = 'R#';
+export const LAST_KNOWN_GOOD_PREFIX = 'LKG#';
 export const BREAKER_PREFIX = 'BREAKER#';
 export const BREAKER_STATE_SK = 'STATE' as const;
 export const BREAKER_WINDOW_PREFIX = 'W#';
@@ -51,6 +52,11 @@ export const keys = {
   report: (tenantId: string, reportId: string): TableKey => ({
     pk: tenantPk(tenantId),
     sk: `${REPORT_PREFIX}${reportId}`,
+  }),
+  /** A tool's last good answer for one tenant (its `x-fallback: lastKnownGood`); never read across tenants. */
+  lastKnownGood: (tenantId: string, tool: string): TableKey => ({
+    pk: tenantPk(tenantId),
+    sk: `${LAST_KNOWN_GOOD_PREFIX}${tool}`,
   }),
   /** One part of a tool result too large for its tool-call item (parts 0..n-1, in order). */
   resultPart: (tenantId: string, sessionId: string, turn: number, index: number, part: number): TableKey => ({
@@ -250,6 +256,23 @@ export const toolCallItemSchema = z.object({
   expiresAt: z.number(),
 });
 export type ToolCallItem = z.infer<typeof toolCallItemSchema>;
+
+// --- Last known good answers (a tool fallback) ---
+
+export const lastKnownGoodItemSchema = z.object({
+  pk: z.string(),
+  sk: z.string().startsWith(LAST_KNOWN_GOOD_PREFIX),
+  entity: z.literal('lastKnownGood'),
+  tenantId: z.string(),
+  tool: z.string(),
+  /** The result text the model saw for the call that wrote it. */
+  result: z.string(),
+  sessionId: z.string(),
+  /** When it was recorded, epoch ms. */
+  at: z.number(),
+  expiresAt: z.number(),
+});
+export type LastKnownGoodItem = z.infer<typeof lastKnownGoodItemSchema>;
 
 // --- Reports (written by the billing action group) ---
 

@@ -2,7 +2,8 @@
  * A goal ended by a tool outage, resumed after it (issue test 6), end to end on the local stack: an outage of a tool
  * without a fallback opens its breaker for every session; a session that meets it open stops `circuit_open`
  * (resumable); after the outage and the cooldown, `resume` runs the refused call as the breaker's probe and
- * completes the goal, re-running no completed call and counting no token, dollar or call twice.
+ * completes the goal, re-running no completed call and counting no token, dollar or call twice. And a tool whose
+ * fallback is its last known good answer answers from the tenant's own, never another tenant's.
  */
 import type { ModelScript } from '../../local/bedrock/script';
 import { resumeSession } from '../../local/cli/resume';
@@ -117,5 +118,56 @@ describe('a goal stopped by a tool outage', () => {
       12,
     );
     expect(after.session.runs).toBe(2);
+  });
+});
+
+describe("a tool whose fallback is the tenant's last known good answer", () => {
+  const TERMS = 'get_contract_terms';
+  const termsOnce = (tenantId: string): ModelScript => ({
+    turns: [{ toolUse: [{ name: TERMS, input: { tenant_id: tenantId } }] }, { text: 'Terms checked.' }],
+  });
+  const termsCallOf = async (tenantId: string, sessionId: string) => {
+    const conversation = await localClients(stack.env).store.loadConversation(tenantId, sessionId);
+    return conversation.toolCalls.find((c) => c.name === TERMS);
+  };
+
+  it("answers from the tenant's last good answer when the tool fails past its retries; another tenant gets the static text", async () => {
+    // Prepare: a good answer for acme
+    const good = await runGoal({ stack, event: goalEvent(), modelScript: termsOnce('acme') });
+    const goodCall = await termsCallOf('acme', good.sessionId as string);
+    expect(goodCall).toMatchObject({ status: 'succeeded' });
+    expect(goodCall?.fallback).toBeUndefined();
+    const down = { [TERMS]: { failTimes: 100, error: 'ServiceUnavailable' } };
+
+    // Act: the tool is down for a later acme session, and for a globex one
+    const acme = await runGoal({
+      stack,
+      event: goalEvent(),
+      modelScript: termsOnce('acme'),
+      toolFaults: down,
+    });
+    const globex = await runGoal({
+      stack,
+      event: goalEvent({ tenantId: 'globex' }),
+      modelScript: termsOnce('globex'),
+      toolFaults: down,
+    });
+
+    // Assess: acme's answer is its own earlier one, said to be so; globex has none, so the static text answers
+    const acmeCall = await termsCallOf('acme', acme.sessionId as string);
+    expect(acmeCall).toMatchObject({
+      status: 'succeeded',
+      invocations: 3,
+      fallback: { kind: 'last_known_good', reason: 'failed after 3 attempts' },
+    });
+    expect(acmeCall?.result).toMatch(
+      new RegExp(
+        `^${TERMS} is unavailable \\(failed after 3 attempts\\); its last known good answer, from \\S+Z \\(\\d+ min ago; it may be out of date\\): `,
+      ),
+    );
+    expect(acmeCall?.result?.endsWith(goodCall?.result ?? 'missing')).toBe(true);
+    const globexCall = await termsCallOf('globex', globex.sessionId as string);
+    expect(globexCall).toMatchObject({ status: 'succeeded', fallback: { kind: 'static' } });
+    expect(globexCall?.result).not.toContain('acme');
   });
 });

@@ -1,10 +1,21 @@
-/** RunTool's breaker gate and fallbacks, over a fake breaker store: refusals, static and tool fallbacks, the probe. */
+/**
+ * RunTool's breaker gate and fallbacks, over a fake breaker store: refusals, static, tool and last-known-good
+ * fallbacks, the probe.
+ */
 import type { BreakerRecord } from '../../shared/agent/breaker';
 import { getActionGroup, type ToolDefinition } from '../../shared/agent/tools';
 import type { ActionGroupEvent } from '../../shared/contracts/action-group';
 import type { EventPublisher } from '../../shared/contracts/lifecycle-events';
-import { invokeBehindBreaker, type ToolBreakerDeps, type ToolOutcome } from '../../shared/steps/tool-breaker';
+import {
+  type GuardedOutcome,
+  invokeBehindBreaker,
+  lastKnownGoodUpdates,
+  type ToolBreakerDeps,
+  type ToolOutcome,
+} from '../../shared/steps/tool-breaker';
 import type { BreakerStore } from '../../shared/store/breaker-store';
+import { LastKnownGoodStore } from '../../shared/store/last-known-good';
+import type { LastKnownGoodItem } from '../../shared/store/table';
 
 const NOW = 1_800_000_000_000;
 const tools = getActionGroup('billing').tools;
@@ -13,7 +24,11 @@ const tool = (name: string): ToolDefinition => {
   if (!found) throw new Error(`no tool ${name}`);
   return found;
 };
-const event = { function: 'x', actionGroup: 'billing' } as ActionGroupEvent;
+const event = {
+  function: 'x',
+  actionGroup: 'billing',
+  sessionAttributes: { tenantId: 'acme' },
+} as unknown as ActionGroupEvent;
 const open: BreakerRecord = { state: 'open', openedAt: NOW - 1000, cooldownSeconds: 30 };
 
 const depsWith = (record: BreakerRecord | undefined, probeWon = true): ToolBreakerDeps => ({
@@ -143,5 +158,98 @@ describe('invokeBehindBreaker', () => {
       fallback: { kind: 'tool', tool: 'audit_billing_logs_replica' },
     });
     expect(loser.called).toEqual(['audit_billing_logs_replica']);
+  });
+});
+
+describe('the last-known-good fallback (get_contract_terms: a week, else its static answer)', () => {
+  const lastGood: LastKnownGoodItem = {
+    pk: 'T#acme',
+    sk: 'LKG#get_contract_terms',
+    entity: 'lastKnownGood',
+    tenantId: 'acme',
+    tool: 'get_contract_terms',
+    result: '{"renewal":"2026-12-01"}',
+    sessionId: 's-earlier',
+    at: NOW - 2 * 3_600_000,
+    expiresAt: 0,
+  };
+  const withStore = (found: LastKnownGoodItem | undefined) => {
+    const get = jest.fn(async () => found);
+    const deps = {
+      ...depsWith(open),
+      lastKnownGood: { get } as unknown as LastKnownGoodStore,
+    };
+    return { deps, get };
+  };
+
+  it("answers with the tenant's last good answer, saying how old it is", async () => {
+    // Prepare
+    const { deps, get } = withStore(lastGood);
+    const { called, invoke } = invoker({});
+
+    // Act
+    const outcome = await invokeBehindBreaker(deps, {
+      tool: tool('get_contract_terms'),
+      tools,
+      event,
+      invoke,
+    });
+
+    // Assess
+    expect(get).toHaveBeenCalledWith('acme', 'get_contract_terms', 604_800);
+    expect(outcome).toMatchObject({
+      status: 'succeeded',
+      fallback: { kind: 'last_known_good', reason: 'circuit open' },
+    });
+    expect(outcome.result).toBe(
+      'get_contract_terms is unavailable (circuit open); its last known good answer, from ' +
+        `${new Date(lastGood.at).toISOString()} (120 min ago; it may be out of date): {"renewal":"2026-12-01"}`,
+    );
+    expect(called).toEqual([]);
+  });
+
+  it('answers with the static text beside it when the tenant has none', async () => {
+    const { deps } = withStore(undefined);
+    const { invoke } = invoker({});
+
+    const outcome = await invokeBehindBreaker(deps, {
+      tool: tool('get_contract_terms'),
+      tools,
+      event,
+      invoke,
+    });
+
+    expect(outcome).toMatchObject({
+      status: 'succeeded',
+      fallback: { kind: 'static', reason: 'circuit open' },
+    });
+  });
+
+  it("keeps only the tool's own good answers (not a fallback's, not a failure) for the record transaction", () => {
+    const deps = {
+      ...depsWith(undefined),
+      lastKnownGood: new LastKnownGoodStore({} as never, 'table', () => NOW),
+    };
+    const call = { tenantId: 'acme', sessionId: 's-1', result: 'terms' };
+    const good: GuardedOutcome = { status: 'succeeded', invocations: 1, result: 'terms' };
+
+    const updates = lastKnownGoodUpdates(deps, tool('get_contract_terms'), good, call);
+
+    expect(updates).toEqual([
+      expect.objectContaining({
+        TableName: 'table',
+        Key: { pk: 'T#acme', sk: 'LKG#get_contract_terms' },
+        ExpressionAttributeValues: expect.objectContaining({
+          ':result': 'terms',
+          ':session': 's-1',
+          ':at': NOW,
+          ':expires': NOW / 1000 + 604_800,
+        }),
+      }),
+    ]);
+    const fromFallback = { ...good, fallback: { kind: 'static' as const, reason: 'circuit open' } };
+    expect(lastKnownGoodUpdates(deps, tool('get_contract_terms'), fromFallback, call)).toEqual([]);
+    expect(lastKnownGoodUpdates(deps, tool('get_contract_terms'), failedPastRetries, call)).toEqual([]);
+    expect(lastKnownGoodUpdates(deps, tool('audit_billing_logs'), good, call)).toEqual([]);
   });
 });

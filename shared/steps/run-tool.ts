@@ -333,7 +333,7 @@ const invokeChecked = (
   deps: ToolRunnerDeps,
   call: { profile: AgentProfile; tools: ToolDefinition[]; input: RunToolInput; verdict: Verdict },
   idempotencyKey: string,
-  breakerSeen: { record: BreakerRecord | undefined } | undefined,
+  breaker: { guard?: ToolBreakerDeps; seen?: { record: BreakerRecord | undefined } },
 ): Promise<Outcome> => {
   const { profile, input, verdict } = call;
   if (verdict.refusal !== undefined) return Promise.resolve(verdict.refusal);
@@ -347,14 +347,13 @@ const invokeChecked = (
     tenantId: input.tenantId,
     idempotencyKey,
   });
-  const guard = breakerDeps(deps);
-  if (!guard) return invokeTool(deps, tool, event);
-  return invokeBehindBreaker(guard, {
+  if (!breaker.guard) return invokeTool(deps, tool, event);
+  return invokeBehindBreaker(breaker.guard, {
     tool,
     tools: call.tools,
     event,
     invoke: (target, targetEvent) => invokeTool(deps, target, targetEvent),
-    ...(breakerSeen ? { seen: breakerSeen } : {}),
+    ...(breaker.seen ? { seen: breaker.seen } : {}),
   });
 };
 
@@ -401,10 +400,13 @@ export const runTool = async (deps: ToolRunnerDeps, input: RunToolInput): Promis
 
   const startedAt = now();
   // A taken-over call runs with the key its first attempt recorded, whatever this attempt derived.
-  const checked = { profile, tools, input, verdict };
-  const outcome = await invokeChecked(deps, checked, claim.item.idempotencyKey, breakerSeen);
-  const { shown, parts } = splitResult(outcome.result);
   const guard = breakerDeps(deps);
+  const checked = { profile, tools, input, verdict };
+  const outcome = await invokeChecked(deps, checked, claim.item.idempotencyKey, {
+    ...(guard ? { guard } : {}),
+    ...(breakerSeen ? { seen: breakerSeen } : {}),
+  });
+  const { shown, parts } = splitResult(outcome.result);
   await deps.store.completeToolCall({
     tenantId,
     sessionId,

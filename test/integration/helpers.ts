@@ -7,7 +7,9 @@ import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { localClients } from '../../local/cli/run-goal';
 import { type LocalStack, startLocalStack } from '../../local/stack/start';
 import { createDocumentClient } from '../../shared/runtime/clients/dynamodb';
+import type { NewSession } from '../../shared/store/session-store';
 import { tenantPk } from '../../shared/store/table';
+import { defaultLimits } from '../helpers/fixtures';
 
 export const root = join(__dirname, '..', '..');
 
@@ -38,6 +40,17 @@ export const localTable = () => {
   });
   return { client, doc: createDocumentClient(client), tableName };
 };
+
+/** The createSession input of a goal event for `sessionId` of `tenantId` (store-level tests). */
+export const newSessionInput = (tenantId: string, sessionId: string): NewSession => ({
+  tenantId,
+  sessionId,
+  agent: 'billing-auditor',
+  goal: 'Audit the bill.',
+  limits: defaultLimits(),
+  eventId: `evt-${sessionId}`,
+  goalMessage: [{ text: 'Goal: Audit the bill.' }],
+});
 
 export const startTestStack = (
   options: { functionEnvironment?: Record<string, Record<string, string>> } = {},

@@ -5,7 +5,7 @@
  */
 import { SessionStateError, StoreUnavailableError } from '../../shared/runtime/errors';
 import { type MessageItem, SessionStore } from '../../shared/store/session-store';
-import { localTable } from './helpers';
+import { localTable, newSessionInput } from './helpers';
 
 jest.setTimeout(30_000);
 
@@ -21,22 +21,7 @@ const newSessionId = (): string => {
   return `race-${Date.now().toString(36)}-${counter}`;
 };
 
-/** The createSession input of a goal event for `sessionId`. */
-const sessionInput = (sessionId: string) => ({
-  tenantId: TENANT,
-  sessionId,
-  agent: 'billing-auditor',
-  goal: 'Audit the bill.',
-  limits: {
-    maxTurns: 8,
-    tokenBudget: 200_000,
-    usdBudget: 1,
-    latencyToleranceMs: 30_000,
-    dataClassification: 'internal' as const,
-  },
-  eventId: `evt-${sessionId}`,
-  goalMessage: [{ text: 'Goal: Audit the bill.' }],
-});
+const sessionInput = (sessionId: string) => newSessionInput(TENANT, sessionId);
 
 /** A created session, running for EXECUTION unless `start` is false. */
 const runningSession = async (start = true): Promise<string> => {

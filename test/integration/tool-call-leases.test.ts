@@ -4,7 +4,7 @@
  * are written with its outcome.
  */
 import { SessionStore } from '../../shared/store/session-store';
-import { localTable } from './helpers';
+import { localTable, newSessionInput } from './helpers';
 
 jest.setTimeout(30_000);
 
@@ -19,21 +19,7 @@ let counter = 0;
 const runningSession = async (): Promise<string> => {
   counter += 1;
   const sessionId = `lease-${Date.now().toString(36)}-${counter}`;
-  await store.createSession({
-    tenantId: TENANT,
-    sessionId,
-    agent: 'billing-auditor',
-    goal: 'Audit the bill.',
-    limits: {
-      maxTurns: 8,
-      tokenBudget: 200_000,
-      usdBudget: 1,
-      latencyToleranceMs: 30_000,
-      dataClassification: 'internal',
-    },
-    eventId: `evt-${sessionId}`,
-    goalMessage: [{ text: 'Goal: Audit the bill.' }],
-  });
+  await store.createSession(newSessionInput(TENANT, sessionId));
   await store.beginRun(TENANT, sessionId, 'start', 'arn:aws:states:us-east-1:000000000000:execution:x:lease');
   return sessionId;
 };

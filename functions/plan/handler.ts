@@ -1,6 +1,7 @@
 /** Plan: the stop rules, then one model turn through Bedrock Converse; returns the tool calls to run, or finish/stop. */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { EventPublisher } from '../../shared/contracts/lifecycle-events';
+import { BedrockConverseProvider } from '../../shared/providers/bedrock-converse';
 import { bedrockClient } from '../../shared/runtime/clients/bedrock';
 import { documentClient } from '../../shared/runtime/clients/dynamodb';
 import { eventBridgeClient } from '../../shared/runtime/clients/eventbridge';
@@ -22,7 +23,7 @@ const table = tableConfig();
 const bus = busConfig();
 const deps = {
   store: new SessionStore(documentClient(), table.tableName, table.sessionTtlDays),
-  bedrock: bedrockClient(),
+  providers: { bedrock: new BedrockConverseProvider(bedrockClient()) },
   tiers: modelTiers(),
   promptCaching: promptCachingConfig(),
   breakers: {

@@ -12,6 +12,8 @@ export const stopReasonSchema = z.enum([
   'circuit_open',
   /** The model answered, but every tool call the session made failed: not a plain success. */
   'tools_unavailable',
+  /** The session's tenant was paused (by an operator or at its daily cap): status `paused`, resumable. */
+  'tenant_paused',
 ]);
 export type StopReason = z.infer<typeof stopReasonSchema>;
 
@@ -24,6 +26,7 @@ export const STOP_EXPLANATIONS: Readonly<Record<Exclude<StopReason, 'completed'>
   schema_violations: 'the model kept sending tool parameters that break the schema',
   circuit_open: 'the tools it needed are unavailable (their circuit breakers are open)',
   tools_unavailable: 'every tool call failed, so the answer rests on no tool results',
+  tenant_paused: 'its tenant was paused',
 };
 
 /** Stops a `resume` may continue: the cause was outside the session (an outage), not the goal's own limits. */

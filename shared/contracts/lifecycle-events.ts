@@ -12,6 +12,16 @@ export const GOAL_FAILED = 'Agent Goal Failed';
 export const CIRCUIT_OPENED = 'Agent Circuit Opened';
 export const CIRCUIT_HALF_OPENED = 'Agent Circuit Half-Opened';
 export const CIRCUIT_CLOSED = 'Agent Circuit Closed';
+/** 50, 80 or 100 % of a session's budget or a tenant's daily cap was reached: each sent once per scope. */
+export const COST_THRESHOLD_CROSSED = 'Agent Cost Threshold Crossed';
+/** A session stopped at its token or USD budget (besides its Agent Goal Stopped). */
+export const BUDGET_EXCEEDED = 'Agent Budget Exceeded';
+/** An operator (or the cost alert at a daily cap) asks to pause or resume a tenant. */
+export const TENANT_PAUSE_REQUESTED = 'Agent Tenant Pause Requested';
+export const TENANT_RESUME_REQUESTED = 'Agent Tenant Resume Requested';
+/** A tenant was paused or resumed (its policy item changed). */
+export const TENANT_PAUSED = 'Agent Tenant Paused';
+export const TENANT_RESUMED = 'Agent Tenant Resumed';
 
 export type AgentEventType =
   | typeof GOAL_REJECTED
@@ -20,7 +30,13 @@ export type AgentEventType =
   | typeof GOAL_FAILED
   | typeof CIRCUIT_OPENED
   | typeof CIRCUIT_HALF_OPENED
-  | typeof CIRCUIT_CLOSED;
+  | typeof CIRCUIT_CLOSED
+  | typeof COST_THRESHOLD_CROSSED
+  | typeof BUDGET_EXCEEDED
+  | typeof TENANT_PAUSE_REQUESTED
+  | typeof TENANT_RESUME_REQUESTED
+  | typeof TENANT_PAUSED
+  | typeof TENANT_RESUMED;
 
 /** Every detail-type the agent itself puts on its bus (what `sovereign-agent events` lists by default). */
 export const AGENT_EVENT_TYPES: readonly AgentEventType[] = [
@@ -31,7 +47,28 @@ export const AGENT_EVENT_TYPES: readonly AgentEventType[] = [
   CIRCUIT_OPENED,
   CIRCUIT_HALF_OPENED,
   CIRCUIT_CLOSED,
+  COST_THRESHOLD_CROSSED,
+  BUDGET_EXCEEDED,
+  TENANT_PAUSE_REQUESTED,
+  TENANT_RESUME_REQUESTED,
+  TENANT_PAUSED,
+  TENANT_RESUMED,
 ];
+
+/** The detail of Agent Cost Threshold Crossed: which ledger, which threshold, and its figures. */
+export interface CostThresholdDetail {
+  scope: 'session' | 'tenant_day';
+  tenantId: string;
+  sessionId?: string;
+  /** UTC day of a tenant_day ledger (YYYY-MM-DD). */
+  day?: string;
+  percent: 50 | 80 | 100;
+  spentMicros: number;
+  budgetMicros: number;
+  spentUsd: number;
+  budgetUsd: number;
+  eventId: string;
+}
 
 /** Why a session failed, as its summary shows it: the error type, its message and the step it happened in. */
 export interface FailureSummary {

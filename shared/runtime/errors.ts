@@ -110,6 +110,14 @@ export class StoreItemError extends SovereignAgentError {
 }
 
 /** No price is known for a model: cost could not be settled, so the call is not made. */
+/** The model catalog is invalid, or a configured model id is not in it. */
+export class CatalogError extends SovereignAgentError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'CatalogError';
+  }
+}
+
 export class PricingError extends SovereignAgentError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);

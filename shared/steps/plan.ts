@@ -2,31 +2,25 @@
  * The Plan step: the stop rules, then one model turn through Bedrock Converse with the agent's tools, settled and
  * committed. It is the only step of a turn besides the tool calls: there is no separate decision step.
  */
-import {
-  type BedrockRuntimeClient,
-  type ContentBlock,
-  ConverseCommand,
-  type ConverseCommandInput,
-  type ConverseCommandOutput,
-  type Message,
-  type SystemContentBlock,
-  type Tool,
+import type {
+  ContentBlock,
+  ConverseCommandInput,
+  Message,
+  SystemContentBlock,
+  Tool,
 } from '@aws-sdk/client-bedrock-runtime';
 import * as z from 'zod';
 import { buildMessages, pendingToolUses, toolUsesOf } from '../agent/conversation';
 import { shouldContinueAsNew } from '../agent/history-budget';
 import { stopBeforeNextTurn } from '../agent/limits';
+import { catalogEntry } from '../agent/models';
 import { costOf, rateFor, type TokenUsage } from '../agent/pricing';
 import { type AgentProfile, getProfile } from '../agent/profiles';
 import { chooseRoute, type ModelTiers, type Route } from '../agent/routing';
 import type { StopReason } from '../agent/stop-reasons';
 import { offeredTools, type ToolDefinition, toolsForAgent } from '../agent/tools';
-import {
-  ModelRequestError,
-  ModelThrottledError,
-  ModelUnavailableError,
-  SessionStateError,
-} from '../runtime/errors';
+import type { ModelAnswer, ModelProvider, ModelProviders } from '../providers/model-provider';
+import { ModelRequestError, SessionStateError } from '../runtime/errors';
 import type { Conversation, MessageItem, SessionItem, SessionStore } from '../store/session-store';
 import { converseOnTier, type ModelBreakerDeps, tierCandidates } from './model-fallback';
 import { openToolBreaker } from './tool-breaker';
@@ -56,7 +50,8 @@ export type PlanResult =
 
 export interface PlanDeps {
   store: SessionStore;
-  bedrock: BedrockRuntimeClient;
+  /** Bedrock Converse, and the private SageMaker endpoint where the stage has one; the catalog says which a model uses. */
+  providers: ModelProviders;
   tiers: ModelTiers;
   /** Off sends no cache points to any model (the stage's PROMPT_CACHING); on sends them where the price says so. */
   promptCaching?: boolean;
@@ -123,25 +118,6 @@ export const buildRequest = (input: {
       turn: String(input.turn),
     },
   };
-};
-
-const THROTTLED = new Set(['ThrottlingException', 'ServiceQuotaExceededException']);
-const UNAVAILABLE = new Set([
-  'ModelTimeoutException',
-  'ServiceUnavailableException',
-  'InternalServerException',
-  'ModelNotReadyException',
-  'ModelErrorException',
-]);
-
-/** Maps Bedrock errors (after the SDK's own retries) onto the error names the ASL retries or fails on. */
-export const classifyModelError = (error: unknown, modelId: string): Error => {
-  if (!(error instanceof Error))
-    return new ModelRequestError(`Converse failed for ${modelId}: ${String(error)}`);
-  const message = `Converse ${error.name} for ${modelId}: ${error.message}`;
-  if (THROTTLED.has(error.name)) return new ModelThrottledError(message, { cause: error });
-  if (UNAVAILABLE.has(error.name)) return new ModelUnavailableError(message, { cause: error });
-  return new ModelRequestError(message, { cause: error });
 };
 
 const toolCallsOf = (content: ContentBlock[]): PlannedToolCall[] =>
@@ -234,26 +210,20 @@ const routeTurn = (
 export const isUsableAnswer = (content: ContentBlock[]): boolean =>
   content.some((block) => block.toolUse !== undefined || (block.text ?? '').trim() !== '');
 
-/** One Converse call: Bedrock errors mapped to the ASL's names, usage read (an unusable answer is Plan's to refuse). */
-const converse = async (deps: PlanDeps, request: ConverseCommandInput, modelId: string) => {
-  const now = deps.now ?? Date.now;
-  const startedAt = now();
-  let response: ConverseCommandOutput;
-  try {
-    response = await deps.bedrock.send(new ConverseCommand(request));
-  } catch (error) {
-    throw classifyModelError(error, modelId);
-  }
-  const latencyMs = now() - startedAt;
-  const content = response.output?.message?.content ?? [];
-  const usage: TokenUsage = {
-    input: response.usage?.inputTokens ?? 0,
-    output: response.usage?.outputTokens ?? 0,
-    cacheRead: response.usage?.cacheReadInputTokens ?? 0,
-    cacheWrite: response.usage?.cacheWriteInputTokens ?? 0,
-  };
-  return { content, usage, latencyMs, stopReason: response.stopReason };
+/** The provider a model id is served by (the catalog's entry; Bedrock for an id the catalog does not know). */
+export const providerFor = (providers: ModelProviders, modelId: string): ModelProvider => {
+  const name = catalogEntry(modelId)?.provider ?? 'bedrock';
+  const provider = providers[name];
+  if (!provider)
+    throw new ModelRequestError(
+      `Model ${modelId} needs the ${name} provider, which this stage has not configured`,
+    );
+  return provider;
 };
+
+/** One model call through its provider (errors already mapped to the ASL's names; an unusable answer is Plan's to refuse). */
+const converse = (deps: PlanDeps, request: ConverseCommandInput, modelId: string): Promise<ModelAnswer> =>
+  providerFor(deps.providers, modelId).converse(request);
 
 /**
  * The turn's answer from the routed tier: its model, or (with breakers) the tier's next model when that one's

@@ -25,6 +25,8 @@ export const TOOL_CALL_PREFIX = 'C#';
 export const REPORT_PREFIX = 'REPORT#';
 export const RESULT_PART_PREFIX = 'R#';
 export const LAST_KNOWN_GOOD_PREFIX = 'LKG#';
+export const TENANT_POLICY_SK = 'POLICY' as const;
+export const TENANT_DAY_PREFIX = 'SPEND#';
 export const BREAKER_PREFIX = 'BREAKER#';
 export const BREAKER_STATE_SK = 'STATE' as const;
 export const BREAKER_WINDOW_PREFIX = 'W#';
@@ -63,6 +65,16 @@ export const keys = {
     pk: sessionPk(tenantId, sessionId),
     sk: `${RESULT_PART_PREFIX}${pad(turn)}#${pad(index, 2)}#${pad(part, 3)}`,
   }),
+  /** A tenant's policy: budgets, daily cap, default data class, allowed agents, and whether it is paused. */
+  tenantPolicy: (tenantId: string) => ({
+    pk: tenantPk(tenantId),
+    sk: TENANT_POLICY_SK as typeof TENANT_POLICY_SK,
+  }),
+  /** A tenant's spend on one UTC day (YYYY-MM-DD): the daily cap's ledger, reserved and settled atomically. */
+  tenantDay: (tenantId: string, day: string): TableKey => ({
+    pk: tenantPk(tenantId),
+    sk: `${TENANT_DAY_PREFIX}${day}`,
+  }),
   /** A circuit breaker's state, shared by every execution of the stage: one per tool and per model. */
   breaker: (kind: BreakerKind, name: string): TableKey => ({
     pk: `${BREAKER_PREFIX}${kind}#${name}`,
@@ -84,9 +96,13 @@ export type BreakerKind = 'tool' | 'model';
 
 // --- Session header ---
 
-export const sessionStatusSchema = z.enum(['pending', 'running', 'completed', 'stopped', 'failed']);
+/**
+ * paused: its tenant was paused (an operator, or its daily cap): the session stopped at a turn boundary with its
+ * state saved and resumes with `resume` once the tenant is resumed. It ends an execution like a terminal status.
+ */
+export const sessionStatusSchema = z.enum(['pending', 'running', 'completed', 'stopped', 'failed', 'paused']);
 export type SessionStatus = z.infer<typeof sessionStatusSchema>;
-export const TERMINAL_STATUSES: readonly SessionStatus[] = ['completed', 'stopped', 'failed'];
+export const TERMINAL_STATUSES: readonly SessionStatus[] = ['completed', 'stopped', 'failed', 'paused'];
 
 export const sessionLimitsSchema = z.object({
   maxTurns: z.number().int().min(1),
@@ -118,8 +134,26 @@ export const sessionItemSchema = z.object({
   tokensCacheRead: count,
   tokensCacheWrite: count,
   costUsd: z.number().min(0),
+  /** The session's cost in integer micro-dollars (model, tool and infrastructure), updated atomically. */
+  costMicros: count.optional(),
   toolCalls: count,
   models: z.record(z.string(), count),
+  /** Model calls per provider ("bedrock", "sagemaker"). */
+  providers: z.record(z.string(), count).optional(),
+  /** Tokens and micro-dollars per model id. */
+  modelUsage: z
+    .record(
+      z.string(),
+      z.object({
+        calls: count,
+        input: count,
+        output: count,
+        cacheRead: count,
+        cacheWrite: count,
+        costMicros: count,
+      }),
+    )
+    .optional(),
   runs: count,
   eventId: z.string(),
   executionArn: z.string().optional(),
@@ -154,6 +188,49 @@ export const sessionItemSchema = z.object({
 });
 export type SessionItem = z.infer<typeof sessionItemSchema>;
 
+// --- Tenants: policy and daily spend ---
+
+export const tenantPolicyItemSchema = z.object({
+  pk: z.string(),
+  sk: z.literal(TENANT_POLICY_SK),
+  entity: z.literal('tenantPolicy'),
+  tenantId: z.string(),
+  /** Per-session defaults a goal's constraints may lower (never raise above the tenant's cap). */
+  sessionUsdBudget: z.number().positive().optional(),
+  sessionTokenBudget: z.number().int().positive().optional(),
+  /** The tenant's spend cap per UTC day, USD. */
+  dailyCapUsd: z.number().positive(),
+  defaultDataClassification: dataClassificationSchema.optional(),
+  /** Agents this tenant may run; absent: every agent. */
+  allowedAgents: z.array(z.string()).optional(),
+  /** Paused: new goals are refused and running sessions stop at their next turn. */
+  paused: z.boolean().optional(),
+  pausedReason: z.string().optional(),
+  pausedAt: z.string().optional(),
+  updatedAt: z.string(),
+});
+export type TenantPolicyItem = z.infer<typeof tenantPolicyItemSchema>;
+
+export const tenantDayItemSchema = z.object({
+  pk: z.string(),
+  sk: z.string().startsWith(TENANT_DAY_PREFIX),
+  entity: z.literal('tenantDay'),
+  tenantId: z.string(),
+  day: z.string(),
+  /** The cap this ledger was opened with (micro-dollars); `tenant set` moves `remainingMicros` by the change. */
+  capMicros: count,
+  /** Settled spend. */
+  spentMicros: count,
+  /** capMicros - spentMicros - live reservations: a reservation is a conditional decrement of this. */
+  remainingMicros: z.number().int(),
+  tokens: count.optional(),
+  /** Thresholds (50, 80, 100 %) whose alert was sent, each once. */
+  alertedPercents: z.array(z.number().int()).optional(),
+  updatedAt: z.string(),
+  expiresAt: z.number(),
+});
+export type TenantDayItem = z.infer<typeof tenantDayItemSchema>;
+
 // --- Conversation messages (turns) ---
 
 /** Converse content blocks are stored as the SDK gave them; only their being objects is checked here. */
@@ -180,7 +257,13 @@ export const messageItemSchema = z.object({
   content: z.array(contentBlockSchema),
   modelId: z.string().optional(),
   tier: z.string().optional(),
+  /** Which provider served the turn: "bedrock" or "sagemaker". */
+  provider: z.string().optional(),
+  /** The step kind routing saw (plan, extract, summarize, verify, format). */
+  stepKind: z.string().optional(),
   routeReason: z.string().optional(),
+  /** The turn's cost in integer micro-dollars (model plus the turn's infrastructure). */
+  costMicros: count.optional(),
   usage: tokenUsageSchema.optional(),
   costUsd: z.number().optional(),
   latencyMs: z.number().optional(),

@@ -20,6 +20,7 @@ import 'aws-sdk-client-mock-jest';
 import { getProfile } from '../../shared/agent/profiles';
 import type { Route } from '../../shared/agent/routing';
 import { toolsForAgent } from '../../shared/agent/tools';
+import { BedrockConverseProvider, classifyModelError } from '../../shared/providers/bedrock-converse';
 import {
   ModelRequestError,
   ModelThrottledError,
@@ -27,7 +28,7 @@ import {
   PricingError,
   SessionStateError,
 } from '../../shared/runtime/errors';
-import { buildRequest, classifyModelError, type PlanDeps, planTurn } from '../../shared/steps/plan';
+import { buildRequest, type PlanDeps, planTurn } from '../../shared/steps/plan';
 import type { Conversation } from '../../shared/store/session-store';
 import asl from '../../statemachines/agent-goal.asl.json';
 import { credentials, mockedStore, REGION, transactionConditionFailed } from '../helpers/aws';
@@ -70,7 +71,13 @@ const setup = (conversation: Conversation, tiers: PlanDeps['tiers'] = { ...TIERS
   ddb.on(QueryCommand).resolves({ Items: partitionItems(conversation) });
   ddb.on(TransactWriteCommand).resolves({});
   let clock = 10_000;
-  const deps: PlanDeps = { store, bedrock: bedrockClient, tiers, now: () => (clock += 250) };
+  const now = () => (clock += 250);
+  const deps: PlanDeps = {
+    store,
+    providers: { bedrock: new BedrockConverseProvider(bedrockClient, now) },
+    tiers,
+    now,
+  };
   return { ddb, bedrock, deps };
 };
 

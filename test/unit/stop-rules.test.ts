@@ -1,5 +1,7 @@
 /** The stop rules Plan checks before every model call: loop detection, schema-violation limit, budgets, turn limit. */
+
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { BedrockConverseProvider } from '../../shared/providers/bedrock-converse';
 import 'aws-sdk-client-mock-jest';
 import { BedrockRuntimeClient, ConverseCommand } from '@aws-sdk/client-bedrock-runtime';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -284,7 +286,11 @@ describe('Plan applies the stop rules before every model call', () => {
     const bedrockClient = new BedrockRuntimeClient({ region: REGION, credentials });
     const bedrock = mockClient(bedrockClient);
     ddb.on(QueryCommand).resolves({ Items: partitionItems(conversation) });
-    const deps = { store, bedrock: bedrockClient, tiers: { ...TIERS } };
+    const deps = {
+      store,
+      providers: { bedrock: new BedrockConverseProvider(bedrockClient) },
+      tiers: { ...TIERS },
+    };
     return { ddb, bedrock, run: () => planTurn(deps, { tenantId: TENANT, sessionId: SESSION }) };
   };
 

@@ -110,6 +110,8 @@ export const sessionLimitsSchema = z.object({
   usdBudget: z.number().positive(),
   latencyToleranceMs: z.number().int().positive(),
   dataClassification: dataClassificationSchema,
+  /** The tenant's daily cap when the session was accepted (its policy's dailyCapUsd); absent: no daily cap. */
+  tenantDailyCapUsd: z.number().positive().optional(),
 });
 export type SessionLimits = z.infer<typeof sessionLimitsSchema>;
 

@@ -3,17 +3,28 @@
  * serverless.yml's: every tier on the largest model, every tier on the mid (planner) model, the tiers as routed,
  * and routed with prompt caching on. One stack per policy: the environment is fixed when the sandboxes start.
  */
+import { catalog } from '../../shared/agent/models';
 import { rateFor } from '../../shared/agent/pricing';
 import { intrinsicContext, loadServerlessConfig } from '../stack/serverless-config';
 import { functionSpecs } from '../stack/specs';
 import { POLICY_NAMES, type PolicyName } from './cost';
 import { BenchError } from './errors';
 
-/**
- * The largest (Opus-class) model for `largestOnly`. Not a tier of serverless.yml: the bench sets it for every tier.
- * Its price is in shared/agent/pricing/prices.json with source and date.
- */
-export const LARGEST_MODEL_ID = 'global.anthropic.claude-opus-4-5-20251101-v1:0';
+/** The catalog's one active Opus-class entry (its id, limits and prices with source and date are data there). */
+const largestModelId = (): string => {
+  const opus = Object.entries(catalog.models).filter(
+    ([, entry]) => entry.lifecycle.status === 'ACTIVE' && /\bOpus\b/.test(entry.name),
+  );
+  const [first] = opus;
+  if (!first || opus.length > 1)
+    throw new BenchError(
+      `shared/agent/models/catalog.json must hold exactly one ACTIVE Opus entry, found ${opus.length}`,
+    );
+  return first[0];
+};
+
+/** The largest (Opus-class) model for `largestOnly`. Not a tier of serverless.yml: the bench sets it for every tier. */
+export const LARGEST_MODEL_ID = largestModelId();
 
 const TIER_VARIABLES = {
   planner: 'MODEL_TIER_PLANNER',

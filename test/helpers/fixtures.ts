@@ -19,11 +19,18 @@ export const EXPIRES_AT = Math.floor(NOW.getTime() / 1000) + 90 * 86_400;
 export const GOAL =
   "Audit this tenant's billing logs, find underused resources over the last 30 days, check the contract terms, and draft an optimization report.";
 
-/** The model tiers of serverless.yml's default params (all priced in shared/agent/pricing/prices.json but private). */
+/** The model tiers of serverless.yml's default params, each an entry of shared/agent/models/catalog.json. */
 export const TIERS = {
+  planner: 'us.anthropic.claude-sonnet-4-6',
+  executor: 'us.anthropic.claude-haiku-4-5-20251001-v1:0',
+  reader: 'us.amazon.nova-lite-v1:0',
+  private: 'sagemaker:llama-3-1-8b-instruct',
+} as const;
+
+/** The model ids serverless.yml defaulted to before the catalog: a deployed stage would fail on them. */
+export const PRE_CATALOG_IDS = {
   planner: 'anthropic.claude-3-5-sonnet-20241022-v2:0',
   executor: 'anthropic.claude-3-5-haiku-20241022-v1:0',
-  reader: 'amazon.nova-lite-v1:0',
   private: 'sovereign-private',
 } as const;
 

@@ -1,8 +1,9 @@
-/** Token prices and per-call cost: input, output and prompt-cache rates per 1M tokens, from prices.json. */
+/** Per-call cost: input, output and prompt-cache rates per 1M tokens, read from the model catalog. */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { costOf, priceTable, rateFor, type TokenUsage } from '../../shared/agent/pricing';
+import { catalog } from '../../shared/agent/models';
+import { costOf, rateFor, type TokenUsage } from '../../shared/agent/pricing';
 import { PricingError } from '../../shared/runtime/errors';
 import { TIERS } from '../helpers/fixtures';
 
@@ -16,23 +17,23 @@ const usage = (partial: Partial<TokenUsage>): TokenUsage => ({
 });
 
 describe('costOf', () => {
-  it('charges $0.80 for 1M input tokens on Haiku', () => {
+  it('charges $1.10 for 1M input tokens on Haiku 4.5 through its US profile', () => {
     // Act
     const usd = costOf(usage({ input: MILLION }), rateFor(TIERS.executor, 'executor'));
 
     // Assess
-    expect(usd).toBe(0.8);
+    expect(usd).toBe(1.1);
   });
 
-  it('charges $15 for 1M output tokens on Sonnet', () => {
+  it('charges $16.50 for 1M output tokens on Sonnet 4.6 through its US profile (global $15 + 10 %)', () => {
     // Act
     const usd = costOf(usage({ output: MILLION }), rateFor(TIERS.planner, 'planner'));
 
     // Assess
-    expect(usd).toBe(15);
+    expect(usd).toBe(16.5);
   });
 
-  it('charges cache reads at a tenth of input and cache writes at a premium (Haiku: $0.08 and $1.00)', () => {
+  it('charges cache reads at a tenth of input and cache writes at a premium (Haiku 4.5: $0.11 and $1.375)', () => {
     // Prepare
     const haiku = rateFor(TIERS.executor, 'executor');
 
@@ -41,8 +42,8 @@ describe('costOf', () => {
     const writes = costOf(usage({ cacheWrite: MILLION }), haiku);
 
     // Assess
-    expect(reads).toBe(0.08);
-    expect(writes).toBe(1);
+    expect(reads).toBe(0.11);
+    expect(writes).toBe(1.375);
   });
 
   it('adds all four parts of a typical turn', () => {
@@ -52,13 +53,13 @@ describe('costOf', () => {
     // Act
     const usd = costOf(usage({ input: 1234, output: 567, cacheRead: 2000, cacheWrite: 100 }), sonnet);
 
-    // Assess: 1234 x 3 + 567 x 15 + 2000 x 0.3 + 100 x 3.75 per 1M
-    expect(usd).toBe(0.013182);
+    // Assess: 1234 x 3.3 + 567 x 16.5 + 2000 x 0.33 + 100 x 4.125 per 1M
+    expect(usd).toBe(0.0145002);
   });
 
   it('rounds to 1e-8 USD so sums of many calls stay stable', () => {
     // Act
-    const usd = costOf(usage({ input: 1 }), rateFor('amazon.nova-lite-v1:0', 'reader'));
+    const usd = costOf(usage({ input: 1 }), rateFor(TIERS.reader, 'reader'));
 
     // Assess: 0.06 / 1M = 6e-8
     expect(usd).toBe(6e-8);
@@ -71,22 +72,28 @@ describe('costOf', () => {
 });
 
 describe('rateFor', () => {
-  it('prices a private endpoint by its tier: per-token cost zero (billed as infrastructure)', () => {
+  it('prices the private endpoint from its catalog entry, per token equivalent of its instance-hour', () => {
     // Act
     const rate = rateFor(TIERS.private, 'private');
 
-    // Assess
-    expect(costOf(usage({ input: MILLION, output: MILLION }), rate)).toBe(0);
-    expect(rate.note).toMatch(/infrastructure/);
+    // Assess: not free, so a USD budget applies to restricted goals too
+    expect(rate.basis).toBe('instance-hour');
+    expect(costOf(usage({ input: MILLION }), rate)).toBeGreaterThan(0);
   });
 
-  it('refuses a model with no known price, naming the model and the price file', () => {
+  it('offers cache points only to models whose catalog entry has prompt caching', () => {
+    // Act + Assess
+    expect(rateFor(TIERS.planner, 'planner').promptCaching).toBe(true);
+    expect(rateFor(TIERS.private, 'private').promptCaching).toBe(false);
+  });
+
+  it('refuses a model the catalog does not know, naming the model and the catalog file', () => {
     // Act
     const act = () => rateFor('anthropic.claude-unknown-v9:0', 'planner');
 
     // Assess
     expect(act).toThrow(PricingError);
-    expect(act).toThrow(/anthropic\.claude-unknown-v9:0.*prices\.json/);
+    expect(act).toThrow(/anthropic\.claude-unknown-v9:0.*shared\/agent\/models\/catalog\.json/);
   });
 
   it('has a price for every model tier serverless.yml deploys', () => {
@@ -112,19 +119,13 @@ describe('rateFor', () => {
   });
 });
 
-describe('priceTable', () => {
-  it('says where its prices come from and when they were recorded', () => {
-    // Assess
-    expect(priceTable.currency).toBe('USD');
-    expect(priceTable.unit).toBe('per 1,000,000 tokens');
-    expect(priceTable.source).toMatch(/Bedrock pricing/);
-    expect(priceTable.recordedAt).toMatch(/^\d{4}-\d{2}-\d{2}$/);
-  });
-
+describe('catalog prices', () => {
   it('never prices a cache read above the input rate', () => {
     // Act + Assess
-    for (const [modelId, rate] of Object.entries(priceTable.models)) {
+    for (const [modelId, entry] of Object.entries(catalog.models)) {
+      const rate = rateFor(modelId, 'planner');
       expect({ modelId, cheaper: rate.cacheRead <= rate.input }).toEqual({ modelId, cheaper: true });
+      expect(rate.input).toBe(entry.prices.input);
     }
   });
 });

@@ -1,36 +1,18 @@
-/** Token prices (data in prices.json, with source and date) and the per-call cost: input, output and cache rates. */
-import * as z from 'zod';
+/** Per-call cost from the model catalog's prices (shared/agent/models/catalog.json): input, output and cache rates. */
 import { PricingError } from '../../runtime/errors';
+import { type CatalogEntry, catalog, catalogEntry } from '../models';
 import type { Tier } from '../profiles';
-import table from './prices.json';
 
-const rateSchema = z.object({
-  input: z.number().min(0),
-  output: z.number().min(0),
-  cacheRead: z.number().min(0),
-  cacheWrite: z.number().min(0),
-  /** Whether Bedrock accepts cache points for this model; sending one to a model without caching is an error. */
-  promptCaching: z.boolean(),
-  note: z.string().optional(),
-  /** Where an entry's figures come from, when it differs from the table's source. */
-  source: z.string().optional(),
-  recordedAt: z
-    .string()
-    .regex(/^\d{4}-\d{2}-\d{2}$/)
-    .optional(),
-});
-export type Rate = z.infer<typeof rateSchema>;
-
-const priceTableSchema = z.object({
-  currency: z.literal('USD'),
-  unit: z.literal('per 1,000,000 tokens'),
-  source: z.string().min(1),
-  recordedAt: z.string().regex(/^\d{4}-\d{2}-\d{2}$/),
-  models: z.record(z.string(), rateSchema),
-  tiers: z.record(z.string(), rateSchema),
-});
-
-export const priceTable = priceTableSchema.parse(table);
+/** USD per 1,000,000 tokens (= micro-dollars per token), and whether the planner may send this model cache points. */
+export interface Rate {
+  input: number;
+  output: number;
+  cacheRead: number;
+  cacheWrite: number;
+  promptCaching: boolean;
+  /** Per-token or the per-token equivalent of an instance-hour price (see the entry's prices). */
+  basis: CatalogEntry['prices']['basis'];
+}
 
 export interface TokenUsage {
   input: number;
@@ -39,13 +21,18 @@ export interface TokenUsage {
   cacheWrite: number;
 }
 
+const CATALOG_FILE = 'shared/agent/models/catalog.json';
+
+/** The catalog's rate of a model id; an id the catalog does not know is a PricingError (the tier only names it). */
 export const rateFor = (modelId: string, tier: Tier): Rate => {
-  const rate = priceTable.models[modelId] ?? priceTable.tiers[tier];
-  if (!rate)
+  const entry = catalogEntry(modelId);
+  if (!entry) {
     throw new PricingError(
-      `No price for model "${modelId}" (tier ${tier}) in shared/agent/pricing/prices.json`,
+      `No price for model "${modelId}" (tier ${tier}): it is not in ${CATALOG_FILE}; known: ${Object.keys(catalog.models).join(', ')}`,
     );
-  return rate;
+  }
+  const { input, output, cacheRead, cacheWrite, basis } = entry.prices;
+  return { input, output, cacheRead, cacheWrite, basis, promptCaching: entry.promptCaching !== null };
 };
 
 /** Cost in USD of one model call, rounded to 1e-8 so sums stay stable. */

@@ -13,7 +13,7 @@ import * as z from 'zod';
 import { buildMessages, pendingToolUses, toolUsesOf } from '../agent/conversation';
 import { shouldContinueAsNew } from '../agent/history-budget';
 import { stopBeforeNextTurn } from '../agent/limits';
-import { catalogEntry } from '../agent/models';
+import { type CatalogEntry, catalogEntry } from '../agent/models';
 import { costOf, rateFor, type TokenUsage } from '../agent/pricing';
 import { type AgentProfile, getProfile } from '../agent/profiles';
 import { chooseRoute, type ModelTiers, type Route } from '../agent/routing';
@@ -53,7 +53,7 @@ export interface PlanDeps {
   /** Bedrock Converse, and the private SageMaker endpoint where the stage has one; the catalog says which a model uses. */
   providers: ModelProviders;
   tiers: ModelTiers;
-  /** Off sends no cache points to any model (the stage's PROMPT_CACHING); on sends them where the price says so. */
+  /** Off sends no cache points to any model (the stage's PROMPT_CACHING); on sends them where the catalog allows. */
   promptCaching?: boolean;
   /** Breakers per model id and per tool (a loop opens its tool's); without them every turn uses the tier's model. */
   breakers?: Omit<ModelBreakerDeps, 'now'>;
@@ -74,20 +74,49 @@ export const toolSpecs = (tools: ToolDefinition[]): Tool[] =>
 
 const CACHE_POINT = { cachePoint: { type: 'default' as const } };
 
+/** Copies of `messages` with a cache point appended to each message at the given indexes. */
+const withCachePointsAt = (messages: Message[], marked: Set<number>): Message[] =>
+  messages.map((m, i) => (marked.has(i) ? { ...m, content: [...(m.content ?? []), CACHE_POINT] } : m));
+
 /**
- * The conversation with cache points after its last message (this request writes the prefix through it) and after
- * the last message of the previous turn's request (whose prefix that request wrote, so this one reads it). Bedrock
- * looks a prefix up only at the checkpoints a request marks, hence two. Copies: the stored content is not touched.
+ * Conversation checkpoints: after the last message (this request writes the prefix through it) and after the last
+ * message of the previous turn's request (whose prefix that request wrote, so this one reads it); Bedrock looks a
+ * prefix up only at the checkpoints a request marks, hence two.
  */
-export const withConversationCachePoints = (messages: Message[]): Message[] => {
-  const marked = new Set([messages.length - 1, messages.length - 3].filter((i) => i >= 0));
-  return messages.map((m, i) => (marked.has(i) ? { ...m, content: [...(m.content ?? []), CACHE_POINT] } : m));
+type CachePlace = 'system' | 'lastMessage' | 'previousTurn' | 'tools';
+
+/**
+ * Where this request puts cache points, in order of worth: after the system prompt (the model reads it after the
+ * tools, so it caches both), after the last message and the previous turn's last message, then after the tools.
+ * Only in the fields the model's catalog entry accepts (Nova: not in toolConfig.tools), at most its maxCheckpoints;
+ * none for a model without prompt caching or with caching off. A checkpoint below the model's minimum prefix is
+ * ignored by Bedrock, not refused.
+ */
+export const cachePlaces = (
+  entry: CatalogEntry | undefined,
+  messageCount: number,
+  caching: boolean,
+): Set<CachePlace> => {
+  const cache = entry?.promptCaching;
+  if (!caching || !cache) return new Set();
+  const fields = new Set(cache.fields);
+  const wanted: [CachePlace, boolean][] = [
+    ['system', fields.has('system')],
+    ['lastMessage', fields.has('messages') && messageCount >= 1],
+    ['previousTurn', fields.has('messages') && messageCount >= 3],
+    ['tools', fields.has('tools')],
+  ];
+  return new Set(
+    wanted
+      .filter(([, ok]) => ok)
+      .map(([place]) => place)
+      .slice(0, cache.maxCheckpoints),
+  );
 };
 
 /**
- * For models whose price entry says Bedrock caches prompts for them: a cache point after the system prompt (which
- * the model reads after the tools, so it caches both) and two in the conversation, three checkpoints in all. A
- * checkpoint below the model's minimum prefix is ignored by Bedrock, not refused.
+ * The Converse request of a turn, built from the catalog entry of the routed model: cache points where it accepts
+ * them (cachePlaces) and maxTokens no higher than the model's own output limit.
  */
 export const buildRequest = (input: {
   profile: AgentProfile;
@@ -98,19 +127,26 @@ export const buildRequest = (input: {
   turn: number;
   promptCaching: boolean;
 }): ConverseCommandInput => {
-  const caching = input.promptCaching;
-  const system: SystemContentBlock[] = [{ text: input.profile.instructions }];
-  if (caching) system.push(CACHE_POINT);
+  const entry = catalogEntry(input.route.modelId);
   const messages = buildMessages(input.conversation);
+  const places = cachePlaces(entry, messages.length, input.promptCaching);
+  const system: SystemContentBlock[] = [{ text: input.profile.instructions }];
+  if (places.has('system')) system.push(CACHE_POINT);
+  const marked = new Set<number>();
+  if (places.has('lastMessage')) marked.add(messages.length - 1);
+  if (places.has('previousTurn')) marked.add(messages.length - 3);
+  const tools: Tool[] = toolSpecs(input.tools);
+  if (places.has('tools')) tools.push(CACHE_POINT);
+  const maxTokens = Math.min(
+    input.profile.inference.maxTokens,
+    entry?.maxOutputTokens ?? Number.POSITIVE_INFINITY,
+  );
   return {
     modelId: input.route.modelId,
     system,
-    messages: caching ? withConversationCachePoints(messages) : messages,
-    toolConfig: { tools: toolSpecs(input.tools) },
-    inferenceConfig: {
-      maxTokens: input.profile.inference.maxTokens,
-      temperature: input.profile.inference.temperature,
-    },
+    messages: withCachePointsAt(messages, marked),
+    toolConfig: { tools },
+    inferenceConfig: { maxTokens, temperature: input.profile.inference.temperature },
     requestMetadata: {
       tenantId: input.session.tenantId,
       sessionId: input.session.sessionId,
@@ -201,7 +237,7 @@ const routeTurn = (
     route,
     tools,
     turn,
-    promptCaching: rate.promptCaching && deps.promptCaching !== false,
+    promptCaching: deps.promptCaching !== false,
   });
   return { route, rate, request };
 };

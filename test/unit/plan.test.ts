@@ -17,6 +17,7 @@ import {
 import { QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
+import { requireModel } from '../../shared/agent/models';
 import { getProfile } from '../../shared/agent/profiles';
 import type { Route } from '../../shared/agent/routing';
 import { toolsForAgent } from '../../shared/agent/tools';
@@ -50,6 +51,10 @@ const profile = getProfile('billing-auditor');
 const tools = toolsForAgent(profile.actionGroups);
 const plannerRoute: Route = { tier: 'planner', modelId: TIERS.planner, rci: 95, reason: 'planning turn' };
 const privateRoute: Route = { tier: 'private', modelId: TIERS.private, rci: 95, reason: 'restricted' };
+const readerRoute: Route = { tier: 'reader', modelId: TIERS.reader, rci: 20, reason: 'summarising' };
+const CACHE_POINT = { cachePoint: { type: 'default' } };
+const cachePointCount = (request: ConverseCommandInput): number =>
+  JSON.stringify(request).match(/cachePoint/g)?.length ?? 0;
 
 const toolUseAnswer: ContentBlock[] = [
   { text: 'Let me gather the facts.' },
@@ -91,7 +96,7 @@ const firstTurn = () => conversationOf(sessionItem());
 const ids = { tenantId: TENANT, sessionId: SESSION };
 
 describe('buildRequest', () => {
-  it('puts a cache point after the system prompt (tools and system) and after the goal on a first turn', () => {
+  it('puts Claude cache points after the system prompt, after the goal and after the tools on a first turn', () => {
     // Act
     const request = buildRequest({
       profile,
@@ -104,10 +109,12 @@ describe('buildRequest', () => {
     });
 
     // Assess
-    expect(request.system).toEqual([{ text: profile.instructions }, { cachePoint: { type: 'default' } }]);
+    expect(request.system).toEqual([{ text: profile.instructions }, CACHE_POINT]);
     const toolList = request.toolConfig?.tools ?? [];
-    expect(toolList.map((t) => t.toolSpec?.name)).toEqual(tools.map((t) => t.name));
-    expect(request.messages?.[0]?.content?.at(-1)).toEqual({ cachePoint: { type: 'default' } });
+    expect(toolList.slice(0, -1).map((t) => t.toolSpec?.name)).toEqual(tools.map((t) => t.name));
+    // Claude's catalog entry accepts a cache point in toolConfig.tools
+    expect(toolList.at(-1)).toEqual(CACHE_POINT);
+    expect(request.messages?.[0]?.content?.at(-1)).toEqual(CACHE_POINT);
   });
 
   it('marks the end of the conversation and the end of the previous request, so a turn reads what the last wrote', () => {
@@ -137,16 +144,20 @@ describe('buildRequest', () => {
       promptCaching: true,
     });
 
-    // Assess: checkpoints after message 2 (the previous request's end) and message 4 (this one's), 3 in all
+    // Assess: checkpoints after message 2 (the previous request's end) and message 4 (this one's), plus system and
+    // tools: 4, Claude's maxCheckpoints
     const marked = (request.messages ?? []).map((m) => m.content?.some((b) => b.cachePoint) ?? false);
     expect(marked).toEqual([false, false, true, false, true]);
-    expect(JSON.stringify(request).match(/cachePoint/g)).toHaveLength(3);
+    expect(cachePointCount(request)).toBe(4);
+    expect(cachePointCount(request)).toBeLessThanOrEqual(
+      requireModel(TIERS.planner).promptCaching?.maxCheckpoints ?? 0,
+    );
     // The stored conversation is not changed by the request built from it
     expect(JSON.stringify(conversation.messages)).not.toContain('cachePoint');
   });
 
   it('sends no cache points to a model without prompt caching (Bedrock would reject them)', () => {
-    // Act
+    // Act: caching is on for the stage, the private entry has no promptCaching
     const request = buildRequest({
       profile,
       session: sessionItem(),
@@ -154,12 +165,51 @@ describe('buildRequest', () => {
       route: privateRoute,
       tools,
       turn: 1,
-      promptCaching: false,
+      promptCaching: true,
     });
 
     // Assess
     expect(JSON.stringify(request)).not.toContain('cachePoint');
     expect(request.modelId).toBe(TIERS.private);
+  });
+
+  it('keeps Nova cache points out of toolConfig.tools, in system and messages only', () => {
+    // Act
+    const request = buildRequest({
+      profile,
+      session: sessionItem(),
+      conversation: firstTurn(),
+      route: readerRoute,
+      tools,
+      turn: 1,
+      promptCaching: true,
+    });
+
+    // Assess
+    expect(JSON.stringify(request.toolConfig)).not.toContain('cachePoint');
+    expect(request.system?.at(-1)).toEqual(CACHE_POINT);
+    expect(request.messages?.[0]?.content?.at(-1)).toEqual(CACHE_POINT);
+    expect(cachePointCount(request)).toBe(2);
+  });
+
+  it('never asks for more output tokens than the model allows', () => {
+    // Prepare: a profile asking for more than Nova Lite's 10,000
+    const greedy = { ...profile, inference: { ...profile.inference, maxTokens: 50_000 } };
+
+    // Act
+    const request = buildRequest({
+      profile: greedy,
+      session: sessionItem(),
+      conversation: firstTurn(),
+      route: readerRoute,
+      tools,
+      turn: 1,
+      promptCaching: false,
+    });
+
+    // Assess
+    expect(request.inferenceConfig?.maxTokens).toBe(requireModel(TIERS.reader).maxOutputTokens);
+    expect(request.inferenceConfig?.maxTokens).toBe(10_000);
   });
 
   it('tags the call with tenant, session, agent and turn, and uses the profile inference settings', () => {
@@ -279,14 +329,16 @@ describe('planTurn: a new turn', () => {
       modelId: TIERS.planner,
       tier: 'planner',
       usage: { input: 1000, output: 500, cacheRead: 0, cacheWrite: 0 },
-      costUsd: 0.0105, // 1000 x $3 + 500 x $15 per 1M on Sonnet
+      costUsd: 0.01155, // 1000 x $3.30 + 500 x $16.50 per 1M on Sonnet 4.6 (US profile)
     });
     const request = sentRequest(bedrock);
     expect(request.modelId).toBe(TIERS.planner);
-    expect(request.messages).toEqual([{ role: 'user', content: goalItem().content }]);
+    expect(request.messages).toEqual([
+      { role: 'user', content: [...(goalItem().content ?? []), CACHE_POINT] },
+    ]);
     expect(request.requestMetadata).toMatchObject({ tenantId: TENANT, sessionId: SESSION });
-    // Claude 3.5 Sonnet v2 has no generally available prompt caching (prices.json says so): no cache points.
-    expect(JSON.stringify(request)).not.toContain('cachePoint');
+    // Sonnet 4.6 caches prompts (its catalog entry): system, goal and tools are marked.
+    expect(cachePointCount(request)).toBe(3);
 
     const write = ddb.commandCalls(TransactWriteCommand)[0]?.args[0].input;
     const [put, update] = write?.TransactItems ?? [];
@@ -297,14 +349,14 @@ describe('planTurn: a new turn', () => {
       content: toolUseAnswer,
       modelId: TIERS.planner,
       tier: 'planner',
-      costUsd: 0.0105,
+      costUsd: 0.01155,
       latencyMs: 250,
       stopReason: 'tool_use',
     });
     expect(update?.Update?.ExpressionAttributeValues).toMatchObject({
       ':previous': 0,
       ':turn': 1,
-      ':cost': 0.0105,
+      ':cost': 0.01155,
     });
   });
 
@@ -328,7 +380,7 @@ describe('planTurn: a new turn', () => {
     expect(result).toMatchObject({ turn: 2, action: 'finish', toolCalls: [], tier: 'executor' });
     const request = sentRequest(bedrock);
     expect(request.modelId).toBe(TIERS.executor);
-    // Claude 3.5 Haiku caches prompts: cache points follow the system prompt and the tools.
+    // Claude Haiku 4.5 caches prompts: cache points follow the system prompt and the tools.
     expect(request.system?.at(-1)).toEqual({ cachePoint: { type: 'default' } });
     expect(request.messages?.map((m) => m.role)).toEqual(['user', 'assistant', 'user']);
     expect(request.messages?.[2]?.content?.[0]?.toolResult).toEqual({
@@ -348,25 +400,37 @@ describe('planTurn: a new turn', () => {
     // Act
     await planTurn({ ...deps, promptCaching: false }, ids);
 
-    // Assess: the executor (Claude 3.5 Haiku) caches, but not on this stage
+    // Assess: the executor (Claude Haiku 4.5) caches, but not on this stage
     const request = sentRequest(bedrock);
     expect(request.modelId).toBe(TIERS.executor);
     expect(JSON.stringify(request)).not.toContain('cachePoint');
   });
 
-  it('sends restricted data only to the private tier, uncached and at zero token cost', async () => {
-    // Prepare
+  it('sends restricted data only to the private tier through its provider, uncached', async () => {
+    // Prepare: the private tier's catalog entry is a SageMaker endpoint
     const session = sessionItem({ limits: defaultLimits({ dataClassification: 'restricted' }) });
     const { bedrock, deps } = setup(conversationOf(session));
-    bedrock.on(ConverseCommand).resolves(converseReply(toolUseAnswer));
+    const sent: ConverseCommandInput[] = [];
+    const sagemaker = {
+      name: 'sagemaker' as const,
+      converse: async (request: ConverseCommandInput) => {
+        sent.push(request);
+        return {
+          content: toolUseAnswer,
+          usage: { input: 1000, output: 500, cacheRead: 0, cacheWrite: 0 },
+          latencyMs: 5,
+        };
+      },
+    };
 
     // Act
-    const result = await planTurn(deps, ids);
+    const result = await planTurn({ ...deps, providers: { ...deps.providers, sagemaker } }, ids);
 
     // Assess
-    expect(result).toMatchObject({ tier: 'private', modelId: TIERS.private, costUsd: 0 });
-    expect(bedrock).toHaveReceivedCommandTimes(ConverseCommand, 1);
-    expect(JSON.stringify(sentRequest(bedrock))).not.toContain('cachePoint');
+    expect(result).toMatchObject({ tier: 'private', modelId: TIERS.private });
+    expect(bedrock).toHaveReceivedCommandTimes(ConverseCommand, 0);
+    expect(sent).toHaveLength(1);
+    expect(JSON.stringify(sent[0])).not.toContain('cachePoint');
   });
 
   it('surfaces a throttled Converse call as ModelThrottledError and commits nothing', async () => {

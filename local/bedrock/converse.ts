@@ -1,6 +1,10 @@
-/** The Converse operation: reads and checks the request, answers from the session's script or the fixture model, counts tokens. */
+/**
+ * The Converse operation: reads and checks the request (Bedrock's rules and the model catalog's), answers from the
+ * session's script or the fixture model, counts tokens.
+ */
 import type http2 from 'node:http2';
 import { readBody } from '../aws/http';
+import { checkAgainstCatalog, requireInvocableModel } from './catalog-rules';
 import { type ConverseRequestBody, validateConverseRequest } from './converse-request';
 import { type ConverseErrorType, ConverseFaultError, ConverseValidationError } from './errors';
 import { planFixtureAnswer } from './fixture-model';
@@ -74,7 +78,10 @@ const readRequest = async (
   if (sessionId !== undefined) record.sessionId = sessionId;
   if (tenantId !== undefined) record.tenantId = tenantId;
   record.turn = turnOf(body);
-  return validateConverseRequest(modelId, body);
+  const entry = requireInvocableModel(modelId);
+  const request = validateConverseRequest(modelId, body);
+  checkAgainstCatalog(entry, request);
+  return request;
 };
 
 /** Answers Converse calls and keeps a record of each one, in order of arrival. */

@@ -1,6 +1,8 @@
 /** Token counting (cl100k_base via js-tiktoken, offline) and the prompt cache of the Bedrock emulator. */
+import { catalogEntry } from '../../shared/agent/models';
 import type { ConverseRequestBody } from './converse-request';
 import { sha256, stableStringify } from './json';
+import { catalogKeyOf } from './model-id';
 
 // js-tiktoken is an ES module package with CommonJS builds; the type-only import with resolution-mode lets
 // this CommonJS project use its types while Node loads the CommonJS build through require.
@@ -158,14 +160,12 @@ export interface InputUsage {
 }
 
 /**
- * Smallest prefix, in tokens, that forms a cache checkpoint (Bedrock user guide, "Prompt caching for faster model
- * inference", supported models table): a cache point placed earlier is ignored, as Bedrock ignores it.
+ * Smallest prefix, in tokens, that forms a cache checkpoint: the model's catalog entry (minTokensPerCheckpoint, from
+ * the Bedrock prompt-caching guide). A cache point placed earlier is ignored, as Bedrock ignores it; a model without
+ * prompt caching forms none.
  */
-export const minimumCacheTokens = (modelId: string): number => {
-  if (/haiku/i.test(modelId)) return 2048;
-  if (/amazon\.nova/i.test(modelId)) return 1000;
-  return 1024;
-};
+export const minimumCacheTokens = (modelId: string): number =>
+  catalogEntry(catalogKeyOf(modelId))?.promptCaching?.minTokensPerCheckpoint ?? Number.POSITIVE_INFINITY;
 
 /**
  * Prefix cache keyed by model id and content hash of the prompt up to a cache point. Like Bedrock, a

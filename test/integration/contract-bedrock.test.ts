@@ -34,7 +34,8 @@ import {
   EmulatorControlError,
 } from '../../local/bedrock/errors';
 
-const MODEL_ID = 'anthropic.claude-3-5-haiku-20241022-v1:0';
+// A catalog id (shared/agent/models/catalog.json): the emulator refuses ids the catalog does not know.
+const MODEL_ID = 'us.anthropic.claude-haiku-4-5-20251001-v1:0';
 const credentials = { accessKeyId: 'AKIDLOCAL', secretAccessKey: 'local-secret' };
 
 const tools: Tool[] = [
@@ -210,7 +211,7 @@ describe('Converse shapes', () => {
   });
 
   it('takes the model id from the URL-encoded path, ARNs included', async () => {
-    const arn = 'arn:aws:bedrock:us-east-1:123456789012:imported-model/sovereign-private';
+    const arn = `arn:aws:bedrock:us-east-1:123456789012:inference-profile/${MODEL_ID}`;
     await client.send(new ConverseCommand({ ...converseInput('arn-model', []), modelId: arn }));
     expect(emulator.calls().find((c) => c.sessionId === 'arn-model')?.modelId).toBe(arn);
   });
@@ -316,20 +317,23 @@ describe('Converse errors', () => {
 
 describe('prompt caching', () => {
   it('writes the system and tools prefix on the first call and reads it on the next', async () => {
-    const modelId = 'amazon.nova-lite-v1:0';
+    const modelId = 'us.amazon.nova-lite-v1:0';
+    // Nova takes no cache point in toolConfig.tools (its catalog entry): the tools go without one.
+    const toolConfig = { tools: tools.filter((tool) => !tool.cachePoint) };
     // A checkpoint forms only past the model's minimum prefix (1,000 tokens on Nova), so the prompt is long.
     const system = [
       { text: `${SYSTEM_PROMPT} ${'Quote the tool results, with units and dates. '.repeat(120)}` },
       { cachePoint: { type: 'default' as const } },
     ];
     const first = await client.send(
-      new ConverseCommand({ ...converseInput('cache-1', []), modelId, system }),
+      new ConverseCommand({ ...converseInput('cache-1', []), modelId, system, toolConfig }),
     );
     const second = await client.send(
       new ConverseCommand({
         ...converseInput('cache-2', [], 'Write an optimization report for March.'),
         modelId,
         system,
+        toolConfig,
       }),
     );
     expect(first.usage?.cacheReadInputTokens).toBe(0);

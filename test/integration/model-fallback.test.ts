@@ -8,12 +8,13 @@ import { localClients, runGoal } from '../../local/cli/run-goal';
 import type { LocalStack } from '../../local/stack/start';
 import { DEFAULT_BREAKER_SETTINGS } from '../../shared/agent/breaker';
 import { BreakerStore } from '../../shared/store/breaker-store';
+import { TIERS } from '../helpers/fixtures';
 import { goalEvent, loadEvent, startTestStack } from './helpers';
 
 jest.setTimeout(180_000);
 
-const SONNET = 'anthropic.claude-3-5-sonnet-20241022-v2:0';
-const HAIKU = 'anthropic.claude-3-5-haiku-20241022-v1:0';
+const SONNET = TIERS.planner;
+const HAIKU = TIERS.executor;
 
 let stack: LocalStack;
 

@@ -2,7 +2,7 @@ import type { ConverseMessage } from '../../local/bedrock/converse-request';
 import { validateConverseRequest } from '../../local/bedrock/converse-request';
 import { ConverseValidationError } from '../../local/bedrock/errors';
 
-const MODEL = 'anthropic.claude-3-5-haiku-20241022-v1:0';
+const MODEL = 'us.anthropic.claude-haiku-4-5-20251001-v1:0';
 const tool = (name: string, json: Record<string, unknown> = { type: 'object', properties: {} }) => ({
   toolSpec: { name, description: `${name} tool`, inputSchema: { json } },
 });

@@ -1,5 +1,6 @@
 import type { ConverseRequestBody } from '../../local/bedrock/converse-request';
 import { countTokens, fitToMaxTokens, minimumCacheTokens, PromptCache } from '../../local/bedrock/tokens';
+import { TIERS } from '../helpers/fixtures';
 
 const SYSTEM =
   'You are the FinOps agent of sovereign-agent. Use the billing tools, cite numbers, never invent data.';
@@ -22,6 +23,10 @@ const request = (goal: string, system = SYSTEM): ConverseRequestBody => ({
   messages: [{ role: 'user', content: [{ text: goal }] }],
   toolConfig: { tools },
 });
+
+const SONNET = TIERS.planner;
+const HAIKU = TIERS.executor;
+const NOVA = TIERS.reader;
 
 describe('countTokens', () => {
   it('counts cl100k_base tokens, not characters', () => {
@@ -69,13 +74,13 @@ describe('PromptCache', () => {
   it('writes the prefix up to the last cache point, then reads it, and bills only the rest as input', () => {
     let now = 0;
     const cache = new PromptCache(() => now);
-    const first = cache.measure('model-a', request('Tenant: acme\nAudit billing.'));
+    const first = cache.measure(SONNET, request('Tenant: acme\nAudit billing.'));
     expect(first.cacheReadInputTokens).toBe(0);
     expect(first.cacheWriteInputTokens).toBeGreaterThan(countTokens(SYSTEM));
     expect(first.inputTokens).toBe(countTokens('Tenant: acme\nAudit billing.'));
 
     now += 60_000;
-    const second = cache.measure('model-a', request('Tenant: acme\nA different goal entirely.'));
+    const second = cache.measure(SONNET, request('Tenant: acme\nA different goal entirely.'));
     expect(second).toEqual({
       cacheReadInputTokens: first.cacheWriteInputTokens,
       cacheWriteInputTokens: 0,
@@ -85,10 +90,10 @@ describe('PromptCache', () => {
 
   it('keeps caches apart per model and per content', () => {
     const cache = new PromptCache(() => 0);
-    const first = cache.measure('model-a', request('goal'));
-    expect(cache.measure('model-b', request('goal')).cacheWriteInputTokens).toBe(first.cacheWriteInputTokens);
+    const first = cache.measure(SONNET, request('goal'));
+    expect(cache.measure(NOVA, request('goal')).cacheWriteInputTokens).toBe(first.cacheWriteInputTokens);
     // Same tools, other system prompt: the tools checkpoint is read, the system part is written again.
-    const changed = cache.measure('model-a', request('goal', 'Another system prompt.'));
+    const changed = cache.measure(SONNET, request('goal', 'Another system prompt.'));
     expect(changed.cacheReadInputTokens).toBeGreaterThan(0);
     expect(changed.cacheWriteInputTokens).toBe(countTokens('Another system prompt.'));
   });
@@ -96,11 +101,11 @@ describe('PromptCache', () => {
   it('expires an entry five minutes after its last use', () => {
     let now = 0;
     const cache = new PromptCache(() => now);
-    cache.measure('m', request('goal'));
+    cache.measure(SONNET, request('goal'));
     now = 4 * 60_000;
-    expect(cache.measure('m', request('goal')).cacheReadInputTokens).toBeGreaterThan(0);
+    expect(cache.measure(SONNET, request('goal')).cacheReadInputTokens).toBeGreaterThan(0);
     now += 5 * 60_000 + 1;
-    expect(cache.measure('m', request('goal')).cacheReadInputTokens).toBe(0);
+    expect(cache.measure(SONNET, request('goal')).cacheReadInputTokens).toBe(0);
   });
 
   it("ignores a cache point placed before the model's minimum prefix, as Bedrock does", () => {
@@ -109,16 +114,21 @@ describe('PromptCache', () => {
       system: [{ text: SYSTEM }, { cachePoint: { type: 'default' } }],
       messages: [{ role: 'user', content: [{ text: 'goal' }] }],
     };
-    expect(countTokens(SYSTEM)).toBeLessThan(minimumCacheTokens('anthropic.claude-3-5-haiku-20241022-v1:0'));
-    cache.measure('anthropic.claude-3-5-haiku-20241022-v1:0', short);
-    const again = cache.measure('anthropic.claude-3-5-haiku-20241022-v1:0', short);
+    expect(countTokens(SYSTEM)).toBeLessThan(minimumCacheTokens(HAIKU));
+    cache.measure(HAIKU, short);
+    const again = cache.measure(HAIKU, short);
     expect(again).toEqual({
       inputTokens: countTokens(SYSTEM) + 1,
       cacheReadInputTokens: 0,
       cacheWriteInputTokens: 0,
     });
-    expect(minimumCacheTokens('anthropic.claude-3-5-haiku-20241022-v1:0')).toBe(2048);
-    expect(minimumCacheTokens('anthropic.claude-3-5-sonnet-20241022-v2:0')).toBe(1024);
+    // The minimums are the catalog's: Haiku 4.5 4,096, Sonnet 4.6 1,024; a model without caching forms none
+    expect(minimumCacheTokens(HAIKU)).toBe(4096);
+    expect(minimumCacheTokens(SONNET)).toBe(1024);
+    expect(minimumCacheTokens(`arn:aws:bedrock:us-east-1:123456789012:inference-profile/${SONNET}`)).toBe(
+      1024,
+    );
+    expect(minimumCacheTokens('anthropic.claude-3-5-sonnet-20241022-v2:0')).toBe(Number.POSITIVE_INFINITY);
   });
 
   it('caches nothing without a cache point', () => {
@@ -127,8 +137,8 @@ describe('PromptCache', () => {
       system: [{ text: SYSTEM }],
       messages: [{ role: 'user', content: [{ text: 'goal' }] }],
     };
-    cache.measure('m', plain);
-    const again = cache.measure('m', plain);
+    cache.measure(SONNET, plain);
+    const again = cache.measure(SONNET, plain);
     expect(again.cacheReadInputTokens + again.cacheWriteInputTokens).toBe(0);
     expect(again.inputTokens).toBe(countTokens(SYSTEM) + countTokens('goal'));
   });

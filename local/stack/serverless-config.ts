@@ -680,12 +680,19 @@ export interface LoadServerlessConfigOptions {
 
 export { defaultRootDir } from './data-dir';
 
-/** sha256 over serverless.yml and statemachines/*.asl.json: the inputs `sls print` reads. */
+/** Files serverless.yml's `${file(...)}` resolvers read besides itself: the plan role's models come from the catalog. */
+const RESOLVER_INPUTS = ['shared/agent/models/iam.js', 'shared/agent/models/catalog.json'];
+
+/** sha256 over serverless.yml, its resolver inputs and statemachines/*.asl.json: the inputs `sls print` reads. */
 export const configInputsHash = (rootDir: string): string => {
   const hash = createHash('sha256');
   const ymlPath = join(rootDir, 'serverless.yml');
   if (!existsSync(ymlPath)) throw new ServerlessConfigError(`No serverless.yml in ${rootDir}`);
   hash.update('serverless.yml\0').update(readFileSync(ymlPath));
+  for (const file of RESOLVER_INPUTS) {
+    const path = join(rootDir, file);
+    if (existsSync(path)) hash.update(`\0${file}\0`).update(readFileSync(path));
+  }
   const smDir = join(rootDir, 'statemachines');
   const aslFiles = existsSync(smDir)
     ? readdirSync(smDir)

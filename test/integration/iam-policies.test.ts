@@ -52,10 +52,31 @@ const BUS = 'AgentBus.Arn';
 // Built from its name (custom.stateMachineArn): ContinueAsNew, a Task of the machine, cannot Ref it back.
 const STATE_MACHINE = `arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:stateMachine:sovereign-agent-dev-agent-goal`;
 const BILLING_FUNCTION = 'BillingActionGroupLambdaFunction.Arn';
+/**
+ * The models the dev stage's tiers configure (serverless.yml params, read from shared/agent/models/catalog.json by
+ * shared/agent/models/iam.js), written out: each US inference profile in the stage's region and its foundation model
+ * in each of the profile's destination regions (Bedrock user guide, "Supported Regions and models for inference
+ * profiles"). No wildcard model: a tier can call exactly these. The private tier is SageMaker's, not Bedrock's.
+ */
+const profileAndModels = (profileId: string, foundationModelId: string, regions: string[]): string[] => [
+  `arn:\${AWS::Partition}:bedrock:\${AWS::Region}:\${AWS::AccountId}:inference-profile/${profileId}`,
+  ...regions.map(
+    (region) => `arn:\${AWS::Partition}:bedrock:${region}::foundation-model/${foundationModelId}`,
+  ),
+];
+const US_CLAUDE_REGIONS = ['us-east-1', 'us-east-2', 'us-west-1', 'us-west-2'];
 const BEDROCK_MODELS = [
-  `arn:\${AWS::Partition}:bedrock:\${AWS::Region}::foundation-model/*`,
-  `arn:\${AWS::Partition}:bedrock:\${AWS::Region}:\${AWS::AccountId}:inference-profile/*`,
-  `arn:\${AWS::Partition}:bedrock:\${AWS::Region}:\${AWS::AccountId}:imported-model/*`,
+  ...profileAndModels('us.anthropic.claude-sonnet-4-6', 'anthropic.claude-sonnet-4-6', US_CLAUDE_REGIONS),
+  ...profileAndModels(
+    'us.anthropic.claude-haiku-4-5-20251001-v1:0',
+    'anthropic.claude-haiku-4-5-20251001-v1:0',
+    US_CLAUDE_REGIONS,
+  ),
+  ...profileAndModels('us.amazon.nova-lite-v1:0', 'amazon.nova-lite-v1:0', [
+    'us-east-1',
+    'us-east-2',
+    'us-west-2',
+  ]),
 ];
 
 const on = (resource: string, ...actions: string[]): string[] => actions.map((a) => `${a} on ${resource}`);

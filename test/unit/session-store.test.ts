@@ -368,7 +368,7 @@ describe('commitTurn', () => {
     turn: 3,
     role: 'assistant',
     content: [{ text: 'Done.' }],
-    modelId: 'anthropic.claude-3-5-haiku-20241022-v1:0',
+    modelId: 'us.anthropic.claude-haiku-4-5-20251001-v1:0',
     tier: 'executor',
     usage: { input: 1200, output: 300, cacheRead: 800, cacheWrite: 0 },
     costUsd: 0.002224,

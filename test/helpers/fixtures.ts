@@ -19,12 +19,12 @@ export const EXPIRES_AT = Math.floor(NOW.getTime() / 1000) + 90 * 86_400;
 export const GOAL =
   "Audit this tenant's billing logs, find underused resources over the last 30 days, check the contract terms, and draft an optimization report.";
 
-/** The model tiers of serverless.yml's default params (all priced in shared/agent/pricing/prices.json but private). */
+/** The model tiers of serverless.yml's default params (each priced in shared/agent/pricing/prices.json). */
 export const TIERS = {
   planner: 'anthropic.claude-3-5-sonnet-20241022-v2:0',
   executor: 'anthropic.claude-3-5-haiku-20241022-v1:0',
   reader: 'amazon.nova-lite-v1:0',
-  private: 'sovereign-private',
+  private: 'sagemaker:llama-3-1-8b-instruct',
 } as const;
 
 /** A Lambda Context as the runtime passes it, with a remaining time that never runs out. */

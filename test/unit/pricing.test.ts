@@ -71,13 +71,12 @@ describe('costOf', () => {
 });
 
 describe('rateFor', () => {
-  it('prices a private endpoint by its tier: per-token cost zero (billed as infrastructure)', () => {
+  it('prices the private endpoint at its per-token equivalent of the instance hour: never zero', () => {
     // Act
     const rate = rateFor(TIERS.private, 'private');
 
-    // Assess
-    expect(costOf(usage({ input: MILLION, output: MILLION }), rate)).toBe(0);
-    expect(rate.note).toMatch(/infrastructure/);
+    // Assess: $1.515 an ml.g5.2xlarge hour at 1,000,000 tokens an hour
+    expect(costOf(usage({ input: MILLION, output: MILLION }), rate)).toBeCloseTo(3.03, 8);
   });
 
   it('refuses a model with no known price, naming the model and the price file', () => {

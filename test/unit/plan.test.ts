@@ -384,12 +384,10 @@ describe('planTurn: a new turn', () => {
       ],
       usage: { prompt_tokens: 1000, completion_tokens: 500 },
     };
-    sagemaker
-      .on(InvokeEndpointCommand)
-      .resolves({
-        Body: new TextEncoder().encode(JSON.stringify(chat)) as never,
-        ContentType: 'application/json',
-      });
+    sagemaker.on(InvokeEndpointCommand).resolves({
+      Body: new TextEncoder().encode(JSON.stringify(chat)) as never,
+      ContentType: 'application/json',
+    });
 
     // Act
     const result = await planTurn(deps, ids);

@@ -6,8 +6,9 @@ import type { ConverseErrorType } from '../bedrock/errors';
  * An InvokeEndpoint error answer: `x-amzn-errortype` names it (the SDK's REST-JSON deserializer reads the type from
  * that header and the members from the body), with the status the SDK's error schemas declare
  * (@aws-sdk/client-sagemaker-runtime: ValidationError 400, ModelError 424, ModelNotReadyException 429,
- * InternalFailure 500, ServiceUnavailable 503). ThrottlingException is not in the service model: SageMaker answers
- * it when the account's invocation rate is passed, and the SDK's retry strategy knows the name.
+ * InternalFailure 500, ServiceUnavailable 503). ThrottlingException is not in the service model: it is sent as AWS's
+ * JSON services send throttling (status 400, e.g. github.com/cisagov/crossfeed/issues/247), and the SDK's retry
+ * strategy retries it by name. Its exact SageMaker wording was not found in the docs.
  */
 export class InvokeEndpointFault extends LocalError {
   constructor(

@@ -1,15 +1,18 @@
-/** Plan: the stop rules, then one model turn through Bedrock Converse; returns the tool calls to run, or finish/stop. */
+/** Plan: the stop rules, then one model turn through Bedrock Converse or the private SageMaker endpoint; returns the tool calls to run, or finish/stop. */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { EventPublisher } from '../../shared/contracts/lifecycle-events';
 import { BedrockConverseProvider } from '../../shared/providers/bedrock-converse';
+import { SageMakerChatProvider } from '../../shared/providers/sagemaker-chat';
 import { bedrockClient } from '../../shared/runtime/clients/bedrock';
 import { documentClient } from '../../shared/runtime/clients/dynamodb';
 import { eventBridgeClient } from '../../shared/runtime/clients/eventbridge';
+import { sageMakerRuntimeClient } from '../../shared/runtime/clients/sagemaker-runtime';
 import {
   breakerConfig,
   busConfig,
   historyEventBudget,
   modelTiers,
+  privateModelEndpoint,
   promptCachingConfig,
   tableConfig,
 } from '../../shared/runtime/config';
@@ -23,7 +26,10 @@ const table = tableConfig();
 const bus = busConfig();
 const deps = {
   store: new SessionStore(documentClient(), table.tableName, table.sessionTtlDays),
-  providers: { bedrock: new BedrockConverseProvider(bedrockClient()) },
+  providers: {
+    bedrock: new BedrockConverseProvider(bedrockClient()),
+    sagemaker: new SageMakerChatProvider(sageMakerRuntimeClient(), privateModelEndpoint()),
+  },
   tiers: modelTiers(),
   promptCaching: promptCachingConfig(),
   breakers: {

@@ -115,7 +115,7 @@ export class ConverseHandler {
       const request = await readRequest(modelId, req, record);
       const { sessionId } = record;
       const answer = this.scripts.has(sessionId)
-        ? await this.scripts.answer(sessionId, request, res, modelId)
+        ? await this.scripts.answer(sessionId, request, res.stream, modelId)
         : answerFromFixtureModel(sessionId, request);
       if (answer === 'abandoned') {
         record.abandoned = true;

@@ -48,8 +48,11 @@ const putScript = async (scripts: SessionScripts, sessionId: string, req: http2.
   }
 };
 
-export const startBedrockEmulator = async (options: { port?: number } = {}): Promise<BedrockEmulator> => {
-  const scripts = new SessionScripts();
+export const startBedrockEmulator = async (
+  /** `scripts`: shared with the SageMaker emulator, so one session's script answers whichever provider it calls. */
+  options: { port?: number; scripts?: SessionScripts } = {},
+): Promise<BedrockEmulator> => {
+  const scripts = options.scripts ?? new SessionScripts();
   const converse = new ConverseHandler(scripts);
   const server = await listenHttp2(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://emulator.local');

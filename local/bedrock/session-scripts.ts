@@ -1,8 +1,6 @@
 /** The model scripts installed per session, each with its cursor, and the answer a script gives to the next call. */
-import type http2 from 'node:http2';
 import type { ConverseRequestBody } from './converse-request';
 import { ConverseFaultError, ConverseValidationError } from './errors';
-import { isGone } from './http2-server';
 import {
   exhaustedMessage,
   type ModelScript,
@@ -22,6 +20,19 @@ export interface Answer {
   stopReason: string;
   usageOverride?: ScriptTurn['usage'];
 }
+
+/**
+ * The stream a waiting client holds (an HTTP/2 stream for Bedrock, an HTTP/1.1 response for SageMaker): a delayed
+ * turn ends early, and is not used up, when it closes.
+ */
+export interface ClientStream {
+  readonly closed: boolean;
+  readonly destroyed: boolean;
+  once(event: 'close', listener: () => void): unknown;
+  off(event: 'close', listener: () => void): unknown;
+}
+
+const isGone = (client: ClientStream): boolean => client.destroyed || client.closed;
 
 interface SessionScript {
   script: ParsedModelScript;
@@ -47,14 +58,14 @@ export class SessionScripts {
   async answer(
     sessionId: string,
     request: ConverseRequestBody,
-    res: http2.Http2ServerResponse,
+    client: ClientStream,
     modelId?: string,
   ): Promise<Answer | 'abandoned'> {
     const entry = this.scripts.get(sessionId);
     if (entry === undefined) throw new ConverseValidationError(`No model script for session "${sessionId}".`);
     const { step, next } = nextScriptStep(entry.script, entry.cursor, modelId);
-    if (step.kind !== 'exhausted') await this.sleep(step.turn.delayMs ?? 0, res.stream);
-    if (isGone(res) || this.closing) return 'abandoned';
+    if (step.kind !== 'exhausted') await this.sleep(step.turn.delayMs ?? 0, client);
+    if (isGone(client) || this.closing) return 'abandoned';
     // The turn counts as used once a waiting client gets it; a script replaced meanwhile starts afresh.
     if (this.scripts.get(sessionId) === entry) entry.cursor = next;
     if (step.kind === 'exhausted') throw new ConverseValidationError(exhaustedMessage(sessionId, step));
@@ -82,7 +93,7 @@ export class SessionScripts {
   }
 
   /** Waits `ms`, or less when the client closes the stream or the emulator closes. */
-  private sleep(ms: number, stream: http2.ServerHttp2Stream): Promise<void> {
+  private sleep(ms: number, stream: ClientStream): Promise<void> {
     return new Promise((resolve) => {
       if (ms <= 0 || stream.closed) return resolve();
       const wake = (): void => {

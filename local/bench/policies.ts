@@ -45,8 +45,11 @@ export interface Policy {
   planEnvironment: Record<string, string>;
 }
 
-const everyTierOn = (modelId: string): Record<string, string> =>
-  Object.fromEntries(Object.keys(TIER_VARIABLES).map((tier) => [tier, modelId]));
+/** Every public tier on one model; the private tier keeps its SageMaker model (Plan refuses a public one there). */
+const everyTierOn = (modelId: string, privateModel: string): Record<string, string> => ({
+  ...Object.fromEntries(Object.keys(TIER_VARIABLES).map((tier) => [tier, modelId])),
+  private: privateModel,
+});
 
 const tierEnvironment = (tiers: Record<string, string>): Record<string, string> =>
   Object.fromEntries(Object.entries(TIER_VARIABLES).map(([tier, variable]) => [variable, tiers[tier] ?? '']));
@@ -67,8 +70,12 @@ export const policiesFromConfig = async (
   // Fails here, before any stack starts, if the catalog has no price for the largest model.
   rateFor(LARGEST_MODEL_ID, 'planner');
   const all: Record<PolicyName, Omit<Policy, 'planEnvironment'>> = {
-    largestOnly: { name: 'largestOnly', tiers: everyTierOn(LARGEST_MODEL_ID), promptCaching: 'off' },
-    midOnly: { name: 'midOnly', tiers: everyTierOn(mid), promptCaching: 'off' },
+    largestOnly: {
+      name: 'largestOnly',
+      tiers: everyTierOn(LARGEST_MODEL_ID, routed.private ?? ''),
+      promptCaching: 'off',
+    },
+    midOnly: { name: 'midOnly', tiers: everyTierOn(mid, routed.private ?? ''), promptCaching: 'off' },
     routed: { name: 'routed', tiers: routed, promptCaching: 'off' },
     routedCached: { name: 'routedCached', tiers: routed, promptCaching: 'on' },
   };

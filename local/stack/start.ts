@@ -1,9 +1,10 @@
-/** The offline AWS stack: DynamoDB Local, Bedrock emulator, Lambda, Step Functions, EventBridge, SQS and CloudFormation on loopback ports. */
+/** The offline AWS stack: DynamoDB Local, Bedrock and SageMaker Runtime emulators, Lambda, Step Functions, EventBridge, SQS and CloudFormation on loopback ports. */
 
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { LOCAL_CREDENTIAL_ENV } from '../aws/credentials';
 import { type BedrockEmulator, startBedrockEmulator } from '../bedrock/emulator';
+import { SessionScripts } from '../bedrock/session-scripts';
 import {
   type CloudFormationService,
   deployedStack,
@@ -14,6 +15,7 @@ import { type DynamoDbCountingProxy, startDynamoDbCountingProxy } from '../dynam
 import { ensureTable } from '../dynamodb/table';
 import { type EventBridgeService, startEventBridgeService } from '../eventbridge/service';
 import { type LambdaService, startLambdaService } from '../lambda/api';
+import { type SageMakerEmulator, startSageMakerEmulator } from '../sagemaker/emulator';
 import { type SqsService, startSqsService } from '../sqs/service';
 import { type StepFunctionsService, startStepFunctionsService } from '../stepfunctions/api';
 import { defaultDataDir, defaultRootDir } from './data-dir';
@@ -67,6 +69,8 @@ export interface LocalStack {
   config: ServerlessConfig;
   dataDir: string;
   bedrock: BedrockEmulator;
+  /** InvokeEndpoint on the stage's private endpoint, answered from the same model scripts as `bedrock`. */
+  sagemaker: SageMakerEmulator;
   lambda: LambdaService;
   stepFunctions: StepFunctionsService;
   eventBridge: EventBridgeService;
@@ -135,10 +139,32 @@ const startDynamoDb = async (c: StartContext, plan: StackPlan, started: number):
   return endpoint;
 };
 
-const startBedrock = async (c: StartContext): Promise<BedrockEmulator> => {
-  const emulator = await startBedrockEmulator(portOf(c, 'bedrock'));
+const startBedrock = async (c: StartContext, scripts: SessionScripts): Promise<BedrockEmulator> => {
+  const emulator = await startBedrockEmulator({ ...portOf(c, 'bedrock'), scripts });
   c.teardown.add('Bedrock emulator', () => emulator.close());
   c.log(`Bedrock emulator on ${emulator.url}`);
+  return emulator;
+};
+
+/** The endpoints the functions are configured to invoke (PRIVATE_MODEL_ENDPOINT): those exist locally. */
+const stageEndpoints = (plan: StackPlan): string[] => [
+  ...new Set(plan.functions.flatMap((f) => f.environment.PRIVATE_MODEL_ENDPOINT ?? [])),
+];
+
+const startSageMaker = async (
+  c: StartContext,
+  plan: StackPlan,
+  scripts: SessionScripts,
+): Promise<SageMakerEmulator> => {
+  const endpointNames = stageEndpoints(plan);
+  const emulator = await startSageMakerEmulator({
+    endpointNames,
+    scripts,
+    region: plan.config.region,
+    ...portOf(c, 'sagemaker'),
+  });
+  c.teardown.add('SageMaker emulator', () => emulator.close());
+  c.log(`SageMaker Runtime emulator on ${emulator.url} (endpoint ${endpointNames.join(', ') || 'none'})`);
   return emulator;
 };
 
@@ -175,15 +201,23 @@ const startLambda = async (c: StartContext, plan: StackPlan, sqsUrl: string): Pr
 /** Java's start (3-4 s) and bundling the functions overlap: neither needs the other's endpoint yet. */
 const startIndependentServices = async (c: StartContext, plan: StackPlan, sqsUrl: string) => {
   const started = performance.now();
-  const [dynamo, bedrock, lambda] = await Promise.allSettled([
+  const scripts = new SessionScripts();
+  const [dynamo, bedrock, sagemaker, lambda] = await Promise.allSettled([
     startDynamoDb(c, plan, started),
-    startBedrock(c),
+    startBedrock(c, scripts),
+    startSageMaker(c, plan, scripts),
     startLambda(c, plan, sqsUrl),
   ]);
   if (dynamo.status === 'rejected') throw dynamo.reason;
   if (bedrock.status === 'rejected') throw bedrock.reason;
+  if (sagemaker.status === 'rejected') throw sagemaker.reason;
   if (lambda.status === 'rejected') throw lambda.reason;
-  return { dynamodbEndpoint: dynamo.value, bedrock: bedrock.value, lambda: lambda.value };
+  return {
+    dynamodbEndpoint: dynamo.value,
+    bedrock: bedrock.value,
+    sagemaker: sagemaker.value,
+    lambda: lambda.value,
+  };
 };
 
 const startCountingProxy = async (c: StartContext, target: string): Promise<DynamoDbCountingProxy> => {
@@ -254,10 +288,17 @@ const startCloudFormation = async (
 /** Endpoints of the first services, region and dummy credentials: what an SDK client needs to reach them. */
 const sdkEnvironment = (
   plan: StackPlan,
-  started: { dynamodbEndpoint: string; bedrock: BedrockEmulator; lambda: LambdaService },
+  started: {
+    dynamodbEndpoint: string;
+    bedrock: BedrockEmulator;
+    sagemaker: SageMakerEmulator;
+    lambda: LambdaService;
+  },
 ): Record<string, string> => ({
   AWS_ENDPOINT_URL_DYNAMODB: started.dynamodbEndpoint,
   AWS_ENDPOINT_URL_BEDROCK_RUNTIME: started.bedrock.url,
+  // The SDK's service id "SageMaker Runtime" -> AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME.
+  AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME: started.sagemaker.url,
   AWS_ENDPOINT_URL_LAMBDA: started.lambda.url,
   AWS_REGION: plan.config.region,
   AWS_DEFAULT_REGION: plan.config.region,
@@ -301,12 +342,12 @@ export const startLocalStack = async (options: StartLocalStackOptions = {}): Pro
     const plan = await planStack(options, rootDir);
     log(`serverless.yml (stage ${plan.config.stage}) read in ${seconds(started)}`);
     const sqs = await startSqs(c, plan);
-    const { dynamodbEndpoint, bedrock, lambda } = await startIndependentServices(c, plan, sqs.url);
+    const { dynamodbEndpoint, bedrock, sagemaker, lambda } = await startIndependentServices(c, plan, sqs.url);
     const proxy =
       options.countDynamoDbRequests === true ? await startCountingProxy(c, dynamodbEndpoint) : undefined;
 
     // aws-local-stepfunctions and the bus deliver through LambdaClient({}), which reads these from process.env.
-    const endpointEnv = sdkEnvironment(plan, { dynamodbEndpoint, bedrock, lambda });
+    const endpointEnv = sdkEnvironment(plan, { dynamodbEndpoint, bedrock, sagemaker, lambda });
     // A developer's shell may tell the SDK to ignore endpoint variables; locally they are the whole point.
     hostEnv.unset('AWS_IGNORE_CONFIGURED_ENDPOINT_URLS');
     hostEnv.set(endpointEnv);
@@ -349,6 +390,7 @@ export const startLocalStack = async (options: StartLocalStackOptions = {}): Pro
       config: plan.config,
       dataDir,
       bedrock,
+      sagemaker,
       lambda,
       stepFunctions,
       eventBridge,

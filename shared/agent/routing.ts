@@ -1,6 +1,8 @@
 /** Model routing: picks the cheapest tier that can do a step, by data class, latency tolerance and complexity (RCI). */
 
 import type { DataClassification } from '../contracts/goal-events';
+import { ConfigError } from '../runtime/errors';
+import { catalogEntry } from './models';
 import type { AgentProfile, Tier } from './profiles';
 
 export interface ModelTiers {
@@ -45,6 +47,19 @@ export const reasoningComplexityIndex = (goal: string, toolCount: number): numbe
 };
 
 /**
+ * Defence in depth behind the cold-start check of MODEL_TIER_PRIVATE: a restricted route (its model and the
+ * fallbacks it may fall to) holds only models the catalog serves from the private SageMaker endpoint.
+ */
+export const assertPrivateModels = (modelIds: string[]): void => {
+  const publicIds = modelIds.filter((id) => catalogEntry(id)?.provider !== 'sagemaker');
+  if (publicIds.length > 0) {
+    throw new ConfigError(
+      `Restricted data may only reach sagemaker-provider models; the private tier holds ${publicIds.join(', ')}`,
+    );
+  }
+};
+
+/**
  * Restricted data never leaves the private tier; a tight latency budget goes straight to the executor tier; the
  * first turn of a complex goal (the plan) goes to the planner tier; later turns (tool selection and synthesis over
  * results already gathered) use the execution tier.
@@ -54,7 +69,9 @@ export const chooseRoute = (input: RouteInput, tiers: ModelTiers): Route => {
   const rci = reasoningComplexityIndex(input.goal, input.toolCount);
   const pick = (tier: Tier, reason: string): Route => ({ tier, modelId: tiers[tier], rci, reason });
   if (input.dataClassification === 'restricted') {
-    return pick(profile.modelTiers.restricted, 'restricted data stays on the private tier');
+    const route = pick(profile.modelTiers.restricted, 'restricted data stays on the private tier');
+    assertPrivateModels([route.modelId, ...(tiers.fallbacks?.[route.tier] ?? [])]);
+    return route;
   }
   if (input.latencyToleranceMs < profile.routing.latencyThresholdMs) {
     return pick(

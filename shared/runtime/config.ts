@@ -1,5 +1,6 @@
 /** Per-function configuration, read from the environment once at cold start. */
 import { DEFAULT_HISTORY_EVENT_BUDGET } from '../agent/history-budget';
+import { catalogEntry } from '../agent/models';
 import type { ModelTiers } from '../agent/routing';
 import { numberEnv, optionalEnv, requiredEnv } from './env';
 import { ConfigError } from './errors';
@@ -33,6 +34,21 @@ const modelList = (name: string, env: NodeJS.ProcessEnv): [string, ...string[]] 
 };
 
 /**
+ * Restricted data never reaches a public model: every model of the private tier (first and fallbacks) must be a
+ * catalog entry served by the stage's SageMaker endpoint, or the function fails at cold start naming the variable.
+ */
+const assertPrivateTier = (ids: string[]): void => {
+  const publicIds = ids.filter((id) => catalogEntry(id)?.provider !== 'sagemaker');
+  if (publicIds.length > 0) {
+    throw new ConfigError(
+      `Environment variable ${TIER_VARIABLES.private} lists ${publicIds.join(', ')}, which ` +
+        `${publicIds.length === 1 ? 'is not a' : 'are not'} sagemaker-provider entr${publicIds.length === 1 ? 'y' : 'ies'} ` +
+        'of shared/agent/models/catalog.json: restricted data may only reach the private endpoint',
+    );
+  }
+};
+
+/**
  * Each tier's model: its variable is one model id or an ordered comma-separated list, the first the tier's model
  * and the rest its fallbacks when that model's breaker is open or it throttles past the SDK's retries.
  */
@@ -41,6 +57,7 @@ export const modelTiers = (env: NodeJS.ProcessEnv = process.env): ModelTiers => 
   const lists = Object.fromEntries(
     tiers.map((tier) => [tier, modelList(TIER_VARIABLES[tier], env)]),
   ) as Record<TierName, [string, ...string[]]>;
+  assertPrivateTier(lists.private);
   const fallbacks = Object.fromEntries(
     tiers.filter((tier) => lists[tier].length > 1).map((tier) => [tier, lists[tier].slice(1)]),
   );
@@ -51,6 +68,21 @@ export const modelTiers = (env: NodeJS.ProcessEnv = process.env): ModelTiers => 
     private: lists.private[0],
     ...(Object.keys(fallbacks).length > 0 ? { fallbacks } : {}),
   };
+};
+
+/** SageMaker's endpoint-name pattern, lower case only: IAM names the endpoint's ARN, which SageMaker lower-cases. */
+const ENDPOINT_NAME = /^[a-z0-9](-*[a-z0-9]){0,62}$/;
+
+/** PRIVATE_MODEL_ENDPOINT: the stage's SageMaker real-time endpoint the private tier's models are served by. */
+export const privateModelEndpoint = (env: NodeJS.ProcessEnv = process.env): string => {
+  const name = requiredEnv('PRIVATE_MODEL_ENDPOINT', env);
+  if (!ENDPOINT_NAME.test(name)) {
+    throw new ConfigError(
+      `Environment variable PRIVATE_MODEL_ENDPOINT must be a SageMaker endpoint name in lower case ` +
+        `(1-63 of a-z, 0-9 and -), got "${name}"`,
+    );
+  }
+  return name;
 };
 
 export const toolRetryConfig = (env: NodeJS.ProcessEnv = process.env) => ({

@@ -352,6 +352,7 @@ export const planTurn = async (
       agent: session.agent,
       content: answer.content,
       modelId: route.modelId,
+      provider: providerFor(deps.providers, route.modelId).name,
       tier: route.tier,
       routeReason: route.reason,
       usage: answer.usage,

@@ -21,6 +21,9 @@
  *   (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html).
  * - Converse "requires permission for the bedrock:InvokeModel action"
  *   (https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_Converse.html).
+ * - InvokeEndpoint is authorized as sagemaker:InvokeEndpoint on the endpoint's ARN,
+ *   arn:${Partition}:sagemaker:${Region}:${Account}:endpoint/${EndpointName}, the name lower-cased
+ *   (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsagemaker.html).
  * - Lambda Invoke is authorized as lambda:InvokeFunction; PutEvents as events:PutEvents; StartExecution as
  *   states:StartExecution (https://docs.aws.amazon.com/service-authorization/latest/reference/reference_policies_actions-resources-contextkeys.html).
  * - Lambda sends an asynchronous invocation's record to its destination with the function's execution role, so an
@@ -65,6 +68,8 @@ const profileAndModels = (profileId: string, foundationModelId: string, regions:
   ),
 ];
 const US_CLAUDE_REGIONS = ['us-east-1', 'us-east-2', 'us-west-1', 'us-west-2'];
+// The stage's private endpoint (param privateModelEndpoint, lower case), and nothing else SageMaker serves.
+const PRIVATE_ENDPOINT = `arn:\${AWS::Partition}:sagemaker:\${AWS::Region}:\${AWS::AccountId}:endpoint/${SERVICE}-${STAGE}-private`;
 const BEDROCK_MODELS = [
   ...profileAndModels('us.anthropic.claude-sonnet-4-6', 'anthropic.claude-sonnet-4-6', US_CLAUDE_REGIONS),
   ...profileAndModels(
@@ -120,6 +125,7 @@ const OTHER_COMMANDS: Record<string, string[]> = {
   InvokeCommand: on(BILLING_FUNCTION, 'lambda:InvokeFunction'),
   // Tier model ids are stage params: a foundation model, an inference profile or an imported model.
   ConverseCommand: BEDROCK_MODELS.flatMap((arn) => on(arn, 'bedrock:InvokeModel')),
+  InvokeEndpointCommand: on(PRIVATE_ENDPOINT, 'sagemaker:InvokeEndpoint'),
 };
 
 const grantsOfCommand = (command: SdkCommand): string[] => {
@@ -459,10 +465,12 @@ describe('per-function IAM roles of the packaged template', () => {
       'TransactWriteCommand',
       'UpdateCommand',
     ]);
-    // Plan's model breakers (and a loop opening its tool's): GetItem, UpdateItem and the circuit events.
+    // Plan's model breakers (and a loop opening its tool's): GetItem, UpdateItem and the circuit events; the
+    // private tier's InvokeEndpoint.
     expect(names('plan')).toEqual([
       'ConverseCommand',
       'GetCommand',
+      'InvokeEndpointCommand',
       'PutEventsCommand',
       'QueryCommand',
       'TransactWriteCommand',

@@ -15,7 +15,7 @@ const env = (overrides: Record<string, string> = {}) => ({
   MODEL_TIER_PLANNER: 'planner-a, planner-b',
   MODEL_TIER_EXECUTOR: 'executor-a',
   MODEL_TIER_READER: 'reader-a',
-  MODEL_TIER_PRIVATE: 'private-a,private-b',
+  MODEL_TIER_PRIVATE: 'sagemaker:llama-3-1-8b-instruct',
   ...overrides,
 });
 
@@ -50,10 +50,12 @@ describe('tier model lists', () => {
       planner: 'planner-a',
       executor: 'executor-a',
       reader: 'reader-a',
-      private: 'private-a',
-      fallbacks: { planner: ['planner-b'], private: ['private-b'] },
+      private: 'sagemaker:llama-3-1-8b-instruct',
+      fallbacks: { planner: ['planner-b'] },
     });
-    expect(modelTiers(env({ MODEL_TIER_PLANNER: 'only' })).fallbacks).toEqual({ private: ['private-b'] });
+    expect(modelTiers(env({ MODEL_TIER_PLANNER: 'only', MODEL_TIER_READER: 'r, r2' })).fallbacks).toEqual({
+      reader: ['r2'],
+    });
   });
 
   it('refuses an empty entry in a list, naming the variable', () => {
@@ -62,14 +64,29 @@ describe('tier model lists', () => {
     expect(() => modelTiers(env({ MODEL_TIER_EXECUTOR: 'a,,b' }))).toThrow(/MODEL_TIER_EXECUTOR/);
   });
 
+  it('refuses a private tier holding any model not served by the SageMaker endpoint, naming the variable', () => {
+    // Prepare: a public fallback, an unknown id, a public first model.
+    const lists = [
+      'sagemaker:llama-3-1-8b-instruct,us.amazon.nova-lite-v1:0',
+      'sovereign-private',
+      'anthropic.claude-3-5-haiku-20241022-v1:0',
+    ];
+
+    // Act / Assess
+    for (const list of lists) {
+      const act = () => modelTiers(env({ MODEL_TIER_PRIVATE: list }));
+      expect(act).toThrow(ConfigError);
+      expect(act).toThrow(/MODEL_TIER_PRIVATE .*sagemaker-provider.*catalog\.json/);
+    }
+  });
+
   it("offers a route only its own tier's models: the private tier never reaches a public one", () => {
     // Prepare
     const tiers = modelTiers(env());
 
     // Act / Assess
-    expect(tierCandidates({ tier: 'private', modelId: 'private-a' }, tiers)).toEqual([
-      'private-a',
-      'private-b',
+    expect(tierCandidates({ tier: 'private', modelId: tiers.private }, tiers)).toEqual([
+      'sagemaker:llama-3-1-8b-instruct',
     ]);
     expect(tierCandidates({ tier: 'planner', modelId: 'planner-a' }, tiers)).toEqual([
       'planner-a',

@@ -14,6 +14,7 @@ import {
   ThrottlingException,
   ValidationException,
 } from '@aws-sdk/client-bedrock-runtime';
+import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
@@ -22,6 +23,7 @@ import { getProfile } from '../../shared/agent/profiles';
 import type { Route } from '../../shared/agent/routing';
 import { toolsForAgent } from '../../shared/agent/tools';
 import { BedrockConverseProvider, classifyModelError } from '../../shared/providers/bedrock-converse';
+import { SageMakerChatProvider } from '../../shared/providers/sagemaker-chat';
 import {
   ModelRequestError,
   ModelThrottledError,
@@ -73,17 +75,22 @@ const setup = (conversation: Conversation, tiers: PlanDeps['tiers'] = { ...TIERS
   const { ddb, store } = mockedStore();
   const bedrockClient = new BedrockRuntimeClient({ region: REGION, credentials });
   const bedrock = mockClient(bedrockClient);
+  const sageMakerClient = new SageMakerRuntimeClient({ region: REGION, credentials });
+  const sagemaker = mockClient(sageMakerClient);
   ddb.on(QueryCommand).resolves({ Items: partitionItems(conversation) });
   ddb.on(TransactWriteCommand).resolves({});
   let clock = 10_000;
   const now = () => (clock += 250);
   const deps: PlanDeps = {
     store,
-    providers: { bedrock: new BedrockConverseProvider(bedrockClient, now) },
+    providers: {
+      bedrock: new BedrockConverseProvider(bedrockClient, now),
+      sagemaker: new SageMakerChatProvider(sageMakerClient, 'sovereign-agent-test-private', now),
+    },
     tiers,
     now,
   };
-  return { ddb, bedrock, deps };
+  return { ddb, bedrock, sagemaker, deps };
 };
 
 const sentRequest = (bedrock: ReturnType<typeof setup>['bedrock']): ConverseCommandInput => {
@@ -406,31 +413,49 @@ describe('planTurn: a new turn', () => {
     expect(JSON.stringify(request)).not.toContain('cachePoint');
   });
 
-  it('sends restricted data only to the private tier through its provider, uncached', async () => {
-    // Prepare: the private tier's catalog entry is a SageMaker endpoint
+  it('sends restricted data only to the private endpoint, uncached, priced and marked as sagemaker', async () => {
+    // Prepare
     const session = sessionItem({ limits: defaultLimits({ dataClassification: 'restricted' }) });
-    const { bedrock, deps } = setup(conversationOf(session));
-    const sent: ConverseCommandInput[] = [];
-    const sagemaker = {
-      name: 'sagemaker' as const,
-      converse: async (request: ConverseCommandInput) => {
-        sent.push(request);
-        return {
-          content: toolUseAnswer,
-          usage: { input: 1000, output: 500, cacheRead: 0, cacheWrite: 0 },
-          latencyMs: 5,
-        };
-      },
+    const { ddb, bedrock, sagemaker, deps } = setup(conversationOf(session));
+    const chat = {
+      choices: [
+        {
+          message: {
+            role: 'assistant',
+            content: null,
+            tool_calls: [
+              {
+                id: 'call-1',
+                type: 'function',
+                function: { name: 'audit_billing_logs', arguments: JSON.stringify({ tenant_id: TENANT }) },
+              },
+            ],
+          },
+          finish_reason: 'tool_calls',
+        },
+      ],
+      usage: { prompt_tokens: 1000, completion_tokens: 500 },
     };
+    sagemaker.on(InvokeEndpointCommand).resolves({
+      Body: new TextEncoder().encode(JSON.stringify(chat)) as never,
+      ContentType: 'application/json',
+    });
 
     // Act
-    const result = await planTurn({ ...deps, providers: { ...deps.providers, sagemaker } }, ids);
+    const result = await planTurn(deps, ids);
 
     // Assess
-    expect(result).toMatchObject({ tier: 'private', modelId: TIERS.private });
+    expect(result).toMatchObject({ tier: 'private', modelId: TIERS.private, action: 'tools' });
+    expect(result.costUsd).toBeGreaterThan(0);
     expect(bedrock).toHaveReceivedCommandTimes(ConverseCommand, 0);
-    expect(sent).toHaveLength(1);
-    expect(JSON.stringify(sent[0])).not.toContain('cachePoint');
+    expect(sagemaker).toHaveReceivedCommandWith(InvokeEndpointCommand, {
+      EndpointName: 'sovereign-agent-test-private',
+      ContentType: 'application/json',
+    });
+    const body = sagemaker.commandCalls(InvokeEndpointCommand)[0]?.args[0].input.Body as Uint8Array;
+    expect(new TextDecoder().decode(body)).not.toContain('cachePoint');
+    const put = JSON.stringify(ddb.commandCalls(TransactWriteCommand)[0]?.args[0].input);
+    expect(put).toContain('"provider":"sagemaker"');
   });
 
   it('surfaces a throttled Converse call as ModelThrottledError and commits nothing', async () => {

@@ -79,6 +79,7 @@ describe('rateFor', () => {
     // Assess: not free, so a USD budget applies to restricted goals too
     expect(rate.basis).toBe('instance-hour');
     expect(costOf(usage({ input: MILLION }), rate)).toBeGreaterThan(0);
+    expect(costOf(usage({ input: MILLION, output: MILLION }), rate)).toBeCloseTo(3.03, 8);
   });
 
   it('offers cache points only to models whose catalog entry has prompt caching', () => {

@@ -1,6 +1,12 @@
 /** Model routing: restricted data stays private, tight latency goes to the executor, complex first turns plan. */
 import { getProfile } from '../../shared/agent/profiles';
-import { chooseRoute, type RouteInput, reasoningComplexityIndex } from '../../shared/agent/routing';
+import {
+  chooseRoute,
+  type ModelTiers,
+  type RouteInput,
+  reasoningComplexityIndex,
+} from '../../shared/agent/routing';
+import { ConfigError } from '../../shared/runtime/errors';
 import { GOAL, TIERS } from '../helpers/fixtures';
 
 const profile = getProfile('billing-auditor');
@@ -134,6 +140,22 @@ describe('chooseRoute', () => {
     for (const route of routes) {
       expect(route.tier).toBe('private');
       expect(route.modelId).toBe(TIERS.private);
+    }
+  });
+
+  it('refuses to route restricted data to a private tier holding a public model, first or fallback', () => {
+    // Prepare: tiers that bypassed the cold-start check (MODEL_TIER_PRIVATE).
+    const input = { profile, goal: GOAL, toolCount: 4, latencyToleranceMs: 30_000, turn: 1 } as const;
+    const publicFirst: ModelTiers = { ...TIERS, private: TIERS.executor };
+    const publicFallback: ModelTiers = { ...TIERS, fallbacks: { private: [TIERS.reader] } };
+
+    // Act / Assess
+    for (const tiers of [publicFirst, publicFallback]) {
+      const act = () => chooseRoute({ ...input, dataClassification: 'restricted' }, tiers);
+      expect(act).toThrow(ConfigError);
+      expect(act).toThrow(/sagemaker-provider/);
+      // Other data may still use those tiers.
+      expect(chooseRoute({ ...input, dataClassification: 'internal' }, tiers).tier).toBe('planner');
     }
   });
 

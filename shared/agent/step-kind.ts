@@ -45,7 +45,7 @@ export const detectStepKind = (input: StepInput): StepDecision => {
   const previous = input.toolCalls.filter((c) => c.turn === turn - 1);
   const sideEffecting = new Set(input.tools.filter((t) => t.sideEffect).map((t) => t.name));
   const acted = previous.filter((c) => c.status === 'succeeded' && sideEffecting.has(c.name));
-  if (acted.length > 0) return { kind: 'verify', reason: `side effect ${names(acted)} succeeded` };
+  if (acted.length > 0) return { kind: 'verify', reason: `${names(acted)} succeeded, a side effect` };
   const chars = previous.reduce((sum, c) => sum + (c.result?.length ?? 0), 0);
   if (chars > input.summarizeAboveChars) {
     return {
@@ -58,5 +58,5 @@ export const detectStepKind = (input: StepInput): StepDecision => {
   if (input.tools.length > 0 && missing.length === 0) {
     return { kind: 'format', reason: 'every tool has succeeded' };
   }
-  return { kind: 'extract', reason: `next tool calls (${names(missing)} not done)` };
+  return { kind: 'extract', reason: `${names(missing)} not done yet` };
 };

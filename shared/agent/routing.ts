@@ -19,8 +19,6 @@ export interface RouteInput {
   toolCount: number;
   dataClassification: DataClassification;
   latencyToleranceMs: number;
-  /** The turn about to be planned (1 = first model call of the session). */
-  turn: number;
   /** The kind of step this model call does, and why (`detectStepKind`). */
   step: StepDecision;
   /** Fraction of the session's budget used so far (`budgetUsedFraction`); 0 when absent. */

@@ -198,7 +198,6 @@ const routeTurn = (
       toolCount: tools.length,
       dataClassification: session.limits.dataClassification,
       latencyToleranceMs: session.limits.latencyToleranceMs,
-      turn,
       step,
       budgetUsed: budgetUsedFraction(session, session.limits),
     },

@@ -30,7 +30,6 @@ const routeFor = (overrides: Partial<RouteInput> & { kind?: StepKind } = {}) => 
       toolCount: 4,
       dataClassification: 'internal',
       latencyToleranceMs: 30_000,
-      turn: kind === 'plan' ? 1 : 3,
       step: { kind, reason: STEP_REASON[kind] },
       ...rest,
     },

@@ -69,7 +69,7 @@ const baseRoute = (input: RouteInput, rci: number): { tier: Tier; reason: string
   if (input.latencyToleranceMs < routing.latencyThresholdMs) {
     return {
       tier: profile.modelTiers.execution,
-      reason: `latency tolerance ${input.latencyToleranceMs} ms < ${routing.latencyThresholdMs} ms: executor`,
+      reason: `latency tolerance ${input.latencyToleranceMs} ms < ${routing.latencyThresholdMs} ms: ${profile.modelTiers.execution}`,
     };
   }
   const stepRule = `step ${step.kind} (${step.reason})`;
@@ -102,18 +102,15 @@ export const chooseRoute = (input: RouteInput, tiers: ModelTiers): Route => {
   const base = baseRoute(input, rci);
   const { degrade } = input.profile.routing;
   const degraded = (input.budgetUsed ?? 0) >= degrade.atBudgetFraction;
-  let { tier, reason } = base;
-  if (degraded) {
-    const cheaper = CHEAPER_TIER[base.tier];
-    const used = `budget ${percent(input.budgetUsed ?? 0)} % used`;
-    const move =
-      base.tier === 'private'
-        ? 'private tier kept'
-        : cheaper
-          ? `${cheaper} instead of ${base.tier}`
-          : `${base.tier} is the cheapest tier`;
-    tier = cheaper && base.tier !== 'private' ? cheaper : base.tier;
-    reason = `${reason}; ${used}: ${move}; history compacted`;
-  }
+  if (!degraded) return { ...base, modelId: tiers[base.tier], rci, stepKind: input.step.kind, degraded };
+  // CHEAPER_TIER has no entry for the private tier: restricted data keeps it.
+  const cheaper = CHEAPER_TIER[base.tier];
+  const move = cheaper
+    ? `${cheaper} instead of ${base.tier}`
+    : base.tier === 'private'
+      ? 'private tier kept'
+      : `${base.tier} is the cheapest tier`;
+  const tier = cheaper ?? base.tier;
+  const reason = `${base.reason}; budget ${percent(input.budgetUsed ?? 0)} % used: ${move}; history compacted`;
   return { tier, modelId: tiers[tier], rci, reason, stepKind: input.step.kind, degraded };
 };

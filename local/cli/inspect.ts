@@ -163,7 +163,7 @@ export const formatTrace = (trace: Trace): string => {
   const out = [`${trace.session.agent}: ${trace.session.goal}`, ''];
   for (const t of trace.turns) {
     out.push(
-      `turn ${t.turn}  ${t.modelId ?? '-'} [${t.tier ?? '-'} ${t.stepKind ?? '-'}: ${t.routeReason ?? '-'}]  ${tokens(t.tokens)}  ${usd(t.costUsd)}  ${t.latencyMs ?? '-'} ms`,
+      `turn ${t.turn}  ${t.modelId ?? '-'} [${t.tier ?? '-'}: ${t.routeReason ?? '-'}]  ${tokens(t.tokens)}  ${usd(t.costUsd)}  ${t.latencyMs ?? '-'} ms`,
     );
     for (const c of t.toolCalls) {
       out.push(

@@ -34,6 +34,8 @@ export interface TraceTurn {
   turn: number;
   modelId: string | null;
   tier: string | null;
+  /** The step kind the turn was routed as (plan, extract, summarize, verify, format). */
+  stepKind: string | null;
   routeReason: string | null;
   tokens: { input: number; output: number; cacheRead: number; cacheWrite: number };
   costUsd: number;
@@ -58,6 +60,7 @@ export const buildTrace = (conversation: Conversation): Trace => {
         turn: m.turn,
         modelId: m.modelId ?? null,
         tier: m.tier ?? null,
+        stepKind: m.stepKind ?? null,
         routeReason: m.routeReason ?? null,
         tokens: m.usage ?? { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 },
         costUsd: m.costUsd ?? 0,

@@ -22,3 +22,15 @@ export const budgetExceeded = (
   if (session.costUsd >= limits.usdBudget) return 'usd_budget';
   return undefined;
 };
+
+/**
+ * How much of its budget a session has used, 0-1 or more: the larger of tokens used / token budget and cost /
+ * USD budget (the micro-dollar `costMicros` where the session keeps it, else `costUsd`). Routing degrades near 1.
+ */
+export const budgetUsedFraction = (
+  session: Spend & Pick<SessionItem, 'costMicros'>,
+  limits: Pick<SessionLimits, 'tokenBudget' | 'usdBudget'>,
+): number => {
+  const usd = session.costMicros !== undefined ? session.costMicros / 1_000_000 : session.costUsd;
+  return Math.max(tokensUsed(session) / limits.tokenBudget, usd / limits.usdBudget);
+};

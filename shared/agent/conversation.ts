@@ -69,3 +69,25 @@ export const goalMessage = (input: {
   }
   return [{ text: lines.join('\n') }];
 };
+
+/** The stub a compacted tool result ends with. */
+export const compactedNote = (dropped: number): string =>
+  `[compacted: ${dropped} characters dropped to stay within budget]`;
+
+/**
+ * The conversation with the tool results of every turn before the last assistant turn cut to their first
+ * `keepChars` characters and a note saying how many were dropped; the last turn's results (the ones the next
+ * step reads) are kept whole. Plan sends it near the budget cap. A copy: the stored items are not touched.
+ */
+export const compactToolResults = (conversation: Conversation, keepChars: number): Conversation => {
+  const lastTurn = Math.max(
+    0,
+    ...conversation.messages.filter((m) => m.role === 'assistant').map((m) => m.turn),
+  );
+  const toolCalls = conversation.toolCalls.map((call) => {
+    const result = call.result ?? '';
+    const stub = `${result.slice(0, keepChars)} ${compactedNote(result.length - keepChars)}`;
+    return call.turn < lastTurn && stub.length < result.length ? { ...call, result: stub } : call;
+  });
+  return { ...conversation, toolCalls };
+};

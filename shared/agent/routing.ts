@@ -1,9 +1,10 @@
-/** Model routing: picks the cheapest tier that can do a step, by data class, latency tolerance and complexity (RCI). */
+/** Model routing: picks the cheapest tier that can do a step, by data class, latency, step kind, RCI and budget used. */
 
 import type { DataClassification } from '../contracts/goal-events';
 import { ConfigError } from '../runtime/errors';
 import { catalogEntry } from './models';
 import type { AgentProfile, Tier } from './profiles';
+import type { StepDecision, StepKind } from './step-kind';
 
 export interface ModelTiers {
   planner: string;
@@ -20,8 +21,10 @@ export interface RouteInput {
   toolCount: number;
   dataClassification: DataClassification;
   latencyToleranceMs: number;
-  /** The turn about to be planned (1 = first model call of the session). */
-  turn: number;
+  /** The kind of step this model call does, and why (`detectStepKind`). */
+  step: StepDecision;
+  /** Fraction of the session's budget used so far (`budgetUsedFraction`); 0 when absent. */
+  budgetUsed?: number;
 }
 
 export interface Route {
@@ -29,6 +32,10 @@ export interface Route {
   modelId: string;
   rci: number;
   reason: string;
+  /** The kind of step the call does (always set by chooseRoute). */
+  stepKind?: StepKind;
+  /** Near the cap: one tier cheaper than the rules say, and the request's older tool results compacted. */
+  degraded?: boolean;
 }
 
 const STEP_VERBS =
@@ -46,6 +53,43 @@ export const reasoningComplexityIndex = (goal: string, toolCount: number): numbe
   return Math.min(100, score);
 };
 
+/** Tiers from dearest to cheapest: degrading near the cap moves a step one place right. Private is never moved. */
+export const CHEAPER_TIER: Readonly<Partial<Record<Tier, Tier>>> = {
+  planner: 'executor',
+  executor: 'reader',
+};
+
+const percent = (fraction: number): number => Math.floor(fraction * 100);
+
+/** The tier and rule before degrading: restricted, then latency, then the step kind (the plan step by its RCI). */
+const baseRoute = (input: RouteInput, rci: number): { tier: Tier; reason: string } => {
+  const { profile, step } = input;
+  const { routing } = profile;
+  if (input.dataClassification === 'restricted') {
+    return { tier: profile.modelTiers.restricted, reason: 'restricted data stays on the private tier' };
+  }
+  if (input.latencyToleranceMs < routing.latencyThresholdMs) {
+    return {
+      tier: profile.modelTiers.execution,
+      reason: `latency tolerance ${input.latencyToleranceMs} ms < ${routing.latencyThresholdMs} ms: ${profile.modelTiers.execution}`,
+    };
+  }
+  const stepRule = `step ${step.kind} (${step.reason})`;
+  if (step.kind === 'plan') {
+    return rci > routing.rciThreshold
+      ? {
+          tier: routing.steps.plan,
+          reason: `${stepRule}, RCI ${rci} > ${routing.rciThreshold}: ${routing.steps.plan}`,
+        }
+      : {
+          tier: profile.modelTiers.execution,
+          reason: `${stepRule}, RCI ${rci} <= ${routing.rciThreshold}: ${profile.modelTiers.execution}`,
+        };
+  }
+  const tier = routing.steps[step.kind];
+  return { tier, reason: `${stepRule}: ${tier}` };
+};
+
 /**
  * Defence in depth behind the cold-start check of MODEL_TIER_PRIVATE: a restricted route (its model and the
  * fallbacks it may fall to) holds only models the catalog serves from the private SageMaker endpoint.
@@ -60,30 +104,31 @@ export const assertPrivateModels = (modelIds: string[]): void => {
 };
 
 /**
- * Restricted data never leaves the private tier; a tight latency budget goes straight to the executor tier; the
- * first turn of a complex goal (the plan) goes to the planner tier; later turns (tool selection and synthesis over
- * results already gathered) use the execution tier.
+ * The route of one model call, rules in order of precedence (the first that applies decides the tier):
+ * 1. restricted data -> the private tier, always (degrading never moves it off);
+ * 2. latency tolerance under the profile's `latencyThresholdMs` -> the execution tier;
+ * 3. the plan step -> the profile's plan tier when the goal's RCI is above `rciThreshold`, else the execution tier;
+ * 4. any other step kind -> its tier in the profile's `routing.steps`.
+ * Then, at or above `degrade.atBudgetFraction` of the session's budget used, the step goes one tier cheaper
+ * (planner -> executor -> reader) and Plan compacts the request's history; the reason says so.
  */
 export const chooseRoute = (input: RouteInput, tiers: ModelTiers): Route => {
-  const { profile } = input;
   const rci = reasoningComplexityIndex(input.goal, input.toolCount);
-  const pick = (tier: Tier, reason: string): Route => ({ tier, modelId: tiers[tier], rci, reason });
+  const base = baseRoute(input, rci);
   if (input.dataClassification === 'restricted') {
-    const route = pick(profile.modelTiers.restricted, 'restricted data stays on the private tier');
-    assertPrivateModels([route.modelId, ...(tiers.fallbacks?.[route.tier] ?? [])]);
-    return route;
+    assertPrivateModels([tiers[base.tier], ...(tiers.fallbacks?.[base.tier] ?? [])]);
   }
-  if (input.latencyToleranceMs < profile.routing.latencyThresholdMs) {
-    return pick(
-      profile.modelTiers.execution,
-      `latency tolerance ${input.latencyToleranceMs} ms < ${profile.routing.latencyThresholdMs} ms`,
-    );
-  }
-  if (input.turn === 1 && rci > profile.routing.rciThreshold) {
-    return pick(profile.modelTiers.planning, `planning turn, RCI ${rci} > ${profile.routing.rciThreshold}`);
-  }
-  return pick(
-    profile.modelTiers.execution,
-    input.turn === 1 ? `RCI ${rci} <= ${profile.routing.rciThreshold}` : 'execution turn',
-  );
+  const { degrade } = input.profile.routing;
+  const degraded = (input.budgetUsed ?? 0) >= degrade.atBudgetFraction;
+  if (!degraded) return { ...base, modelId: tiers[base.tier], rci, stepKind: input.step.kind, degraded };
+  // CHEAPER_TIER has no entry for the private tier: restricted data keeps it.
+  const cheaper = CHEAPER_TIER[base.tier];
+  const move = cheaper
+    ? `${cheaper} instead of ${base.tier}`
+    : base.tier === 'private'
+      ? 'private tier kept'
+      : `${base.tier} is the cheapest tier`;
+  const tier = cheaper ?? base.tier;
+  const reason = `${base.reason}; budget ${percent(input.budgetUsed ?? 0)} % used: ${move}; history compacted`;
+  return { tier, modelId: tiers[tier], rci, reason, stepKind: input.step.kind, degraded };
 };

@@ -10,13 +10,15 @@ import type {
   Tool,
 } from '@aws-sdk/client-bedrock-runtime';
 import * as z from 'zod';
-import { buildMessages, pendingToolUses, toolUsesOf } from '../agent/conversation';
+import { budgetUsedFraction } from '../agent/budget';
+import { buildMessages, compactToolResults, pendingToolUses, toolUsesOf } from '../agent/conversation';
 import { shouldContinueAsNew } from '../agent/history-budget';
 import { stopBeforeNextTurn } from '../agent/limits';
 import { type CatalogEntry, catalogEntry } from '../agent/models';
 import { costOf, rateFor, type TokenUsage } from '../agent/pricing';
 import { type AgentProfile, getProfile } from '../agent/profiles';
 import { chooseRoute, type ModelTiers, type Route } from '../agent/routing';
+import { detectStepKind } from '../agent/step-kind';
 import type { StopReason } from '../agent/stop-reasons';
 import { offeredTools, type ToolDefinition, toolsForAgent } from '../agent/tools';
 import type { ModelAnswer, ModelProvider, ModelProviders } from '../providers/model-provider';
@@ -205,7 +207,10 @@ export type PlanOutcome = PlanResult & {
   costUsd?: number;
 };
 
-/** Routes the turn to a model tier and prices it; an unknown price fails here, before anything is spent. */
+/**
+ * Routes the turn to a model tier by its step kind and the budget used (compacting the history near the cap) and
+ * prices it; an unknown price fails here, before anything is spent.
+ */
 const routeTurn = (
   deps: PlanDeps,
   conversation: Conversation,
@@ -215,6 +220,13 @@ const routeTurn = (
 ) => {
   const { session } = conversation;
   const tools = offeredTools(toolsForAgent(profile.actionGroups));
+  const step = detectStepKind({
+    turn,
+    maxTurns: session.limits.maxTurns,
+    toolCalls: conversation.toolCalls,
+    tools,
+    summarizeAboveChars: profile.routing.summarizeAboveChars,
+  });
   const chosen = chooseRoute(
     {
       profile,
@@ -222,7 +234,8 @@ const routeTurn = (
       toolCount: tools.length,
       dataClassification: session.limits.dataClassification,
       latencyToleranceMs: session.limits.latencyToleranceMs,
-      turn,
+      step,
+      budgetUsed: budgetUsedFraction(session, session.limits),
     },
     deps.tiers,
   );
@@ -233,7 +246,10 @@ const routeTurn = (
   const request = buildRequest({
     profile,
     session,
-    conversation,
+    // Near the cap the older turns' tool results go as short stubs (the route's reason says so).
+    conversation: route.degraded
+      ? compactToolResults(conversation, profile.routing.degrade.keepResultChars)
+      : conversation,
     route,
     tools,
     turn,
@@ -354,6 +370,7 @@ export const planTurn = async (
       modelId: route.modelId,
       provider: providerFor(deps.providers, route.modelId).name,
       tier: route.tier,
+      ...(route.stepKind ? { stepKind: route.stepKind } : {}),
       routeReason: route.reason,
       usage: answer.usage,
       costUsd,

@@ -2,6 +2,7 @@
 
 import {
   buildMessages,
+  compactToolResults,
   goalMessage,
   pendingToolUses,
   textOf,
@@ -265,5 +266,88 @@ describe('message helpers', () => {
 
     // Assess
     expect(content).toEqual([{ text: 'Tenant: acme\nAgent: billing-auditor\nGoal: Audit the bill.' }]);
+  });
+});
+
+describe('compactToolResults', () => {
+  const long = (n: number) => 'r'.repeat(n);
+  const turnTwo = assistantToolUses(2, [{ toolUseId: 'tu-report', name: 'create_optimization_report' }]);
+  const twoTurns = () =>
+    conversationOf(
+      sessionItem({ turn: 2 }),
+      [goalItem(), turnOne, turnTwo],
+      [
+        toolCallItem({
+          turn: 1,
+          index: 0,
+          toolUseId: 'tu-audit',
+          name: 'audit_billing_logs',
+          result: long(5_000),
+        }),
+        toolCallItem({
+          turn: 1,
+          index: 1,
+          toolUseId: 'tu-terms',
+          name: 'get_contract_terms',
+          result: 'short',
+        }),
+        toolCallItem({
+          turn: 2,
+          index: 0,
+          toolUseId: 'tu-report',
+          name: 'create_optimization_report',
+          result: long(3_000),
+        }),
+      ],
+    );
+
+  it('cuts the tool results of turns before the last to a stub saying how much was dropped', () => {
+    // Act
+    const compacted = compactToolResults(twoTurns(), 100);
+
+    // Assess
+    const [audit, terms, report] = compacted.toolCalls;
+    expect(audit?.result).toBe(`${long(100)} [compacted: 4900 characters dropped to stay within budget]`);
+    expect(terms?.result).toBe('short');
+    expect(report?.result).toBe(long(3_000));
+  });
+
+  it('sends the model a shorter request and leaves the stored conversation untouched', () => {
+    // Prepare
+    const conversation = twoTurns();
+    const before = JSON.stringify(buildMessages(conversation)).length;
+
+    // Act
+    const after = JSON.stringify(buildMessages(compactToolResults(conversation, 100))).length;
+
+    // Assess
+    expect(after).toBeLessThan(before - 4_000);
+    expect(conversation.toolCalls[0]?.result).toBe(long(5_000));
+  });
+
+  it('changes nothing when only one turn has run, or when the results are already short', () => {
+    // Prepare
+    const oneTurn = conversationOf(
+      sessionItem({ turn: 1 }),
+      [goalItem(), turnOne],
+      [
+        toolCallItem({
+          turn: 1,
+          index: 0,
+          toolUseId: 'tu-audit',
+          name: 'audit_billing_logs',
+          result: long(5_000),
+        }),
+        toolCallItem({ turn: 1, index: 1, toolUseId: 'tu-terms', name: 'get_contract_terms' }),
+      ],
+    );
+
+    // Act
+    const compactedOne = compactToolResults(oneTurn, 100);
+    const compactedShort = compactToolResults(twoTurns(), 10_000);
+
+    // Assess
+    expect(compactedOne.toolCalls).toEqual(oneTurn.toolCalls);
+    expect(compactedShort.toolCalls).toEqual(twoTurns().toolCalls);
   });
 });

@@ -656,3 +656,84 @@ describe('planTurn: replay of committed turns', () => {
     );
   });
 });
+
+describe('planTurn: routing per step and degrading near the cap', () => {
+  const LONG = 'a'.repeat(profile.routing.summarizeAboveChars + 1);
+  const turnOne = assistantToolUses(1, [{ toolUseId: 'tu-audit', name: 'audit_billing_logs' }]);
+  const turnTwo = assistantToolUses(2, [{ toolUseId: 'tu-terms', name: 'get_contract_terms' }]);
+  const auditCall = (result: string) =>
+    toolCallItem({ turn: 1, index: 0, toolUseId: 'tu-audit', name: 'audit_billing_logs', result });
+  const termsCall = toolCallItem({ turn: 2, index: 0, toolUseId: 'tu-terms', name: 'get_contract_terms' });
+  const committed = (ddb: ReturnType<typeof setup>['ddb']) =>
+    ddb.commandCalls(TransactWriteCommand)[0]?.args[0].input.TransactItems?.[0]?.Put?.Item;
+  const afterTwoTurns = (costUsd: number) =>
+    conversationOf(
+      sessionItem({ turn: 2, costUsd }),
+      [goalItem(), turnOne, turnTwo],
+      [auditCall(LONG), termsCall],
+    );
+
+  it('records the step kind and the rule that decided on the committed turn', async () => {
+    // Prepare
+    const { ddb, bedrock, deps } = setup(firstTurn());
+    bedrock.on(ConverseCommand).resolves(converseReply(toolUseAnswer));
+
+    // Act
+    await planTurn(deps, ids);
+
+    // Assess
+    expect(committed(ddb)).toMatchObject({ tier: 'planner', stepKind: 'plan' });
+    expect(committed(ddb)?.routeReason).toMatch(/^step plan \(first turn\), RCI \d+ > 70: planner$/);
+  });
+
+  it('sends the turn after a long tool result to the reader tier as a summarize step', async () => {
+    // Prepare
+    const conversation = conversationOf(sessionItem({ turn: 1 }), [goalItem(), turnOne], [auditCall(LONG)]);
+    const { ddb, bedrock, deps } = setup(conversation);
+    bedrock.on(ConverseCommand).resolves(converseReply([{ text: 'Condensed.' }]));
+
+    // Act
+    const result = await planTurn(deps, ids);
+
+    // Assess
+    expect(result).toMatchObject({ tier: 'reader', modelId: TIERS.reader });
+    expect(sentRequest(bedrock).modelId).toBe(TIERS.reader);
+    expect(committed(ddb)).toMatchObject({ stepKind: 'summarize', tier: 'reader' });
+  });
+
+  it('at 85 % of the budget goes one tier cheaper and compacts the older tool results', async () => {
+    // Prepare: turn 3 extracts (executor), but 85 % of the USD budget is spent
+    const { ddb, bedrock, deps } = setup(afterTwoTurns(0.85));
+    bedrock.on(ConverseCommand).resolves(converseReply([{ text: 'Done.' }]));
+
+    // Act
+    const result = await planTurn(deps, ids);
+
+    // Assess
+    expect(result).toMatchObject({ tier: 'reader', modelId: TIERS.reader });
+    const [, , auditResult, , termsResult] = sentRequest(bedrock).messages ?? [];
+    expect(auditResult?.content?.[0]?.toolResult?.content?.[0]?.text).toBe(
+      `${'a'.repeat(profile.routing.degrade.keepResultChars)} [compacted: ${
+        LONG.length - profile.routing.degrade.keepResultChars
+      } characters dropped to stay within budget]`,
+    );
+    expect(termsResult?.content?.[0]?.toolResult?.content?.[0]?.text).toBe('{"ok":true}');
+    expect(committed(ddb)).toMatchObject({ stepKind: 'extract', tier: 'reader' });
+    expect(committed(ddb)?.routeReason).toMatch(
+      /: executor; budget 85 % used: reader instead of executor; history compacted$/,
+    );
+  });
+
+  it('below the threshold sends the whole history to the tier the step kind says', async () => {
+    // Prepare
+    const { bedrock, deps } = setup(afterTwoTurns(0.79));
+    bedrock.on(ConverseCommand).resolves(converseReply([{ text: 'Done.' }]));
+
+    // Act
+    const result = await planTurn(deps, ids);
+
+    // Assess
+    expect(result).toMatchObject({ tier: 'executor' });
+    expect(sentRequest(bedrock).messages?.[2]?.content?.[0]?.toolResult?.content?.[0]?.text).toBe(LONG);
+  });
+});

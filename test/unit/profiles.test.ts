@@ -12,7 +12,15 @@ describe('billing-auditor profile', () => {
 
     // Assess
     expect(agentNames()).toContain('billing-auditor');
-    expect(profile.routing).toEqual({ rciThreshold: 70, latencyThresholdMs: 1200 });
+    expect(profile.routing).toMatchObject({ rciThreshold: 70, latencyThresholdMs: 1200 });
+    expect(profile.routing.steps).toEqual({
+      plan: 'planner',
+      verify: 'planner',
+      extract: 'executor',
+      format: 'executor',
+      summarize: 'reader',
+    });
+    expect(profile.routing.degrade.atBudgetFraction).toBe(0.8);
     expect(profile.modelTiers).toEqual({ planning: 'planner', execution: 'executor', restricted: 'private' });
     expect(profile.limits.loopThreshold).toBe(5);
   });
@@ -85,6 +93,30 @@ describe('parseProfile', () => {
     expect(act).toThrow(/limits\.loopThreshold: /);
     expect(act).toThrow(/limits\.maxTurns: /);
     expect(act).toThrow(/routing\.rciThreshold: /);
+  });
+
+  it('refuses a step-kind map that misses a step kind or sends one to the private tier', () => {
+    // Prepare
+    const { summarize: _dropped, ...missing } = billingAuditor.routing.steps;
+
+    // Act
+    const incomplete = () =>
+      parseProfile({ ...billingAuditor, routing: { ...billingAuditor.routing, steps: missing } }, 'a.json');
+    const privateStep = () =>
+      parseProfile(
+        {
+          ...billingAuditor,
+          routing: {
+            ...billingAuditor.routing,
+            steps: { ...billingAuditor.routing.steps, format: 'private' },
+          },
+        },
+        'b.json',
+      );
+
+    // Assess
+    expect(incomplete).toThrow(/routing\.steps\.summarize: /);
+    expect(privateStep).toThrow(/routing\.steps\.format: /);
   });
 
   it('refuses unknown settings instead of ignoring them (a typo must not silently fall back)', () => {

@@ -3,6 +3,7 @@ import * as z from 'zod';
 import { dataClassificationSchema } from '../../contracts/goal-events';
 import { ProfileError } from '../../runtime/errors';
 import { zodIssues } from '../../runtime/zod-issues';
+import { stepKindSchema } from '../step-kind';
 import billingAuditor from './billing-auditor.json';
 
 export const tierSchema = z.enum(['planner', 'executor', 'reader', 'private']);
@@ -18,7 +19,22 @@ export const agentProfileSchema = z
       .object({ planning: tierSchema, execution: tierSchema, restricted: z.literal('private') })
       .strict(),
     routing: z
-      .object({ rciThreshold: z.number().min(0).max(100), latencyThresholdMs: z.number().int().positive() })
+      .object({
+        rciThreshold: z.number().min(0).max(100),
+        latencyThresholdMs: z.number().int().positive(),
+        /** The tier each step kind goes to (shared/agent/step-kind.ts says how a step's kind is detected). */
+        steps: z.record(stepKindSchema, tierSchema.exclude(['private'])),
+        /** A turn whose previous turn's tool results add up to more characters than this is a summarize step. */
+        summarizeAboveChars: z.number().int().positive(),
+        /** Near the cap: at this fraction of the token or USD budget used, one tier cheaper and compacted history. */
+        degrade: z
+          .object({
+            atBudgetFraction: z.number().gt(0).max(1),
+            /** Characters an older tool result keeps when the history is compacted. */
+            keepResultChars: z.number().int().min(0),
+          })
+          .strict(),
+      })
       .strict(),
     limits: z
       .object({

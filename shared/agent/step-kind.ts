@@ -9,8 +9,6 @@ export type StepKind = z.infer<typeof stepKindSchema>;
 export interface StepInput {
   /** The turn about to be planned (1 = first model call of the session). */
   turn: number;
-  /** The session's turn limit: its last turn is a verify step. */
-  maxTurns: number;
   /** Every recorded tool call of the session so far. */
   toolCalls: readonly Pick<ToolCallItem, 'turn' | 'name' | 'status' | 'result'>[];
   /** The tools offered to the model, with their OpenAPI `x-side-effect`. */
@@ -30,18 +28,15 @@ const names = (list: readonly { name: string }[]): string => [...new Set(list.ma
 /**
  * The kind of the next step, first rule that matches:
  * 1. plan: the first turn (the model plans the goal);
- * 2. verify: the last turn the turn limit allows;
- * 3. verify: the previous turn ran a side-effecting tool (`x-side-effect`) that succeeded;
- * 4. summarize: the previous turn's tool results add up to more than `summarizeAboveChars` characters;
- * 5. format: every offered tool has succeeded at least once (what is left is writing the answer);
- * 6. extract: otherwise (choosing the next tool calls and their parameters from the results so far).
+ * 2. verify: the previous turn ran a side-effecting tool (`x-side-effect`) that succeeded (the model checks what
+ *    it did and concludes). Reaching the turn limit is not a verification: the model is not told it is the last.
+ * 3. summarize: the previous turn's tool results add up to more than `summarizeAboveChars` characters;
+ * 4. format: every offered tool has succeeded at least once (what is left is writing the answer);
+ * 5. extract: otherwise (choosing the next tool calls and their parameters from the results so far).
  */
 export const detectStepKind = (input: StepInput): StepDecision => {
   const { turn } = input;
   if (turn <= 1) return { kind: 'plan', reason: 'first turn' };
-  if (turn >= input.maxTurns) {
-    return { kind: 'verify', reason: `last turn the limit allows (${turn} of ${input.maxTurns})` };
-  }
   const previous = input.toolCalls.filter((c) => c.turn === turn - 1);
   const sideEffecting = new Set(input.tools.filter((t) => t.sideEffect).map((t) => t.name));
   const acted = previous.filter((c) => c.status === 'succeeded' && sideEffecting.has(c.name));

@@ -222,7 +222,6 @@ const routeTurn = (
   const tools = offeredTools(toolsForAgent(profile.actionGroups));
   const step = detectStepKind({
     turn,
-    maxTurns: session.limits.maxTurns,
     toolCalls: conversation.toolCalls,
     tools,
     summarizeAboveChars: profile.routing.summarizeAboveChars,

@@ -20,8 +20,8 @@ const GATHERED = [
   call(1, 2, 'get_contract_terms'),
 ];
 
-const kindOf = (turn: number, toolCalls: ToolCallItem[], maxTurns = 8) =>
-  detectStepKind({ turn, maxTurns, toolCalls, tools: TOOLS, summarizeAboveChars: LIMIT });
+const kindOf = (turn: number, toolCalls: ToolCallItem[]) =>
+  detectStepKind({ turn, toolCalls, tools: TOOLS, summarizeAboveChars: LIMIT });
 
 describe('detectStepKind', () => {
   it('knows which billing tool has a side effect (from the OpenAPI x-side-effect)', () => {
@@ -87,12 +87,11 @@ describe('detectStepKind', () => {
       reason: /a side effect$/,
     },
     {
-      name: 'the last turn the limit allows: verify',
-      turn: 4,
+      name: 'the last turn the limit allows is not a verification: extract',
+      turn: 8,
       calls: GATHERED,
-      maxTurns: 4,
-      kind: 'verify',
-      reason: /^last turn the limit allows \(4 of 4\)$/,
+      kind: 'extract',
+      reason: /not done yet$/,
     },
     {
       name: 'every tool done, the side effect earlier: format',
@@ -105,9 +104,9 @@ describe('detectStepKind', () => {
       kind: 'format',
       reason: /^every tool has succeeded$/,
     },
-  ])('$name', ({ turn, calls, maxTurns, kind, reason }) => {
+  ])('$name', ({ turn, calls, kind, reason }) => {
     // Act
-    const step = kindOf(turn, calls, maxTurns);
+    const step = kindOf(turn, calls);
 
     // Assess
     expect(step.kind).toBe(kind);

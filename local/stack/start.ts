@@ -22,6 +22,7 @@ import { assertPortsFree, type PortedService, type ServicePorts, servicePorts } 
 import { intrinsicContext, queueNameOf, type ServerlessConfig } from './serverless-config';
 import { OwnStackFile } from './stack-file';
 import { HostEnvironment, LocalStackError, Teardown } from './teardown';
+import { applyTenantsFile, TENANTS_FILE } from './tenants';
 
 export { LocalStackError } from './teardown';
 
@@ -132,6 +133,8 @@ const startDynamoDb = async (c: StartContext, plan: StackPlan, started: number):
   } finally {
     dynamoClient.destroy();
   }
+  const tenants = await applyTenantsFile(c.rootDir, endpoint, plan.table.TableName);
+  c.log(`Tenant policies of ${TENANTS_FILE} applied: ${tenants.map((t) => t.tenantId).join(', ')}`);
   return endpoint;
 };
 

@@ -15,6 +15,8 @@ export const SERVICE_PORT_OFFSETS = {
   cloudFormation: 5,
   dynamodbCountingProxy: 6,
   sqs: 7,
+  // 8 is left to the SageMaker Runtime stand-in (issue 8, private tier).
+  sns: 9,
 } as const;
 
 export type PortedService = keyof typeof SERVICE_PORT_OFFSETS;

@@ -14,6 +14,7 @@ import { type DynamoDbCountingProxy, startDynamoDbCountingProxy } from '../dynam
 import { ensureTable } from '../dynamodb/table';
 import { type EventBridgeService, startEventBridgeService } from '../eventbridge/service';
 import { type LambdaService, startLambdaService } from '../lambda/api';
+import { type SnsService, startSnsService } from '../sns/service';
 import { type SqsService, startSqsService } from '../sqs/service';
 import { type StepFunctionsService, startStepFunctionsService } from '../stepfunctions/api';
 import { defaultDataDir, defaultRootDir } from './data-dir';
@@ -73,6 +74,8 @@ export interface LocalStack {
   eventBridge: EventBridgeService;
   /** The queues of serverless.yml (the intake dead-letter queue). */
   sqs: SqsService;
+  /** The topics of serverless.yml (cost alerts) and what was published to them. */
+  sns: SnsService;
   /** The stage's stack as CloudFormation reports it (sls invoke local resolves `Ref` in env vars through it). */
   cloudFormation: CloudFormationService;
   /** Functions' DynamoDB requests per operation since start or the last reset (needs countDynamoDbRequests). */
@@ -155,6 +158,17 @@ const startSqs = async (c: StartContext, plan: StackPlan): Promise<SqsService> =
   c.teardown.add('SQS service', () => sqs.close());
   c.log(`SQS on ${sqs.url} (${plan.queues.map((q) => q.name).join(', ') || 'no queues'})`);
   return sqs;
+};
+
+const startSns = async (c: StartContext, plan: StackPlan): Promise<SnsService> => {
+  const sns = await startSnsService({
+    topics: plan.topics,
+    ...portOf(c, 'sns'),
+    ...(c.persistDir === undefined ? {} : { dataDir: c.persistDir }),
+  });
+  c.teardown.add('SNS service', () => sns.close());
+  c.log(`SNS on ${sns.url} (${plan.topics.map((t) => t.name).join(', ') || 'no topics'})`);
+  return sns;
 };
 
 const startLambda = async (c: StartContext, plan: StackPlan, sqsUrl: string): Promise<LambdaService> => {
@@ -304,6 +318,7 @@ export const startLocalStack = async (options: StartLocalStackOptions = {}): Pro
     const plan = await planStack(options, rootDir);
     log(`serverless.yml (stage ${plan.config.stage}) read in ${seconds(started)}`);
     const sqs = await startSqs(c, plan);
+    const sns = await startSns(c, plan);
     const { dynamodbEndpoint, bedrock, lambda } = await startIndependentServices(c, plan, sqs.url);
     const proxy =
       options.countDynamoDbRequests === true ? await startCountingProxy(c, dynamodbEndpoint) : undefined;
@@ -320,6 +335,7 @@ export const startLocalStack = async (options: StartLocalStackOptions = {}): Pro
     const serviceEndpoints = {
       ...endpointEnv,
       AWS_ENDPOINT_URL_SQS: sqs.url,
+      AWS_ENDPOINT_URL_SNS: sns.url,
       AWS_ENDPOINT_URL_SFN: stepFunctions.url,
       AWS_ENDPOINT_URL_EVENTBRIDGE: eventBridge.url,
       AWS_ENDPOINT_URL_CLOUDFORMATION: cloudFormation.url,
@@ -356,6 +372,7 @@ export const startLocalStack = async (options: StartLocalStackOptions = {}): Pro
       stepFunctions,
       eventBridge,
       sqs,
+      sns,
       cloudFormation,
       dynamodbRequests: () => requestCounts(proxy).counts(),
       dynamodbCapacity: () => requestCounts(proxy).capacity(),

@@ -228,8 +228,7 @@ const acceptGoal = async (
 
 /** Why a session cannot be resumed, or undefined when it can (failed, or stopped by a resumable stop). */
 export const resumeRefusal = (session: SessionItem): string | undefined => {
-  // paused: its tenant was paused; intake refuses it while the tenant still is (tenantPauseRefusal).
-  if (session.status === 'failed' || session.status === 'paused') return undefined;
+  if (session.status === 'failed') return undefined;
   if (session.status === 'stopped' && RESUMABLE_STOPS.includes(session.stopReason as StopReason))
     return undefined;
   const how =

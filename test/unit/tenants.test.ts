@@ -1,11 +1,12 @@
 /** Tenant policies: validation, intake's rules (policy, pause, agents, context size, budgets), limits resolution. */
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import { TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import { join } from 'node:path';
 import acmeGoal from '../../events/goal-billing-audit.json';
+import resumeRequest from '../../events/resume-request.json';
 import { policyInputOf } from '../../local/cli/tenants';
 import { readTenantsFile } from '../../local/stack/tenants';
 import { GOAL_REJECTED } from '../../shared/contracts/lifecycle-events';
@@ -15,7 +16,7 @@ import { acceptEvent, type IntakeDeps, policyRefusals, resolveLimits } from '../
 import type { TenantPolicyItem } from '../../shared/store/table';
 import { parsePolicyInput, tenantPolicyInputSchema } from '../../shared/store/tenant-store';
 import { credentials, mockedPublisher, mockedStore, REGION } from '../helpers/aws';
-import { fakeTenantPolicies, intakeRules, tenantPolicy } from '../helpers/fixtures';
+import { fakeTenantPolicies, intakeRules, sessionItem, tenantPolicy } from '../helpers/fixtures';
 
 const setup = (policies: Record<string, TenantPolicyItem> | undefined, rules = intakeRules()) => {
   const { ddb, store } = mockedStore();
@@ -146,6 +147,34 @@ describe('intake: tenant policy', () => {
     expect(
       policyRefusals({ ...detail, constraints: { usdBudget: 0.1, tokenBudget: 10_000 } }, policy),
     ).toEqual([]);
+  });
+});
+
+describe('intake: resume of a paused tenant', () => {
+  it('refuses to resume a session while its tenant is paused, with the reason, and starts nothing', async () => {
+    // Prepare
+    const paused = tenantPolicy('acme', { paused: true, pausedReason: 'invoice dispute' });
+    const { ddb, sfn, deps } = setup({ acme: paused });
+    ddb
+      .on(GetCommand)
+      .resolves({
+        Item: sessionItem({
+          sessionId: resumeRequest.detail.sessionId,
+          status: 'paused',
+          stopReason: 'tenant_paused',
+        }),
+      });
+
+    // Act
+    const outcome = await acceptEvent(deps, resumeRequest);
+
+    // Assess
+    expect(outcome).toMatchObject({
+      outcome: 'rejected',
+      reason: `Cannot resume session ${resumeRequest.detail.sessionId}: tenant acme is paused (invoice dispute): resume the tenant first`,
+    });
+    expect(ddb).not.toHaveReceivedCommand(UpdateCommand);
+    expect(sfn).not.toHaveReceivedAnyCommand();
   });
 });
 

@@ -4,12 +4,13 @@ import { EventPublisher } from '../../shared/contracts/lifecycle-events';
 import { documentClient } from '../../shared/runtime/clients/dynamodb';
 import { eventBridgeClient } from '../../shared/runtime/clients/eventbridge';
 import { sfnClient } from '../../shared/runtime/clients/sfn';
-import { busConfig, tableConfig } from '../../shared/runtime/config';
+import { busConfig, intakeConfig, tableConfig } from '../../shared/runtime/config';
 import { requiredEnv } from '../../shared/runtime/env';
 import { lambdaHandler } from '../../shared/runtime/lambda';
 import { logger, metrics } from '../../shared/runtime/powertools';
 import { acceptEvent } from '../../shared/steps/intake';
 import { SessionStore } from '../../shared/store/session-store';
+import { TenantStore } from '../../shared/store/tenant-store';
 
 const table = tableConfig();
 const bus = busConfig();
@@ -18,6 +19,8 @@ const deps = {
   sfn: sfnClient(),
   stateMachineArn: requiredEnv('STATE_MACHINE_ARN'),
   events: new EventPublisher(eventBridgeClient(), bus.busName, bus.source),
+  tenants: new TenantStore(documentClient(), table.tableName),
+  rules: intakeConfig(),
 };
 
 export const handler = lambdaHandler(async (event: unknown) => {

@@ -8,8 +8,10 @@ import { LocalError } from '../aws/errors';
 import { ModelScriptError } from '../bedrock/errors';
 import { type ModelScript, parseModelScript } from '../bedrock/script';
 import type { ToolFaults } from '../lambda/tool-faults';
+import { readPublishedMessages } from '../sns/service';
 import { findRunningStack } from '../stack/stack-file';
 import { startLocalStack } from '../stack/start';
+import { formatAlert } from './alerts';
 import { BusEventsError, filterEvents, formatEvent, readBusEvents } from './bus-events';
 import { DeadLettersError, formatDeadLetter, listDeadLetters } from './dead-letters';
 import { printEnv } from './env';
@@ -18,6 +20,18 @@ import { resumeSession } from './resume';
 import { localClients, RunGoalError, type RunSummary, runGoal } from './run-goal';
 import { serve } from './serve';
 import { describeStatus } from './session-status';
+import {
+  checkDay,
+  costRowOf,
+  formatCosts,
+  formatPolicy,
+  listLedgers,
+  requestPause,
+  requirePolicy,
+  setTenant,
+  TenantCommandError,
+  tenantStoreOf,
+} from './tenants';
 import { checkToolFaults } from './tool-faults-file';
 
 export const EXIT = { ok: 0, usage: 1, rejected: 2, failed: 3, stopped: 4, noSession: 5, gaveUp: 6 } as const;
@@ -32,6 +46,9 @@ Usage:
   sovereign-agent sessions [--tenant T] [--json]
   sovereign-agent events [--session S] [--type T] [--json]
   sovereign-agent dead-letters [--json]
+  sovereign-agent tenant show|set|pause|resume <tenantId> [flags] [--json]
+  sovereign-agent costs [--tenant T] [--day YYYY-MM-DD] [--json]
+  sovereign-agent alerts [--json]
   sovereign-agent serve
   sovereign-agent env
 
@@ -50,6 +67,13 @@ sessions  sessions, oldest first.          serve     keep the stack up and print
 events    what the agent put on its bus (goal Completed/Stopped/Failed/Rejected, circuit Opened/Half-Opened/Closed),
           oldest first; --type "Agent Goal Failed" picks one detail-type, --type all every event on the bus.
 dead-letters  goal events intake never accepted (after Lambda's retries), from the intake dead-letter queue.
+tenant    show: a tenant's policy and today's spend.  set: --daily-cap-usd N --session-usd-budget N
+          --session-token-budget N --data-class public|internal|restricted --agents a,b (a partial update; a new
+          tenant needs --daily-cap-usd; a new cap moves today's ledger by the change). pause [--reason R] / resume:
+          put "Agent Tenant Pause/Resume Requested" on the bus and wait (--timeout) until the costAlert function has
+          changed the policy. With no \`serve\` running, each command starts the stack for itself (as \`run\` does).
+costs     spend per tenant and UTC day, with the daily cap and the percentage used.
+alerts    the cost alerts published to the alert topic (the local SNS keeps them in .local/sns.jsonl).
 env       print the served stack's variables again (\`eval "$(sovereign-agent env)"\`); exit 1 if none is served.
 
 Exit codes: 0 completed, 1 usage error, 2 event rejected, 3 failed (resumable), 4 stopped by a budget or limit
@@ -317,6 +341,64 @@ const deadLetters = async (values: Flags): Promise<number> => {
   }
 };
 
+/** `tenant show|set|pause|resume <tenantId>`. */
+const tenant = async (positionals: string[], values: Flags): Promise<number> => {
+  const [action, tenantId] = positionals;
+  if (!action || !['show', 'set', 'pause', 'resume'].includes(action) || !tenantId) {
+    throw new UsageError(
+      'tenant needs show|set|pause|resume and a tenant id, e.g. `sovereign-agent tenant show acme`',
+    );
+  }
+  const stack = await acquireStack({ quiet: true });
+  try {
+    const store = tenantStoreOf(localClients(stack.env));
+    const policy =
+      action === 'set'
+        ? await setTenant(store, tenantId, values)
+        : action === 'show'
+          ? await requirePolicy(store, tenantId)
+          : await requestPause(stack.env, store, {
+              tenantId,
+              pause: action === 'pause',
+              ...(typeof values.reason === 'string' ? { reason: values.reason } : {}),
+              timeoutMs: timeoutOf(values) * 1000,
+            });
+    const today = await store.getDay(tenantId, new Date().toISOString().slice(0, 10));
+    out(
+      values.json
+        ? JSON.stringify({ policy, today: today ? costRowOf(today) : null })
+        : formatPolicy(policy, today),
+    );
+    return EXIT.ok;
+  } finally {
+    await stack.stop();
+  }
+};
+
+const costs = async (values: Flags): Promise<number> => {
+  const day = checkDay(typeof values.day === 'string' ? values.day : undefined);
+  const stack = await acquireStack({ quiet: true });
+  try {
+    const ledgers = await listLedgers(localClients(stack.env), {
+      ...(typeof values.tenant === 'string' ? { tenantId: values.tenant } : {}),
+      ...(day ? { day } : {}),
+    });
+    const rows = ledgers.map(costRowOf);
+    out(values.json ? JSON.stringify(rows) : formatCosts(rows));
+    return EXIT.ok;
+  } finally {
+    await stack.stop();
+  }
+};
+
+const alerts = async (values: Flags): Promise<number> => {
+  const messages = readPublishedMessages(dataDir());
+  if (values.json) out(JSON.stringify(messages));
+  else if (messages.length === 0) out('no alerts');
+  else for (const message of messages) out(formatAlert(message));
+  return EXIT.ok;
+};
+
 export const main = async (argv: string[]): Promise<number> => {
   try {
     const { values, positionals } = parseArgs({
@@ -333,6 +415,13 @@ export const main = async (argv: string[]): Promise<number> => {
         tenant: { type: 'string' },
         session: { type: 'string' },
         type: { type: 'string' },
+        day: { type: 'string' },
+        reason: { type: 'string' },
+        'daily-cap-usd': { type: 'string' },
+        'session-usd-budget': { type: 'string' },
+        'session-token-budget': { type: 'string' },
+        'data-class': { type: 'string' },
+        agents: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -355,6 +444,12 @@ export const main = async (argv: string[]): Promise<number> => {
         return await events(values);
       case 'dead-letters':
         return await deadLetters(values);
+      case 'tenant':
+        return await tenant(rest, values);
+      case 'costs':
+        return await costs(values);
+      case 'alerts':
+        return await alerts(values);
       case 'serve':
         return await serve(dataDir(), { out, err });
       case 'env':
@@ -368,6 +463,7 @@ export const main = async (argv: string[]): Promise<number> => {
       error instanceof RunGoalError ||
       error instanceof DeadLettersError ||
       error instanceof BusEventsError ||
+      error instanceof TenantCommandError ||
       (error as Error).name === 'ParseArgsError' ||
       (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
     ) {

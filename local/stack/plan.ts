@@ -1,6 +1,7 @@
 /** The stack to start, read from serverless.yml and resolved in full before anything starts (a bad reference fails fast). */
 import type { EventRule } from '../eventbridge/service';
 import type { LambdaFunctionSpec } from '../lambda/api';
+import type { TopicSpec } from '../sns/service';
 import type { QueueSpec } from '../sqs/service';
 import type { StateMachineSpec } from '../stepfunctions/api';
 import {
@@ -11,7 +12,7 @@ import {
   type TableProperties,
   tableProperties,
 } from './serverless-config';
-import { eventRules, functionSpecs, queueSpecs, stateMachineSpecs } from './specs';
+import { eventRules, functionSpecs, queueSpecs, stateMachineSpecs, topicSpecs } from './specs';
 import { LocalStackError } from './teardown';
 
 export interface StackPlan {
@@ -22,6 +23,7 @@ export interface StackPlan {
   machines: StateMachineSpec[];
   rules: EventRule[];
   queues: QueueSpec[];
+  topics: TopicSpec[];
 }
 
 /**
@@ -71,5 +73,6 @@ export const planStack = async (
     machines: stateMachineSpecs(config, ctx),
     rules: eventRules(config, ctx),
     queues: queueSpecs(config),
+    topics: topicSpecs(config),
   };
 };

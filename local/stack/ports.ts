@@ -15,7 +15,7 @@ export const SERVICE_PORT_OFFSETS = {
   cloudFormation: 5,
   dynamodbCountingProxy: 6,
   sqs: 7,
-  // 8 is left to the SNS stand-in of the same issue.
+  sns: 8,
   sagemaker: 9,
 } as const;
 

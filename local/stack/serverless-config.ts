@@ -454,6 +454,15 @@ export const eventBusArn = (region: string, name: string, accountId = LOCAL_ACCO
 export const queueArn = (region: string, name: string, accountId = LOCAL_ACCOUNT_ID): string =>
   `arn:aws:sqs:${region}:${accountId}:${name}`;
 
+export const topicArn = (region: string, name: string, accountId = LOCAL_ACCOUNT_ID): string =>
+  `arn:aws:sns:${region}:${accountId}:${name}`;
+
+/** An AWS::SNS::Topic's name: its TopicName, else `<stack>-<logicalId>` (AWS adds a random suffix too). */
+export const topicNameOf = (config: ServerlessConfig, logicalId: string): string => {
+  const name = config.resources[logicalId]?.Properties.TopicName;
+  return typeof name === 'string' && name !== '' ? name : `${config.service}-${config.stage}-${logicalId}`;
+};
+
 /** An AWS::SQS::Queue's name: its QueueName, else `<stack>-<logicalId>` (AWS adds a random suffix too). */
 export const queueNameOf = (config: ServerlessConfig, logicalId: string): string => {
   const name = config.resources[logicalId]?.Properties.QueueName;
@@ -497,6 +506,10 @@ export const intrinsicContext = (config: ServerlessConfig, sqsEndpoint?: string)
         ref: props.Name,
         attributes: { Arn: eventBusArn(region, props.Name, accountId), Name: props.Name },
       };
+    } else if (resource.Type === 'AWS::SNS::Topic') {
+      const name = topicNameOf(config, id);
+      const arn = topicArn(region, name, accountId);
+      resources[id] = { type: resource.Type, ref: arn, attributes: { TopicArn: arn, TopicName: name } };
     } else if (resource.Type === 'AWS::SQS::Queue') {
       const name = queueNameOf(config, id);
       const url = `${sqsEndpoint ?? `https://sqs.${region}.amazonaws.com`}/${accountId}/${name}`;

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { EventRule } from '../eventbridge/service';
 import type { LambdaFunctionSpec } from '../lambda/api';
 import type { AsyncInvokeSpec } from '../lambda/functions';
+import type { TopicSpec } from '../sns/service';
 import type { QueueSpec } from '../sqs/service';
 import type { StateMachineSpec } from '../stepfunctions/api';
 import {
@@ -18,6 +19,8 @@ import {
   resolveIntrinsics,
   type ServerlessConfig,
   stateMachineArn,
+  topicArn,
+  topicNameOf,
   UnresolvableReferenceError,
 } from './serverless-config';
 
@@ -169,4 +172,13 @@ export const queueSpecs = (config: ServerlessConfig): QueueSpec[] =>
         maximumMessageBytes: seconds(props.MaximumMessageSize, 1_048_576),
         visibilityTimeoutSeconds: seconds(props.VisibilityTimeout, 30),
       };
+    });
+
+/** The topics of serverless.yml (AWS::SNS::Topic) for the local SNS. */
+export const topicSpecs = (config: ServerlessConfig): TopicSpec[] =>
+  Object.entries(config.resources)
+    .filter(([, resource]) => resource.Type === 'AWS::SNS::Topic')
+    .map(([id]) => {
+      const name = topicNameOf(config, id);
+      return { name, arn: topicArn(config.region, name, config.accountId) };
     });

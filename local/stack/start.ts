@@ -16,6 +16,7 @@ import { ensureTable } from '../dynamodb/table';
 import { type EventBridgeService, startEventBridgeService } from '../eventbridge/service';
 import { type LambdaService, startLambdaService } from '../lambda/api';
 import { type SageMakerEmulator, startSageMakerEmulator } from '../sagemaker/emulator';
+import { type SnsService, startSnsService } from '../sns/service';
 import { type SqsService, startSqsService } from '../sqs/service';
 import { type StepFunctionsService, startStepFunctionsService } from '../stepfunctions/api';
 import { defaultDataDir, defaultRootDir } from './data-dir';
@@ -24,6 +25,7 @@ import { assertPortsFree, type PortedService, type ServicePorts, servicePorts } 
 import { intrinsicContext, queueNameOf, type ServerlessConfig } from './serverless-config';
 import { OwnStackFile } from './stack-file';
 import { HostEnvironment, LocalStackError, Teardown } from './teardown';
+import { applyTenantsFile, TENANTS_FILE } from './tenants';
 
 export { LocalStackError } from './teardown';
 
@@ -76,6 +78,8 @@ export interface LocalStack {
   eventBridge: EventBridgeService;
   /** The queues of serverless.yml (the intake dead-letter queue). */
   sqs: SqsService;
+  /** The topics of serverless.yml (cost alerts) and what was published to them. */
+  sns: SnsService;
   /** The stage's stack as CloudFormation reports it (sls invoke local resolves `Ref` in env vars through it). */
   cloudFormation: CloudFormationService;
   /** Functions' DynamoDB requests per operation since start or the last reset (needs countDynamoDbRequests). */
@@ -136,6 +140,8 @@ const startDynamoDb = async (c: StartContext, plan: StackPlan, started: number):
   } finally {
     dynamoClient.destroy();
   }
+  const tenants = await applyTenantsFile(c.rootDir, endpoint, plan.table.TableName);
+  c.log(`Tenant policies of ${TENANTS_FILE} applied: ${tenants.map((t) => t.tenantId).join(', ')}`);
   return endpoint;
 };
 
@@ -178,6 +184,17 @@ const startSqs = async (c: StartContext, plan: StackPlan): Promise<SqsService> =
   c.teardown.add('SQS service', () => sqs.close());
   c.log(`SQS on ${sqs.url} (${plan.queues.map((q) => q.name).join(', ') || 'no queues'})`);
   return sqs;
+};
+
+const startSns = async (c: StartContext, plan: StackPlan): Promise<SnsService> => {
+  const sns = await startSnsService({
+    topics: plan.topics,
+    ...portOf(c, 'sns'),
+    ...(c.persistDir === undefined ? {} : { dataDir: c.persistDir }),
+  });
+  c.teardown.add('SNS service', () => sns.close());
+  c.log(`SNS on ${sns.url} (${plan.topics.map((t) => t.name).join(', ') || 'no topics'})`);
+  return sns;
 };
 
 const startLambda = async (c: StartContext, plan: StackPlan, sqsUrl: string): Promise<LambdaService> => {
@@ -342,6 +359,7 @@ export const startLocalStack = async (options: StartLocalStackOptions = {}): Pro
     const plan = await planStack(options, rootDir);
     log(`serverless.yml (stage ${plan.config.stage}) read in ${seconds(started)}`);
     const sqs = await startSqs(c, plan);
+    const sns = await startSns(c, plan);
     const { dynamodbEndpoint, bedrock, sagemaker, lambda } = await startIndependentServices(c, plan, sqs.url);
     const proxy =
       options.countDynamoDbRequests === true ? await startCountingProxy(c, dynamodbEndpoint) : undefined;
@@ -358,6 +376,7 @@ export const startLocalStack = async (options: StartLocalStackOptions = {}): Pro
     const serviceEndpoints = {
       ...endpointEnv,
       AWS_ENDPOINT_URL_SQS: sqs.url,
+      AWS_ENDPOINT_URL_SNS: sns.url,
       AWS_ENDPOINT_URL_SFN: stepFunctions.url,
       AWS_ENDPOINT_URL_EVENTBRIDGE: eventBridge.url,
       AWS_ENDPOINT_URL_CLOUDFORMATION: cloudFormation.url,
@@ -395,6 +414,7 @@ export const startLocalStack = async (options: StartLocalStackOptions = {}): Pro
       stepFunctions,
       eventBridge,
       sqs,
+      sns,
       cloudFormation,
       dynamodbRequests: () => requestCounts(proxy).counts(),
       dynamodbCapacity: () => requestCounts(proxy).capacity(),

@@ -2,8 +2,11 @@
 import { DEFAULT_HISTORY_EVENT_BUDGET } from '../agent/history-budget';
 import { catalogEntry } from '../agent/models';
 import type { ModelTiers } from '../agent/routing';
+import type { IntakeRules } from '../steps/intake';
+import { type DefaultTenantPolicy, defaultTenantPolicySchema } from '../store/tenant-store';
 import { numberEnv, optionalEnv, requiredEnv } from './env';
 import { ConfigError } from './errors';
+import { zodIssues } from './zod-issues';
 
 export const tableConfig = (env: NodeJS.ProcessEnv = process.env) => ({
   tableName: requiredEnv('TABLE_NAME', env),
@@ -115,3 +118,36 @@ export const breakerConfig = (env: NodeJS.ProcessEnv = process.env): { maxCooldo
 /** HISTORY_EVENT_BUDGET: the estimated history events after which Plan continues the session in a new execution. */
 export const historyEventBudget = (env: NodeJS.ProcessEnv = process.env): number =>
   numberEnv('HISTORY_EVENT_BUDGET', DEFAULT_HISTORY_EVENT_BUDGET, { min: 1 }, env);
+
+/**
+ * Intake's rules. MAX_CONTEXT_BYTES (default 32 KiB): a goal's context is stored in the session item (DynamoDB's
+ * 400 KB item limit) and resent in the goal message with every turn; 32 KiB is about 8k tokens, which at a
+ * $3/MTok input price costs about $0.025 per turn before caching, a fifth of the $0.125 per turn a default session
+ * ($1 over 8 turns) may spend; the 200 KB context found resent every turn cost six times that. DEFAULT_TENANT_POLICY (empty by default): the policy JSON of a tenant that has
+ * none stored; empty means such a tenant's goals are refused.
+ */
+export const intakeConfig = (env: NodeJS.ProcessEnv = process.env): IntakeRules => {
+  const raw = optionalEnv('DEFAULT_TENANT_POLICY', '', env);
+  let defaultTenantPolicy: DefaultTenantPolicy | undefined;
+  if (raw !== '') {
+    let json: unknown;
+    try {
+      json = JSON.parse(raw);
+    } catch (error) {
+      throw new ConfigError(
+        `Environment variable DEFAULT_TENANT_POLICY is not JSON: ${(error as Error).message}`,
+      );
+    }
+    const parsed = defaultTenantPolicySchema.safeParse(json);
+    if (!parsed.success) {
+      throw new ConfigError(
+        `Environment variable DEFAULT_TENANT_POLICY is not a tenant policy: ${zodIssues(parsed.error).join('; ')}`,
+      );
+    }
+    defaultTenantPolicy = parsed.data;
+  }
+  return {
+    maxContextBytes: numberEnv('MAX_CONTEXT_BYTES', 32 * 1024, { min: 1 }, env),
+    ...(defaultTenantPolicy ? { defaultTenantPolicy } : {}),
+  };
+};

@@ -8,13 +8,33 @@ import { executionNameFor, type GoalDetail, type ParsedEvent, parseBusEvent } fr
 import { type EventPublisher, GOAL_REJECTED } from '../contracts/lifecycle-events';
 import { InvalidGoalError } from '../runtime/errors';
 import type { SessionItem, SessionLimits, SessionStore } from '../store/session-store';
+import type { TenantPolicyItem } from '../store/table';
+import { type DefaultTenantPolicy, noPolicyMessage } from '../store/tenant-store';
+
+/** The tenant policies intake reads (TenantStore; a fake in unit tests). */
+export interface TenantPolicies {
+  getPolicy(tenantId: string): Promise<TenantPolicyItem | undefined>;
+}
+
+/** The stage's intake rules (shared/runtime/config.ts intakeConfig). */
+export interface IntakeRules {
+  /** The largest goal `context`, JSON-encoded, in bytes: it is stored with the session and resent every turn. */
+  maxContextBytes: number;
+  /** The policy of a tenant that has none stored; absent: such a tenant's goals are refused. */
+  defaultTenantPolicy?: DefaultTenantPolicy;
+}
 
 export interface IntakeDeps {
   store: SessionStore;
   sfn: SFNClient;
   stateMachineArn: string;
   events: EventPublisher;
+  tenants: TenantPolicies;
+  rules: IntakeRules;
 }
+
+/** What intake applies of a tenant's policy: its stored item, or the stage's default. */
+export type EffectivePolicy = DefaultTenantPolicy & Pick<TenantPolicyItem, 'paused' | 'pausedReason'>;
 
 /** The input of an execution; a continue-as-new also names the execution it takes the session over from. */
 export type ExecutionInput = {
@@ -29,17 +49,87 @@ export type IntakeOutcome =
   | { outcome: 'duplicate'; sessionId: string; tenantId: string; reason: string }
   | { outcome: 'rejected'; reason: string; issues: string[]; sessionId?: string; tenantId?: string };
 
-/** Requested constraints override the agent profile's defaults (the schema bounds keep them sane). */
-export const resolveLimits = (detail: GoalDetail): SessionLimits => {
+/**
+ * A session's limits: the goal's constraints, else the tenant policy's session budgets, else the agent profile's
+ * defaults. Constraints may lower the policy's budgets, never raise them (intake refuses that before this).
+ */
+export const resolveLimits = (detail: GoalDetail, policy?: EffectivePolicy): SessionLimits => {
   const profile = getProfile(detail.agent);
   const c = detail.constraints ?? {};
   return {
     maxTurns: c.maxTurns ?? profile.limits.maxTurns,
-    tokenBudget: c.tokenBudget ?? profile.limits.tokenBudget,
-    usdBudget: c.usdBudget ?? profile.limits.usdBudget,
+    tokenBudget: c.tokenBudget ?? policy?.sessionTokenBudget ?? profile.limits.tokenBudget,
+    usdBudget: c.usdBudget ?? policy?.sessionUsdBudget ?? profile.limits.usdBudget,
     latencyToleranceMs: c.latencyToleranceMs ?? profile.defaults.latencyToleranceMs,
-    dataClassification: c.dataClassification ?? profile.defaults.dataClassification,
+    dataClassification:
+      c.dataClassification ?? policy?.defaultDataClassification ?? profile.defaults.dataClassification,
+    ...(policy ? { tenantDailyCapUsd: policy.dailyCapUsd } : {}),
   };
+};
+
+/** Why the tenant's policy refuses this goal (each line an issue), or an empty list when it may run. */
+export const policyRefusals = (detail: GoalDetail, policy: EffectivePolicy): string[] => {
+  const c = detail.constraints ?? {};
+  const refusals: string[] = [];
+  if (policy.paused)
+    refusals.push(`tenant ${detail.tenantId} is paused: ${policy.pausedReason ?? 'no reason given'}`);
+  if (policy.allowedAgents && !policy.allowedAgents.includes(detail.agent)) {
+    refusals.push(
+      `agent "${detail.agent}" is not allowed for tenant ${detail.tenantId} (allowed: ${policy.allowedAgents.join(', ')})`,
+    );
+  }
+  if (
+    c.usdBudget !== undefined &&
+    policy.sessionUsdBudget !== undefined &&
+    c.usdBudget > policy.sessionUsdBudget
+  ) {
+    refusals.push(
+      `constraints.usdBudget ${c.usdBudget} is above tenant ${detail.tenantId}'s session budget of $${policy.sessionUsdBudget}`,
+    );
+  }
+  if (
+    c.tokenBudget !== undefined &&
+    policy.sessionTokenBudget !== undefined &&
+    c.tokenBudget > policy.sessionTokenBudget
+  ) {
+    refusals.push(
+      `constraints.tokenBudget ${c.tokenBudget} is above tenant ${detail.tenantId}'s session budget of ${policy.sessionTokenBudget} tokens`,
+    );
+  }
+  return refusals;
+};
+
+/** The size of a goal's context as stored and resent: its JSON in UTF-8 bytes. */
+export const contextBytes = (detail: GoalDetail): number =>
+  detail.context === undefined ? 0 : Buffer.byteLength(JSON.stringify(detail.context), 'utf8');
+
+/** The tenant's stored policy, else the stage's default; a tenant with neither is refused with how to fix it. */
+const effectivePolicy = async (deps: IntakeDeps, tenantId: string): Promise<EffectivePolicy> => {
+  const stored = await deps.tenants.getPolicy(tenantId);
+  if (stored) return stored;
+  if (deps.rules.defaultTenantPolicy) return deps.rules.defaultTenantPolicy;
+  throw new InvalidGoalError(noPolicyMessage(tenantId), ['tenantId: no tenant policy']);
+};
+
+/** Every check a goal passes before a session is stored: its agent, its context's size, its tenant's policy. */
+const checkGoal = async (deps: IntakeDeps, detail: GoalDetail): Promise<EffectivePolicy> => {
+  if (!hasProfile(detail.agent)) {
+    throw new InvalidGoalError(`Unknown agent "${detail.agent}"`, [
+      `agent: unknown agent "${detail.agent}"; known agents: ${agentNames().join(', ')}`,
+    ]);
+  }
+  const size = contextBytes(detail);
+  if (size > deps.rules.maxContextBytes) {
+    throw new InvalidGoalError(
+      `context is ${size} bytes, over the limit of ${deps.rules.maxContextBytes} bytes: it is resent with every ` +
+        'turn; pass a reference (an id the tools can fetch) instead of the data',
+      [`context: ${size} bytes > ${deps.rules.maxContextBytes}`],
+    );
+  }
+  const policy = await effectivePolicy(deps, detail.tenantId);
+  const refusals = policyRefusals(detail, policy);
+  if (refusals.length > 0) throw new InvalidGoalError(refusals.join('; '), refusals);
+  return policy;
 };
 
 const start = async (
@@ -95,11 +185,7 @@ const acceptGoal = async (
   event: Extract<ParsedEvent, { kind: 'goal' }>,
 ): Promise<IntakeOutcome> => {
   const { detail, sessionId } = event;
-  if (!hasProfile(detail.agent)) {
-    throw new InvalidGoalError(`Unknown agent "${detail.agent}"`, [
-      `agent: unknown agent "${detail.agent}"; known agents: ${agentNames().join(', ')}`,
-    ]);
-  }
+  const policy = await checkGoal(deps, detail);
   const goalHash = goalHashOf(detail);
   const created = await deps.store.createSession({
     tenantId: detail.tenantId,
@@ -108,7 +194,7 @@ const acceptGoal = async (
     goal: detail.goal,
     ...(detail.context ? { context: detail.context } : {}),
     ...(detail.constraints ? { requested: detail.constraints } : {}),
-    limits: resolveLimits(detail),
+    limits: resolveLimits(detail, policy),
     eventId: event.eventId,
     goalMessage: goalMessage(detail),
     goalHash,
@@ -150,6 +236,14 @@ export const resumeRefusal = (session: SessionItem): string | undefined => {
   return `it is ${how}, not failed or stopped by ${RESUMABLE_STOPS.join(' or ')}`;
 };
 
+/** A paused tenant's sessions stay paused until the tenant is resumed. */
+const tenantPauseRefusal = async (deps: IntakeDeps, tenantId: string): Promise<string | undefined> => {
+  const policy = await deps.tenants.getPolicy(tenantId);
+  return policy?.paused
+    ? `tenant ${tenantId} is paused (${policy.pausedReason ?? 'no reason given'}): resume the tenant first`
+    : undefined;
+};
+
 const acceptResume = async (
   deps: IntakeDeps,
   event: Extract<ParsedEvent, { kind: 'resume' }>,
@@ -161,7 +255,7 @@ const acceptResume = async (
       'sessionId: no such session for this tenant',
     ]);
   }
-  const refusal = resumeRefusal(session);
+  const refusal = (await tenantPauseRefusal(deps, tenantId)) ?? resumeRefusal(session);
   if (refusal) {
     throw new InvalidGoalError(`Cannot resume session ${sessionId}: ${refusal}`, [
       `status: ${session.status}`,

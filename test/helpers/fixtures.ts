@@ -1,6 +1,7 @@
 /** Shared unit-test fixtures: a fake Lambda Context and builders for stored sessions, messages and tool calls. */
 import type { ContentBlock, ToolUseBlock } from '@aws-sdk/client-bedrock-runtime';
 import type { Context } from 'aws-lambda';
+import type { IntakeRules, TenantPolicies } from '../../shared/steps/intake';
 import type {
   Conversation,
   MessageItem,
@@ -8,7 +9,7 @@ import type {
   SessionLimits,
   ToolCallItem,
 } from '../../shared/store/session-store';
-import { keys } from '../../shared/store/table';
+import { keys, type TenantPolicyItem } from '../../shared/store/table';
 
 export const TENANT = 'acme';
 export const SESSION = 'acme-audit-0001';
@@ -166,3 +167,27 @@ export const partitionItems = (conversation: Conversation): Record<string, unkno
   [conversation.session, ...conversation.messages, ...conversation.toolCalls]
     .map((item) => ({ ...item }) as Record<string, unknown>)
     .sort((a, b) => (String(a.sk) < String(b.sk) ? -1 : String(a.sk) > String(b.sk) ? 1 : 0));
+
+/** A stored tenant policy (the sample tenants' shape), with overrides. */
+export const tenantPolicy = (
+  tenantId = TENANT,
+  overrides: Partial<TenantPolicyItem> = {},
+): TenantPolicyItem => ({
+  ...keys.tenantPolicy(tenantId),
+  entity: 'tenantPolicy',
+  tenantId,
+  dailyCapUsd: 25,
+  updatedAt: AT,
+  ...overrides,
+});
+
+/** Intake's tenant policies for unit tests: the given policies by tenant, or every tenant with a default one. */
+export const fakeTenantPolicies = (policies?: Record<string, TenantPolicyItem>): TenantPolicies => ({
+  getPolicy: async (tenantId) => (policies ? policies[tenantId] : tenantPolicy(tenantId)),
+});
+
+/** Intake's rules as the stage's defaults set them (32 KiB contexts, no default policy). */
+export const intakeRules = (overrides: Partial<IntakeRules> = {}): IntakeRules => ({
+  maxContextBytes: 32 * 1024,
+  ...overrides,
+});

@@ -133,6 +133,8 @@ describe('DescribeStacks and ListExports', () => {
       IntakeDeadLetterQueueUrl: `${stack.env.AWS_ENDPOINT_URL_SQS}/000000000000/sovereign-agent-local-intake-dead-letters`,
       IntakeDeadLetterQueueArn:
         'arn:aws:sqs:us-east-1:000000000000:sovereign-agent-local-intake-dead-letters',
+      // A topic's Ref is its ARN; the local SNS serves it.
+      AlertTopicArn: 'arn:aws:sns:us-east-1:000000000000:sovereign-agent-local-cost-alerts',
     });
     // serverless.yml declares no Export names, so nothing is importable.
     expect(exports.Exports).toEqual([]);
@@ -158,6 +160,7 @@ describe('DescribeStacks and ListExports', () => {
       'AgentGoalStateMachineArn',
       'IntakeDeadLetterQueueUrl',
       'IntakeDeadLetterQueueArn',
+      'AlertTopicArn',
     ]);
     expect(deployed.skippedOutputs).toEqual([expect.stringContaining('"AlertsTopic"')]);
     expect(deployed.skippedOutputs[0]).toContain('resources.Outputs.AlertsTopicArn.Value');

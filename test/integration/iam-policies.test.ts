@@ -31,6 +31,9 @@
  *   its key (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html,
  *   https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-key-management.html).
  * - xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level permissions: `*` is required.
+ * - SNS Publish is authorized as sns:Publish on the topic; publishing to a topic encrypted with a customer managed
+ *   key also needs kms:GenerateDataKey and kms:Decrypt on that key
+ *   (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html).
  */
 import { spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
@@ -70,6 +73,8 @@ const profileAndModels = (profileId: string, foundationModelId: string, regions:
 const US_CLAUDE_REGIONS = ['us-east-1', 'us-east-2', 'us-west-1', 'us-west-2'];
 // The stage's private endpoint (param privateModelEndpoint, lower case), and nothing else SageMaker serves.
 const PRIVATE_ENDPOINT = `arn:\${AWS::Partition}:sagemaker:\${AWS::Region}:\${AWS::AccountId}:endpoint/${SERVICE}-${STAGE}-private`;
+const ALERT_TOPIC = 'Ref AlertTopic';
+const ALERT_TOPIC_KEY = 'AlertTopicKey.Arn';
 const BEDROCK_MODELS = [
   ...profileAndModels('us.anthropic.claude-sonnet-4-6', 'anthropic.claude-sonnet-4-6', US_CLAUDE_REGIONS),
   ...profileAndModels(
@@ -126,6 +131,11 @@ const OTHER_COMMANDS: Record<string, string[]> = {
   // Tier model ids are stage params: a foundation model, an inference profile or an imported model.
   ConverseCommand: BEDROCK_MODELS.flatMap((arn) => on(arn, 'bedrock:InvokeModel')),
   InvokeEndpointCommand: on(PRIVATE_ENDPOINT, 'sagemaker:InvokeEndpoint'),
+  // The one topic (cost alerts), encrypted with its own key.
+  PublishCommand: [
+    ...on(ALERT_TOPIC, 'sns:Publish'),
+    ...on(ALERT_TOPIC_KEY, 'kms:GenerateDataKey', 'kms:Decrypt'),
+  ],
 };
 
 const grantsOfCommand = (command: SdkCommand): string[] => {
@@ -479,6 +489,8 @@ describe('per-function IAM roles of the packaged template', () => {
     expect(names('runTool')).toEqual(
       expect.arrayContaining(['InvokeCommand', 'TransactWriteCommand', 'QueryCommand', 'PutEventsCommand']),
     );
+    // costAlert: the pause/resume update, the Tenant Paused/Resumed events and the alert.
+    expect(names('costAlert')).toEqual(['PublishCommand', 'PutEventsCommand', 'UpdateCommand']);
     // recordFailure learns that the session already ended from its guarded update's ALL_OLD item: no GetItem.
     expect(names('recordFailure')).toEqual(['PutEventsCommand', 'UpdateCommand']);
     for (const key of FUNCTION_KEYS)
@@ -678,5 +690,57 @@ describe('intake dead letters', () => {
       .parse(template).Outputs;
     expect(outputs.IntakeDeadLetterQueueUrl?.Value).toEqual({ Ref: queueId });
     expect(outputs.IntakeDeadLetterQueueArn?.Value).toEqual({ 'Fn::GetAtt': [queueId, 'Arn'] });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// Cost alerts reach people through one encrypted topic; the email subscription exists only when a stage sets it.
+
+describe('cost alerts', () => {
+  const COST_ALERT = 'CostAlertLambdaFunction';
+
+  test('the cost and tenant events of the stage bus, and only they, go to costAlert', () => {
+    const rule = onlyResource('AWS::Events::Rule', (p) =>
+      JSON.stringify(p.Targets).includes(`"${COST_ALERT}"`),
+    );
+    expect(rule.properties.EventBusName).toBeDefined();
+    expect(rule.properties.EventPattern).toEqual({
+      'detail-type': [
+        'Agent Cost Threshold Crossed',
+        'Agent Budget Exceeded',
+        'Agent Tenant Pause Requested',
+        'Agent Tenant Resume Requested',
+      ],
+    });
+  });
+
+  test('the topic is encrypted with its own rotated key, whose policy leaves its use to IAM policies', () => {
+    const topic = resourceOf('AlertTopic', 'AWS::SNS::Topic');
+    expect(topic.KmsMasterKeyId).toEqual({ 'Fn::GetAtt': ['AlertTopicKey', 'Arn'] });
+    const key = resourceOf('AlertTopicKey', 'AWS::KMS::Key');
+    expect(key).toMatchObject({ EnableKeyRotation: true });
+    const statements = z
+      .object({ Statement: z.array(z.looseObject({ Principal: z.unknown(), Action: z.unknown() })) })
+      .parse(key.KeyPolicy).Statement;
+    expect(statements.map((s) => ({ Principal: s.Principal, Action: s.Action }))).toEqual([
+      {
+        Principal: { AWS: { 'Fn::Sub': `arn:\${AWS::Partition}:iam::\${AWS::AccountId}:root` } },
+        Action: 'kms:*',
+      },
+    ]);
+  });
+
+  test('the email subscription is created only when the stage sets alertEmail (dev sets none)', () => {
+    const conditions = z
+      .object({ Conditions: z.record(z.string(), z.unknown()) })
+      .loose()
+      .parse(template).Conditions;
+    expect(conditions.HasAlertEmail).toEqual({ 'Fn::Not': [{ 'Fn::Equals': ['', ''] }] });
+    const subscription = template.Resources.AlertEmailSubscription as Record<string, unknown> | undefined;
+    expect(subscription).toMatchObject({
+      Type: 'AWS::SNS::Subscription',
+      Condition: 'HasAlertEmail',
+      Properties: { Protocol: 'email', TopicArn: { Ref: 'AlertTopic' } },
+    });
   });
 });

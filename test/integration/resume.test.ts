@@ -15,9 +15,11 @@ import { resumeSession } from '../../local/cli/resume';
 import { localClients, runGoal } from '../../local/cli/run-goal';
 import { type LocalStack, startLocalStack } from '../../local/stack/start';
 import { EventPublisher } from '../../shared/contracts/lifecycle-events';
+import { intakeConfig } from '../../shared/runtime/config';
 import { SessionStateError } from '../../shared/runtime/errors';
 import { acceptEvent, type IntakeDeps } from '../../shared/steps/intake';
 import { keys } from '../../shared/store/table';
+import { TenantStore } from '../../shared/store/tenant-store';
 import { goalEvent, loadEvent } from './helpers';
 
 jest.setTimeout(180_000);
@@ -98,6 +100,8 @@ describe('resume', () => {
         stack.env.EVENT_BUS_NAME as string,
         'sovereign-agent',
       ),
+      tenants: new TenantStore(localClients(stack.env).doc, stack.env.TABLE_NAME as string),
+      rules: intakeConfig({}),
     };
     const request = (id: string) => ({
       ...loadEvent('resume-request.json'),

@@ -17,7 +17,7 @@ import {
   REGION,
   transactionConditionFailed,
 } from '../helpers/aws';
-import { sessionItem } from '../helpers/fixtures';
+import { fakeTenantPolicies, intakeRules, sessionItem } from '../helpers/fixtures';
 
 const setup = () => {
   const { ddb, store } = mockedStore();
@@ -28,7 +28,14 @@ const setup = () => {
   ddb.on(UpdateCommand).resolves({});
   eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'published-1' }] });
   sfn.on(StartExecutionCommand).resolves({ executionArn: 'arn:exec', startDate: new Date() });
-  const deps: IntakeDeps = { store, sfn: sfnClient, stateMachineArn: 'arn:sm', events: publisher };
+  const deps: IntakeDeps = {
+    store,
+    sfn: sfnClient,
+    stateMachineArn: 'arn:sm',
+    events: publisher,
+    tenants: fakeTenantPolicies(),
+    rules: intakeRules(),
+  };
   return { ddb, sfn, eventBridge, deps };
 };
 

@@ -24,7 +24,7 @@ import {
   tableThrottled,
   transactionConditionFailed,
 } from '../helpers/aws';
-import { sessionItem } from '../helpers/fixtures';
+import { fakeTenantPolicies, intakeRules, sessionItem } from '../helpers/fixtures';
 
 const STATE_MACHINE = 'arn:aws:states:us-east-1:123456789012:stateMachine:sovereign-agent-test-agentGoal';
 const executionArn = (name: string) =>
@@ -41,7 +41,14 @@ const setup = () => {
     executionArn: executionArn(input.name),
     startDate: new Date(),
   }));
-  const deps: IntakeDeps = { store, sfn: sfnClient, stateMachineArn: STATE_MACHINE, events: publisher };
+  const deps: IntakeDeps = {
+    store,
+    sfn: sfnClient,
+    stateMachineArn: STATE_MACHINE,
+    events: publisher,
+    tenants: fakeTenantPolicies(),
+    rules: intakeRules(),
+  };
   return { ddb, sfn, eventBridge, deps };
 };
 

@@ -1,5 +1,5 @@
 /** The infrastructure price list (infrastructure.json) and the requests a turn and a tool call make (request-counts.json). */
-import { z } from 'zod';
+import * as z from 'zod';
 import prices from './infrastructure.json';
 import counts from './request-counts.json';
 

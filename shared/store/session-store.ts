@@ -1032,7 +1032,9 @@ const usageClauses = (
   const set = ['models.#model = if_not_exists(models.#model, :zero) + :one'];
   if (call.provider) set.push('providers.#provider = if_not_exists(providers.#provider, :zero) + :one');
   if (ledger.modelSeen)
-    set.push(...Object.keys(fields).map((f) => `modelUsage.#model.${f} = modelUsage.#model.${f} + :mu_${f}`));
+    set.push(
+      ...Object.keys(fields).map((f) => `modelUsage.#model.#mu_${f} = modelUsage.#model.#mu_${f} + :mu_${f}`),
+    );
   else set.push('modelUsage.#model = :modelUsage');
   const settle = ledger.settlement ? sessionSettlementClauses(ledger.settlement) : undefined;
   return {
@@ -1042,6 +1044,8 @@ const usageClauses = (
     names: {
       '#model': call.modelId ?? 'unknown',
       ...(call.provider ? { '#provider': call.provider } : {}),
+      // Field names go through placeholders: `input` is a DynamoDB reserved word.
+      ...(ledger.modelSeen ? Object.fromEntries(Object.keys(fields).map((f) => [`#mu_${f}`, f])) : {}),
       ...(settle?.names ?? {}),
     },
     values: {

@@ -14,8 +14,8 @@ import { buildMessages, pendingToolUses, toolUsesOf } from '../agent/conversatio
 import { shouldContinueAsNew } from '../agent/history-budget';
 import { stopBeforeNextTurn } from '../agent/limits';
 import { catalogEntry } from '../agent/models';
-import { costOf, rateFor, type TokenUsage } from '../agent/pricing';
-import { costMicros, TURN_INFRASTRUCTURE_MICROS } from '../agent/pricing/micros';
+import { rateFor, type TokenUsage } from '../agent/pricing';
+import { costMicros, microsToUsd, TURN_INFRASTRUCTURE_MICROS } from '../agent/pricing/micros';
 import { type AgentProfile, getProfile } from '../agent/profiles';
 import { countInputTokens, dearestRates, modelReservation } from '../agent/reservation';
 import { chooseRoute, type ModelTiers, type Route } from '../agent/routing';
@@ -376,8 +376,9 @@ export const planTurn = async (
     return { turn: session.turn, action: 'stop', toolCalls: [], reason: reserved.stop };
   }
   const { route, rate, answer } = await answerTurn(deps, conversation, profile, turn);
-  const costUsd = costOf(answer.usage, rate);
+  // CPTO in micro-dollars (the model's tokens and the turn's infrastructure); costUsd is derived from it.
   const micros = costMicros(answer.usage, rate) + TURN_INFRASTRUCTURE_MICROS;
+  const costUsd = microsToUsd(micros);
   const provider = catalogEntry(route.modelId)?.provider ?? 'bedrock';
   const ledger = {
     ...settle(deps, session, reserved, answer.usage, micros),

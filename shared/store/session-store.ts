@@ -13,7 +13,7 @@ import {
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { usdToMicros } from '../agent/pricing/micros';
+import { microsToUsd, usdToMicros } from '../agent/pricing/micros';
 import { RESUMABLE_STOPS } from '../agent/stop-reasons';
 import type { Constraints } from '../contracts/goal-events';
 import { SessionNotFoundError, SessionStateError, StoreUnavailableError } from '../runtime/errors';
@@ -722,11 +722,18 @@ export class SessionStore {
                 // failed" from these two counters alone.
                 UpdateExpression:
                   `ADD toolCalls :one${input.status === 'succeeded' ? '' : ', failedToolCalls :one'}` +
-                  (settle ? `, ${settle.add}` : '') +
+                  // The call's cost in micro-dollars and, derived, in USD (DynamoDB adds decimals exactly).
+                  (settle ? `, ${settle.add}, costUsd :settledUsd` : '') +
                   ' SET updatedAt = :now' +
                   (settle ? ` REMOVE ${settle.remove}` : ''),
                 ...(settle ? { ExpressionAttributeNames: settle.names } : {}),
-                ExpressionAttributeValues: { ':one': 1, ':now': at, ...(settle?.values ?? {}) },
+                ExpressionAttributeValues: {
+                  ':one': 1,
+                  ':now': at,
+                  ...(settle && input.settlement
+                    ? { ...settle.values, ':settledUsd': microsToUsd(input.settlement.actualMicros) }
+                    : {}),
+                },
               },
             },
             ...this.resultPartPuts(input, parts),

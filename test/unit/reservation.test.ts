@@ -119,7 +119,16 @@ describe('the ledger as loaded', () => {
   });
 
   it('stops for the budget after a turn whose tool call the budget could not fund', () => {
-    const calls = [toolCallItem({ turn: 2, index: 0, errorKind: 'budget', status: 'failed' })];
+    const calls = [
+      toolCallItem({
+        turn: 2,
+        index: 0,
+        toolUseId: 'tu-1',
+        name: 'audit_billing_logs',
+        errorKind: 'budget',
+        status: 'failed',
+      }),
+    ];
     expect(toolBudgetStop(calls, 2)).toBe('usd_budget');
     expect(toolBudgetStop(calls, 3)).toBeUndefined();
   });

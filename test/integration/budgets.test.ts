@@ -5,11 +5,17 @@
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { DeleteCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { ModelScript } from '../../local/bedrock/script';
+import { buildTrace } from '../../local/cli/inspect';
 import { resumeSession } from '../../local/cli/resume';
 import { localClients, runGoal } from '../../local/cli/run-goal';
 import type { LocalStack } from '../../local/stack/start';
 import { rateFor } from '../../shared/agent/pricing';
-import { costMicros, TURN_INFRASTRUCTURE_MICROS, usdToMicros } from '../../shared/agent/pricing/micros';
+import {
+  costMicros,
+  TOOL_CALL_INFRASTRUCTURE_MICROS,
+  TURN_INFRASTRUCTURE_MICROS,
+  usdToMicros,
+} from '../../shared/agent/pricing/micros';
 import {
   BUDGET_EXCEEDED,
   COST_THRESHOLD_CROSSED,
@@ -104,6 +110,17 @@ describe('a USD budget', () => {
     // Under the raised budget no threshold is crossed; the three alerts stay the only ones.
     expect(busEvents(COST_THRESHOLD_CROSSED, ofSession(sessionId))).toHaveLength(3);
     expect(busEvents(BUDGET_EXCEEDED, ofSession(sessionId))).toHaveLength(1);
+    // The trace's per-turn figures add up to the session's CPTO: turns plus each tool call's infrastructure.
+    const trace = buildTrace(await clients().store.loadConversation('acme', sessionId));
+    expect(trace.turns.map((t) => [t.tier, t.provider])).toEqual([
+      ['planner', 'bedrock'],
+      ['executor', 'bedrock'],
+      ['executor', 'bedrock'],
+    ]);
+    const turnsMicros = trace.turns.reduce((sum, t) => sum + t.costMicros, 0);
+    expect(resumed?.costMicros).toBe(turnsMicros + 2 * TOOL_CALL_INFRASTRUCTURE_MICROS);
+    expect(resumed?.providers).toEqual({ bedrock: 3, sagemaker: 0 });
+    expect(Object.values(resumed?.modelUsage ?? {}).reduce((sum, u) => sum + u.calls, 0)).toBe(3);
   });
 
   it('runs no model call and no tool for a budget of 1e-9 USD', async () => {

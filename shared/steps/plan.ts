@@ -339,43 +339,17 @@ const settle = (
 };
 
 /**
- * Plan: replay what the stored conversation already says, stop when a stop rule says so (loop, schema, budget,
- * turn limit), else route, call the model and commit the turn. A retried or resumed Plan never calls the model for
- * a turn that is already committed. One Query and one transaction per turn.
+ * Records a model call: its CPTO in micro-dollars (tokens and the turn's infrastructure; costUsd derived), its
+ * reservation settled in the same write, then the turn committed (an unusable answer is only counted, and fails the
+ * attempt) and the cost thresholds it crossed alerted.
  */
-export const planTurn = async (
+const recordTurn = async (
   deps: PlanDeps,
-  input: Pick<PlanInput, 'tenantId' | 'sessionId'>,
+  session: SessionItem,
+  turn: number,
+  { route, rate, answer }: Awaited<ReturnType<typeof answerTurn>>,
+  reserved: ReserveResult | undefined,
 ): Promise<PlanOutcome> => {
-  const conversation = await deps.store.loadConversation(input.tenantId, input.sessionId);
-  const { session } = conversation;
-  if (session.status !== 'running') {
-    throw new SessionStateError(
-      `Session ${session.sessionId} is ${session.status}; only a running session plans`,
-    );
-  }
-  // Spend since the last turn (its tool calls) may have crossed a threshold: no request unless one is due.
-  if (deps.budget) await alertSessionCost(deps.budget, session, session.costMicros ?? 0);
-  const replayed = replay(conversation);
-  if (replayed) return replayed;
-  const profile = getProfile(session.agent);
-  const stop = stopBeforeNextTurn(session, conversation.toolCalls, profile.limits);
-  if (stop === 'loop_detected') await openLoopedTool(deps, conversation, profile);
-  if (stop) {
-    await alertStop(deps, session, stop);
-    return { turn: session.turn, action: 'stop', toolCalls: [], reason: stop };
-  }
-  if (historyNearlyFull(conversation, deps.historyEventBudget)) {
-    return { turn: session.turn, action: 'continue', toolCalls: [], reason: null };
-  }
-
-  const turn = session.turn + 1;
-  const reserved = await reserveTurn(deps, conversation, profile, turn);
-  if (reserved && !reserved.reserved) {
-    await alertStop(deps, session, reserved.stop);
-    return { turn: session.turn, action: 'stop', toolCalls: [], reason: reserved.stop };
-  }
-  const { route, rate, answer } = await answerTurn(deps, conversation, profile, turn);
   // CPTO in micro-dollars (the model's tokens and the turn's infrastructure); costUsd is derived from it.
   const micros = costMicros(answer.usage, rate) + TURN_INFRASTRUCTURE_MICROS;
   const costUsd = microsToUsd(micros);
@@ -435,4 +409,45 @@ export const planTurn = async (
   }
   const plan = planFromMessage({ turn, content: answer.content });
   return { ...plan, modelId: route.modelId, tier: route.tier, usage: answer.usage, costUsd };
+};
+
+/**
+ * Plan: replay what the stored conversation already says, stop when a stop rule says so (loop, schema, budget,
+ * turn limit), else route, call the model and commit the turn. A retried or resumed Plan never calls the model for
+ * a turn that is already committed. One Query and two transactions per turn: the budget reservation, and the
+ * commit that settles it.
+ */
+export const planTurn = async (
+  deps: PlanDeps,
+  input: Pick<PlanInput, 'tenantId' | 'sessionId'>,
+): Promise<PlanOutcome> => {
+  const conversation = await deps.store.loadConversation(input.tenantId, input.sessionId);
+  const { session } = conversation;
+  if (session.status !== 'running') {
+    throw new SessionStateError(
+      `Session ${session.sessionId} is ${session.status}; only a running session plans`,
+    );
+  }
+  // Spend since the last turn (its tool calls) may have crossed a threshold: no request unless one is due.
+  if (deps.budget) await alertSessionCost(deps.budget, session, session.costMicros ?? 0);
+  const replayed = replay(conversation);
+  if (replayed) return replayed;
+  const profile = getProfile(session.agent);
+  const stop = stopBeforeNextTurn(session, conversation.toolCalls, profile.limits);
+  if (stop === 'loop_detected') await openLoopedTool(deps, conversation, profile);
+  if (stop) {
+    await alertStop(deps, session, stop);
+    return { turn: session.turn, action: 'stop', toolCalls: [], reason: stop };
+  }
+  if (historyNearlyFull(conversation, deps.historyEventBudget)) {
+    return { turn: session.turn, action: 'continue', toolCalls: [], reason: null };
+  }
+
+  const turn = session.turn + 1;
+  const reserved = await reserveTurn(deps, conversation, profile, turn);
+  if (reserved && !reserved.reserved) {
+    await alertStop(deps, session, reserved.stop);
+    return { turn: session.turn, action: 'stop', toolCalls: [], reason: reserved.stop };
+  }
+  return recordTurn(deps, session, turn, await answerTurn(deps, conversation, profile, turn), reserved);
 };

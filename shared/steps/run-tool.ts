@@ -413,9 +413,11 @@ const settleCall = (deps: ToolRunnerDeps, session: SessionItem, reserved: Reserv
 /**
  * RunTool: find the stored tool use, check it, claim the call under a lease (a finished one is replayed, never
  * re-run; one another attempt is running is refused with ToolCallInProgressError, which the ASL retries after the
- * lease; an expired lease is taken over), run it behind the tool's breaker, and record its outcome once: three
- * DynamoDB requests per call (read the message with the tool's breaker, claim, record with the breaker window's
- * count); a failure past the retries adds the window's Query, and a breaker transition one conditional UpdateItem.
+ * lease; an expired lease is taken over), reserve its cost on the budget ledger (a call the budget cannot fund is
+ * recorded `budget`, never invoked), run it behind the tool's breaker, and record its outcome once with the
+ * reservation settled: four DynamoDB requests per call (read the message with the session and the tool's breaker,
+ * claim, reserve, record with the breaker window's count); a failure past the retries adds the window's Query, and
+ * a breaker transition one conditional UpdateItem.
  */
 export const runTool = async (deps: ToolRunnerDeps, input: RunToolInput): Promise<RunToolResult> => {
   const { tenantId, sessionId, turn, call } = input;

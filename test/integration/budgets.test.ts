@@ -147,7 +147,7 @@ describe('a USD budget', () => {
       budget -
       costMicros({ input: n, output, cacheRead: 0, cacheWrite: 0 }, planner) -
       TURN_INFRASTRUCTURE_MICROS;
-    while (left(input) >= 82) input += 1;
+    while (left(input) >= 2 * TOOL_CALL_INFRASTRUCTURE_MICROS) input += 1;
     const both = { toolUse: [...audit.toolUse, ...terms.toolUse] };
     const event = goalEvent({ constraints: { usdBudget: 0.05 } });
 
@@ -159,7 +159,7 @@ describe('a USD budget', () => {
     });
 
     // Assess
-    expect(left(input)).toBeGreaterThanOrEqual(41);
+    expect(left(input)).toBeGreaterThanOrEqual(TOOL_CALL_INFRASTRUCTURE_MICROS);
     expect(summary).toMatchObject({ status: 'stopped', stopReason: 'usd_budget', turns: 1, toolCalls: 2 });
     const { session, toolCalls } = await clients().store.loadConversation(
       'acme',

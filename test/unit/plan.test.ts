@@ -279,8 +279,8 @@ describe('planTurn: a new turn', () => {
       modelId: TIERS.planner,
       tier: 'planner',
       usage: { input: 1000, output: 500, cacheRead: 0, cacheWrite: 0 },
-      // 1000 x $3 + 500 x $15 per 1M on Sonnet ($0.0105) plus the turn's 84 micro-dollars of infrastructure.
-      costUsd: 0.010584,
+      // 1000 x $3 + 500 x $15 per 1M on Sonnet ($0.0105) plus the turn's 85 micro-dollars of infrastructure.
+      costUsd: 0.010585,
     });
     const request = sentRequest(bedrock);
     expect(request.modelId).toBe(TIERS.planner);
@@ -298,8 +298,8 @@ describe('planTurn: a new turn', () => {
       content: toolUseAnswer,
       modelId: TIERS.planner,
       tier: 'planner',
-      costUsd: 0.010584,
-      costMicros: 10_584,
+      costUsd: 0.010585,
+      costMicros: 10_585,
       provider: 'bedrock',
       latencyMs: 250,
       stopReason: 'tool_use',
@@ -307,7 +307,7 @@ describe('planTurn: a new turn', () => {
     expect(update?.Update?.ExpressionAttributeValues).toMatchObject({
       ':previous': 0,
       ':turn': 1,
-      ':cost': 0.010584,
+      ':cost': 0.010585,
     });
   });
 
@@ -367,8 +367,8 @@ describe('planTurn: a new turn', () => {
     const result = await planTurn(deps, ids);
 
     // Assess
-    // No token cost: only the turn's infrastructure (84 micro-dollars).
-    expect(result).toMatchObject({ tier: 'private', modelId: TIERS.private, costUsd: 0.000084 });
+    // No token cost: only the turn's infrastructure (85 micro-dollars).
+    expect(result).toMatchObject({ tier: 'private', modelId: TIERS.private, costUsd: 0.000085 });
     expect(bedrock).toHaveReceivedCommandTimes(ConverseCommand, 1);
     expect(JSON.stringify(sentRequest(bedrock))).not.toContain('cachePoint');
   });

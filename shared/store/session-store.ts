@@ -966,8 +966,9 @@ export class SessionStore {
     const guard =
       input.underExecution === undefined
         ? {
-            expression: '#status <> :completed AND #status <> :stopped',
-            values: { ':completed': 'completed', ':stopped': 'stopped' },
+            // A paused session ended too (at a turn boundary, state saved): a late failure leaves it paused.
+            expression: '#status <> :completed AND #status <> :stopped AND #status <> :paused',
+            values: { ':completed': 'completed', ':stopped': 'stopped', ':paused': 'paused' },
           }
         : {
             expression: '#status = :running AND executionArn = :arn',

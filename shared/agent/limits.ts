@@ -58,13 +58,6 @@ export const circuitOpenStop = (calls: ToolCallItem[], lastTurn: number): 'circu
     : undefined;
 };
 
-/**
- * `usd_budget` when a tool call of the last turn could not reserve its cost (errorKind budget, never invoked): the
- * budget cannot fund the turn's tools, so it cannot fund another model call either.
- */
-export const toolBudgetStop = (calls: ToolCallItem[], lastTurn: number): 'usd_budget' | undefined =>
-  calls.some((c) => c.turn === lastTurn && c.errorKind === 'budget') ? 'usd_budget' : undefined;
-
 /** The loop or schema limit a session has hit after `turn`, if any (loop first). */
 export const limitReached = (
   calls: ToolCallItem[],
@@ -77,7 +70,7 @@ export const limitReached = (
 };
 
 /**
- * Why the goal must stop before its next turn, if it must: tools refused for the budget first, then tools refused by open breakers, then the loop and
+ * Why the goal must stop before its next turn, if it must: tools refused by open breakers first, then the loop and
  * schema limits over the tool calls of the turns so far, then the token and USD budgets, then the turn limit. Plan checks this before every model call, so a
  * turn needs no separate decision step.
  */
@@ -86,7 +79,6 @@ export const stopBeforeNextTurn = (
   calls: ToolCallItem[],
   limits: { loopThreshold: number; maxSchemaRetries: number },
 ): Exclude<StopReason, 'completed'> | undefined =>
-  toolBudgetStop(calls, session.turn) ??
   circuitOpenStop(calls, session.turn) ??
   limitReached(calls, session.turn, limits) ??
   budgetExceeded(session, session.limits) ??

@@ -382,7 +382,10 @@ const reserveCall = (
     ttlMs: leaseDurationMs(deps.retry),
   });
 
-/** A call the budget could not fund: never invoked, recorded with errorKind budget (Plan then stops). */
+/**
+ * A call the budget could not fund (or its tenant is paused): never invoked, recorded with errorKind budget. Plan's
+ * own reservation, a model call's worst case and far larger, then stops the session with the reason it finds.
+ */
 const budgetRefusal = (stop: LedgerStop): Verdict => ({
   refusal: {
     status: 'failed',

@@ -1,6 +1,5 @@
 /** Reservation maths: the conservative input count, the worst case a turn reserves, thresholds, and resume refusals. */
 
-import { toolBudgetStop } from '../../shared/agent/limits';
 import {
   TOOL_CALL_INFRASTRUCTURE_MICROS,
   TURN_INFRASTRUCTURE_MICROS,
@@ -17,7 +16,7 @@ import {
 } from '../../shared/agent/reservation';
 import { resumeRefusal } from '../../shared/steps/intake';
 import { expiredReservations, remainingOf } from '../../shared/store/budget-ledger';
-import { sessionItem, toolCallItem } from '../helpers/fixtures';
+import { sessionItem } from '../helpers/fixtures';
 
 const sonnet = { input: 3, output: 15, cacheRead: 0.3, cacheWrite: 3.75 };
 const haiku = { input: 0.8, output: 4, cacheRead: 0.08, cacheWrite: 1 };
@@ -116,21 +115,6 @@ describe('the ledger as loaded', () => {
     expect(expiredReservations(session, 'turn-2', 2_000)).toEqual([]);
     const fresh = sessionItem({ costMicros: 0 });
     expect(remainingOf(fresh).micros).toBe(fresh.limits.usdBudget * 1_000_000);
-  });
-
-  it('stops for the budget after a turn whose tool call the budget could not fund', () => {
-    const calls = [
-      toolCallItem({
-        turn: 2,
-        index: 0,
-        toolUseId: 'tu-1',
-        name: 'audit_billing_logs',
-        errorKind: 'budget',
-        status: 'failed',
-      }),
-    ];
-    expect(toolBudgetStop(calls, 2)).toBe('usd_budget');
-    expect(toolBudgetStop(calls, 3)).toBeUndefined();
   });
 });
 

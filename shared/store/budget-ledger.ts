@@ -98,7 +98,8 @@ export class BudgetLedger {
    * `session` is as the step read it (consistently): a reservation it already holds under `id` (a retried step) is
    * reused, and one its remainders cannot fund is refused without a request (only concurrent reservations lower
    * them). With `release` (Plan, which runs alone) crashed steps' expired reservations are released in the same
-   * write; parallel RunTools leave them.
+   * write, and the session must be running; parallel RunTools leave them, and reserve for a call already claimed
+   * even while the session is being failed around it (as the call would have run before reservations).
    */
   async reserve(input: {
     session: SessionItem;
@@ -144,7 +145,7 @@ export class BudgetLedger {
       await this.client.send(
         new TransactWriteCommand({
           TransactItems: [
-            { Update: this.sessionReserve(session, id, reservation, released) },
+            { Update: this.sessionReserve(session, id, reservation, released, input.release === true) },
             { ConditionCheck: this.notPaused(session.tenantId) },
             ...[...dayItems, ...this.otherDayReleases(session.tenantId, day, released)].map((u) => ({
               Update: u,
@@ -163,7 +164,7 @@ export class BudgetLedger {
   private refusal(
     error: unknown,
     id: string,
-    input: { micros: number; tokens: number; session: Pick<SessionItem, 'sessionId'> },
+    input: { micros: number; tokens: number; session: Pick<SessionItem, 'sessionId'>; release?: boolean },
   ): ReserveResult {
     const reasons = ((error as { CancellationReasons?: { Code?: string }[] }).CancellationReasons ?? []).map(
       (r) => r.Code,
@@ -176,7 +177,7 @@ export class BudgetLedger {
       const held = session.reservations?.[id];
       // A concurrent attempt of the same step reserved first: its reservation is this one's.
       if (held) return { reserved: true, id, reservation: held, reused: true };
-      if (session.status !== 'running')
+      if (input.release && session.status !== 'running')
         throw new SessionStateError(
           `Session ${session.sessionId} is ${session.status}; only a running session reserves`,
         );
@@ -193,6 +194,7 @@ export class BudgetLedger {
     id: string,
     reservation: Reservation,
     released: [string, Reservation][],
+    running: boolean,
   ) {
     const budget = sessionBudget(session);
     const releasedMicros = released.reduce((sum, [, r]) => sum + r.micros, 0);
@@ -207,18 +209,18 @@ export class BudgetLedger {
         '#reservations.#id = :reservation, updatedAt = :now' +
         (removes.length > 0 ? ` REMOVE ${removes.join(', ')}` : ''),
       ConditionExpression:
-        '#status = :running AND attribute_not_exists(#reservations.#id) AND ' +
+        `${running ? '#status = :running' : 'attribute_exists(pk)'} AND attribute_not_exists(#reservations.#id) AND ` +
         '(attribute_not_exists(remainingMicros) OR remainingMicros >= :needMicros) AND ' +
         '(attribute_not_exists(remainingTokens) OR remainingTokens >= :needTokens)' +
         released.map((_, i) => ` AND attribute_exists(#reservations.#old${i})`).join(''),
       ExpressionAttributeNames: {
-        '#status': 'status',
+        ...(running ? { '#status': 'status' } : {}),
         '#reservations': 'reservations',
         '#id': id,
         ...Object.fromEntries(released.map(([rid], i) => [`#old${i}`, rid])),
       },
       ExpressionAttributeValues: {
-        ':running': 'running',
+        ...(running ? { ':running': 'running' } : {}),
         ':budgetMicros': budget.micros,
         ':budgetTokens': budget.tokens,
         ':deltaMicros': releasedMicros - reservation.micros,

@@ -20,10 +20,12 @@ import { lambdaHandler, parseInput } from '../../shared/runtime/lambda';
 import { logger, metrics } from '../../shared/runtime/powertools';
 import { planInputSchema, planTurn } from '../../shared/steps/plan';
 import { BreakerStore } from '../../shared/store/breaker-store';
+import { BudgetLedger } from '../../shared/store/budget-ledger';
 import { SessionStore } from '../../shared/store/session-store';
 
 const table = tableConfig();
 const bus = busConfig();
+const events = new EventPublisher(eventBridgeClient(), bus.busName, bus.source);
 const deps = {
   store: new SessionStore(documentClient(), table.tableName, table.sessionTtlDays),
   providers: {
@@ -34,10 +36,11 @@ const deps = {
   promptCaching: promptCachingConfig(),
   breakers: {
     breakers: new BreakerStore(documentClient(), table.tableName),
-    events: new EventPublisher(eventBridgeClient(), bus.busName, bus.source),
+    events,
     ...breakerConfig(),
   },
   historyEventBudget: historyEventBudget(),
+  budget: { ledger: new BudgetLedger(documentClient(), table.tableName, table.sessionTtlDays), events },
 };
 
 export const handler = lambdaHandler(async (event: unknown) => {

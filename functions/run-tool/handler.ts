@@ -10,6 +10,7 @@ import { lambdaHandler, parseInput } from '../../shared/runtime/lambda';
 import { logger, metrics } from '../../shared/runtime/powertools';
 import { runTool, runToolInputSchema } from '../../shared/steps/run-tool';
 import { BreakerStore } from '../../shared/store/breaker-store';
+import { BudgetLedger } from '../../shared/store/budget-ledger';
 import { LastKnownGoodStore } from '../../shared/store/last-known-good';
 import { SessionStore } from '../../shared/store/session-store';
 
@@ -26,6 +27,7 @@ const deps = {
     events: new EventPublisher(eventBridgeClient(), bus.busName, bus.source),
     ...breakerConfig(),
   },
+  ledger: new BudgetLedger(documentClient(), table.tableName, table.sessionTtlDays),
 };
 
 export const handler = lambdaHandler(async (event: unknown) => {

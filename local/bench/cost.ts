@@ -1,31 +1,12 @@
 /**
  * Cost arithmetic of the benchmark: model cost per 1,000 tasks and the ratios between policies, and the
  * infrastructure cost of a task (Step Functions transitions, Lambda requests and GB-s, DynamoDB request units,
- * EventBridge events) from counts measured in the run and the list prices in infrastructure-prices.json.
+ * EventBridge events) from counts measured in the run and the list prices in shared/agent/pricing/infrastructure.json.
  */
-import { z } from 'zod';
+import { type InfrastructurePrices, infrastructurePrices } from '../../shared/agent/pricing/infrastructure';
 import { BenchError } from './errors';
-import prices from './infrastructure-prices.json';
 
-const priceSchema = z.strictObject({
-  usd: z.number().positive(),
-  per: z.string().min(1),
-  source: z.string().min(1),
-  recordedAt: z.string().regex(/^\d{4}-\d{2}-\d{2}$/),
-});
-
-const infrastructurePricesSchema = z.strictObject({
-  region: z.string().min(1),
-  currency: z.literal('USD'),
-  note: z.string(),
-  stepFunctions: z.strictObject({ standardStateTransition: priceSchema }),
-  lambda: z.strictObject({ request: priceSchema, armGbSecond: priceSchema }),
-  dynamodb: z.strictObject({ onDemandWriteRequestUnit: priceSchema, onDemandReadRequestUnit: priceSchema }),
-  eventBridge: z.strictObject({ customEvent: priceSchema }),
-});
-export type InfrastructurePrices = z.infer<typeof infrastructurePricesSchema>;
-
-export const infrastructurePrices: InfrastructurePrices = infrastructurePricesSchema.parse(prices);
+export { type InfrastructurePrices, infrastructurePrices };
 
 export const POLICY_NAMES = ['largestOnly', 'midOnly', 'routed', 'routedCached'] as const;
 export type PolicyName = (typeof POLICY_NAMES)[number];

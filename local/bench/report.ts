@@ -263,7 +263,7 @@ export const INFRASTRUCTURE_ASSUMPTIONS = [
   'Lambda requests: every invocation the local Lambda service ran, retries included.',
   'DynamoDB: on-demand read and write request units as the consumed capacity DynamoDB Local reported for every request (ReturnConsumedCapacity TOTAL, summed by the counting proxy); a failed conditional write reports none.',
   'EventBridge: every event put on the custom bus during the goal (the goal event and the lifecycle events), in 64 KB chunks.',
-  'No free tier and no volume tiers; us-east-1 list prices from infrastructure-prices.json.',
+  'No free tier and no volume tiers; us-east-1 list prices from shared/agent/pricing/infrastructure.json.',
 ];
 
 export const buildReport = (input: {

@@ -1,4 +1,5 @@
 /** A session's counters as its item holds them and as its committed turns and tool calls add up, for exactness checks. */
+import { TOOL_CALL_INFRASTRUCTURE_MICROS } from '../../shared/agent/pricing/micros';
 import type { Conversation } from '../../shared/store/session-store';
 import type { ConverseCallRecord } from '../bedrock/converse';
 
@@ -11,12 +12,13 @@ export interface SessionCounters {
   tokensOutput: number;
   tokensCacheRead: number;
   tokensCacheWrite: number;
-  /** In units of 1e-8 USD: prices round each turn's cost to 1e-8 and DynamoDB adds decimals exactly. */
-  costNanoUsd: number;
+  /** CPTO in integer micro-dollars: each turn's (tokens and infrastructure) and each charged tool call's. */
+  costMicros: number;
   models: Record<string, number>;
 }
 
-const nanoUsd = (usd: number): number => Math.round(usd * 1e8);
+/** Calls refused before RunTool reserved anything cost nothing; every other finished call was charged. */
+const UNCHARGED: readonly (string | undefined)[] = ['schema', 'unknown_tool', 'limit', 'budget'];
 
 const sortedCounts = (counts: Record<string, number>): Record<string, number> =>
   Object.fromEntries(Object.entries(counts).sort(([a], [b]) => a.localeCompare(b)));
@@ -32,7 +34,7 @@ export const storedCounters = (conversation: Conversation): SessionCounters => {
     tokensOutput: s.tokensOutput,
     tokensCacheRead: s.tokensCacheRead,
     tokensCacheWrite: s.tokensCacheWrite,
-    costNanoUsd: nanoUsd(s.costUsd),
+    costMicros: s.costMicros ?? 0,
     models: sortedCounts(s.models),
   };
 };
@@ -47,9 +49,13 @@ export const summedCounters = (conversation: Conversation): SessionCounters => {
     tokensOutput: 0,
     tokensCacheRead: 0,
     tokensCacheWrite: 0,
-    costNanoUsd: 0,
+    costMicros: 0,
     models: {},
   };
+  const charged = conversation.toolCalls.filter(
+    (c) => c.status !== 'started' && !UNCHARGED.includes(c.errorKind),
+  );
+  sums.costMicros += charged.length * TOOL_CALL_INFRASTRUCTURE_MICROS;
   for (const message of conversation.messages) {
     if (message.role !== 'assistant') continue;
     sums.turns++;
@@ -57,7 +63,7 @@ export const summedCounters = (conversation: Conversation): SessionCounters => {
     sums.tokensOutput += message.usage?.output ?? 0;
     sums.tokensCacheRead += message.usage?.cacheRead ?? 0;
     sums.tokensCacheWrite += message.usage?.cacheWrite ?? 0;
-    sums.costNanoUsd += nanoUsd(message.costUsd ?? 0);
+    sums.costMicros += message.costMicros ?? 0;
     if (message.modelId !== undefined) sums.models[message.modelId] = (sums.models[message.modelId] ?? 0) + 1;
   }
   sums.models = sortedCounts(sums.models);

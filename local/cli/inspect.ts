@@ -34,11 +34,15 @@ export interface TraceTurn {
   turn: number;
   modelId: string | null;
   tier: string | null;
+  /** The provider that served the turn (bedrock, sagemaker). */
+  provider: string | null;
   /** The step kind the turn was routed as (plan, extract, summarize, verify, format). */
   stepKind: string | null;
   routeReason: string | null;
   tokens: { input: number; output: number; cacheRead: number; cacheWrite: number };
   costUsd: number;
+  /** The turn's CPTO in micro-dollars (its model tokens and infrastructure). */
+  costMicros: number;
   latencyMs: number | null;
   stopReason: string | null;
   text: string;
@@ -60,10 +64,12 @@ export const buildTrace = (conversation: Conversation): Trace => {
         turn: m.turn,
         modelId: m.modelId ?? null,
         tier: m.tier ?? null,
+        provider: m.provider ?? null,
         stepKind: m.stepKind ?? null,
         routeReason: m.routeReason ?? null,
         tokens: m.usage ?? { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 },
         costUsd: m.costUsd ?? 0,
+        costMicros: m.costMicros ?? 0,
         latencyMs: m.latencyMs ?? null,
         stopReason: m.stopReason ?? null,
         text: textOf(m),
@@ -133,12 +139,19 @@ export const formatSummary = (s: RunSummary, status: string = s.status): string 
       : []),
     `turns     ${s.turns}, tool calls ${s.toolCalls}${s.failedToolCalls ? ` (${s.failedToolCalls} failed)` : ''}`,
     `tokens    ${s.tokens.input} input, ${s.tokens.output} output, ${s.tokens.cacheRead} cache read, ${s.tokens.cacheWrite} cache write`,
-    `cost      ${usd(s.costUsd)}`,
+    `cost      ${usd(s.costUsd)} (${s.costMicros} micro-dollars)`,
     `models    ${
       Object.entries(s.models)
         .map(([m, n]) => `${m} x${n}`)
         .join(', ') || '-'
     }`,
+    ...Object.entries(s.modelUsage).map(
+      ([m, u]) =>
+        `          ${m}: ${u.calls} call(s), ${u.input} in / ${u.output} out / ${u.cacheRead} cache read / ${u.cacheWrite} cache write, ${u.costMicros} micro-dollars`,
+    ),
+    `providers ${Object.entries(s.providers)
+      .map(([p, n]) => `${p} ${n}`)
+      .join(', ')}`,
   ];
   if (s.error) lines.push(`error     ${s.error}`);
   if (s.output) lines.push('', s.output);
@@ -163,7 +176,7 @@ export const formatTrace = (trace: Trace): string => {
   const out = [`${trace.session.agent}: ${trace.session.goal}`, ''];
   for (const t of trace.turns) {
     out.push(
-      `turn ${t.turn}  ${t.modelId ?? '-'} [${t.tier ?? '-'}: ${t.routeReason ?? '-'}]  ${tokens(t.tokens)}  ${usd(t.costUsd)}  ${t.latencyMs ?? '-'} ms`,
+      `turn ${t.turn}  ${t.modelId ?? '-'} (${t.provider ?? '-'}) [${t.tier ?? '-'}${t.stepKind ? `, ${t.stepKind}` : ''}: ${t.routeReason ?? '-'}]  ${tokens(t.tokens)}  ${usd(t.costUsd)} (${t.costMicros} micro-dollars)  ${t.latencyMs ?? '-'} ms`,
     );
     for (const c of t.toolCalls) {
       out.push(

@@ -40,7 +40,7 @@ const HELP = `sovereign-agent: run agent goals on the local AWS stack
 
 Usage:
   sovereign-agent run <event.json> [--model-script F] [--tool-faults F] [--fresh] [--json] [--trace] [--timeout S]
-  sovereign-agent resume <sessionId> [--tenant T] [--json] [--trace] [--timeout S]
+  sovereign-agent resume <sessionId> [--tenant T] [--usd-budget X] [--token-budget N] [--json] [--trace] [--timeout S]
   sovereign-agent status <sessionId> [--tenant T] [--json]
   sovereign-agent trace <sessionId> [--tenant T] [--json]
   sovereign-agent sessions [--tenant T] [--json]
@@ -59,9 +59,11 @@ run       puts the event on the local bus (starting the local stack unless \`ser
           --tool-faults F   faults to inject into tools: {"<tool>":{"failTimes","error","delayMs","crashAfterSideEffect"}}
           --fresh           wipe local data (.local/) first
           --trace           print the turn-by-turn trace after the summary
-resume    puts "Agent Goal Resume Requested" for a failed session (or one stopped by circuit_open) and waits
+resume    puts "Agent Goal Resume Requested" for a failed, paused or resumably stopped session and waits
           as \`run\` does: it goes on from its last committed turn in a new execution; finished tool calls are
           not run again. A session that cannot be resumed (or is already being resumed) exits 2 with the reason.
+          --usd-budget X / --token-budget N  raise the session's limits: a session stopped by usd_budget or
+                            token_budget resumes only with that budget raised
 status    one session's summary.          trace     turn by turn: model, tokens, cost, tool calls.
 sessions  sessions, oldest first.          serve     keep the stack up and print its endpoint variables.
 events    what the agent put on its bus (goal Completed/Stopped/Failed/Rejected, circuit Opened/Half-Opened/Closed),
@@ -137,6 +139,7 @@ export const exitCodeFor = (summary: RunSummary): number => {
     case 'rejected':
       return EXIT.rejected;
     case 'stopped':
+    case 'paused':
       return EXIT.stopped;
     case 'failed':
       return EXIT.failed;
@@ -231,18 +234,37 @@ const run = async (positionals: string[], values: Flags): Promise<number> => {
   }
 };
 
-/** `resume <sessionId>`: a failed or resumably stopped session goes on from its last committed turn. */
+/** The raised limits of `resume --usd-budget X --token-budget N`, checked here; intake checks that they raise. */
+const raiseOf = (values: Flags): { usdBudget?: number; tokenBudget?: number } | undefined => {
+  const usd = values['usd-budget'];
+  const tokens = values['token-budget'];
+  if (usd === undefined && tokens === undefined) return undefined;
+  const usdBudget = typeof usd === 'string' ? Number(usd) : undefined;
+  const tokenBudget = typeof tokens === 'string' ? Number(tokens) : undefined;
+  if (usdBudget !== undefined && !(Number.isFinite(usdBudget) && usdBudget > 0))
+    throw new UsageError(`--usd-budget must be a positive number of USD, not "${String(usd)}"`);
+  if (tokenBudget !== undefined && !(Number.isInteger(tokenBudget) && tokenBudget > 0))
+    throw new UsageError(`--token-budget must be a positive whole number of tokens, not "${String(tokens)}"`);
+  return {
+    ...(usdBudget !== undefined ? { usdBudget } : {}),
+    ...(tokenBudget !== undefined ? { tokenBudget } : {}),
+  };
+};
+
+/** `resume <sessionId>`: a failed, paused or resumably stopped session goes on from its last committed turn. */
 const resume = async (positionals: string[], values: Flags): Promise<number> => {
   const sessionId = positionals[0];
   if (!sessionId) throw new UsageError('resume needs a session id (see `sovereign-agent sessions`)');
   const tenant = typeof values.tenant === 'string' ? values.tenant : undefined;
   const timeoutSeconds = timeoutOf(values);
+  const raise = raiseOf(values);
   const stack = await acquireStack({ quiet: values.json === true });
   try {
     const summary = await resumeSession(localClients(stack.env), {
       stack,
       sessionId,
       ...(tenant ? { tenantId: tenant } : {}),
+      ...(raise ? { raise } : {}),
       timeoutMs: timeoutSeconds * 1000,
       onProgress: (line) => err(line),
     });
@@ -413,6 +435,8 @@ export const main = async (argv: string[]): Promise<number> => {
         trace: { type: 'boolean' },
         timeout: { type: 'string' },
         tenant: { type: 'string' },
+        'usd-budget': { type: 'string' },
+        'token-budget': { type: 'string' },
         session: { type: 'string' },
         type: { type: 'string' },
         day: { type: 'string' },

@@ -6,10 +6,16 @@ import { type LocalClients, type RunGoalOptions, type RunSummary, runGoal } from
 /** The source the CLI's resume events carry (a caller's own source, as the sample events have). */
 export const CLI_SOURCE = 'sovereign-agent.cli';
 
-export const resumeEvent = (tenantId: string, sessionId: string) => ({
+/** Raised limits a resume carries (resume --usd-budget / --token-budget). */
+export interface ResumeRaise {
+  usdBudget?: number;
+  tokenBudget?: number;
+}
+
+export const resumeEvent = (tenantId: string, sessionId: string, raise: ResumeRaise = {}) => ({
   source: CLI_SOURCE,
   'detail-type': RESUME_REQUESTED,
-  detail: { tenantId, sessionId },
+  detail: { tenantId, sessionId, ...raise },
 });
 
 /**
@@ -19,10 +25,10 @@ export const resumeEvent = (tenantId: string, sessionId: string) => ({
  */
 export const resumeSession = async (
   clients: LocalClients,
-  options: Omit<RunGoalOptions, 'event'> & { sessionId: string; tenantId?: string },
+  options: Omit<RunGoalOptions, 'event'> & { sessionId: string; tenantId?: string; raise?: ResumeRaise },
 ): Promise<RunSummary | undefined> => {
-  const { sessionId, tenantId, ...run } = options;
+  const { sessionId, tenantId, raise, ...run } = options;
   const session = await findSession(clients, sessionId, tenantId);
   if (!session) return undefined;
-  return runGoal({ ...run, event: resumeEvent(session.tenantId, session.sessionId) });
+  return runGoal({ ...run, event: resumeEvent(session.tenantId, session.sessionId, raise) });
 };

@@ -154,24 +154,30 @@ export interface CostRow {
   tenantId: string;
   day: string;
   spentUsd: number;
-  capUsd: number;
+  capUsd: number | null;
   /** Spent as a percentage of the cap (0 for a zero cap). */
-  percentUsed: number;
-  remainingUsd: number;
+  percentUsed: number | null;
+  remainingUsd: number | null;
 }
 
-export const costRowOf = (ledger: TenantDayItem): CostRow => ({
-  tenantId: ledger.tenantId,
-  day: ledger.day,
-  spentUsd: ledger.spentMicros / 1_000_000,
-  capUsd: ledger.capMicros / 1_000_000,
-  percentUsed: ledger.capMicros === 0 ? 0 : Math.round((ledger.spentMicros / ledger.capMicros) * 1000) / 10,
-  remainingUsd: ledger.remainingMicros / 1_000_000,
-});
+/** One day's row; a day only uncapped sessions spent on has no cap (capUsd, percentUsed and remainingUsd null). */
+export const costRowOf = (ledger: TenantDayItem): CostRow => {
+  const cap = ledger.capMicros;
+  return {
+    tenantId: ledger.tenantId,
+    day: ledger.day,
+    spentUsd: ledger.spentMicros / 1_000_000,
+    capUsd: cap === undefined ? null : cap / 1_000_000,
+    percentUsed:
+      cap === undefined ? null : cap === 0 ? 0 : Math.round((ledger.spentMicros / cap) * 1000) / 10,
+    remainingUsd: ledger.remainingMicros === undefined ? null : ledger.remainingMicros / 1_000_000,
+  };
+};
 
 const formatDay = (ledger: TenantDayItem): string => {
   const row = costRowOf(ledger);
-  return `${row.day}  spent $${row.spentUsd.toFixed(6)} of $${row.capUsd.toFixed(2)} (${row.percentUsed}%)`;
+  const cap = row.capUsd === null ? 'no daily cap' : `of $${row.capUsd.toFixed(2)} (${row.percentUsed}%)`;
+  return `${row.day}  spent $${row.spentUsd.toFixed(6)} ${cap}`;
 };
 
 export const formatCosts = (rows: CostRow[]): string =>
@@ -180,7 +186,10 @@ export const formatCosts = (rows: CostRow[]): string =>
     : rows
         .map(
           (r) =>
-            `${r.day}  ${r.tenantId.padEnd(10)} spent $${r.spentUsd.toFixed(6).padStart(12)} of $${r.capUsd.toFixed(2).padStart(8)}  ${`${r.percentUsed}%`.padStart(6)} used`,
+            `${r.day}  ${r.tenantId.padEnd(10)} spent $${r.spentUsd.toFixed(6).padStart(12)} ` +
+            (r.capUsd === null
+              ? 'no daily cap'
+              : `of $${r.capUsd.toFixed(2).padStart(8)}  ${`${r.percentUsed}%`.padStart(6)} used`),
         )
         .join('\n');
 

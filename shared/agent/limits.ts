@@ -7,7 +7,13 @@ import { budgetExceeded } from './budget';
 import type { StopReason } from './stop-reasons';
 
 /** Refusals made before any invocation: they bring no state, so they neither extend nor break a streak. */
-const REFUSED_KINDS: ReadonlySet<string> = new Set(['limit', 'unknown_tool', 'schema', 'circuit_open']);
+const REFUSED_KINDS: ReadonlySet<string> = new Set([
+  'limit',
+  'unknown_tool',
+  'schema',
+  'circuit_open',
+  'budget',
+]);
 
 /**
  * Length of the trailing run of executed calls to the same tool that brought no new state (same result as the

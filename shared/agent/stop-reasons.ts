@@ -14,6 +14,8 @@ export const stopReasonSchema = z.enum([
   'tools_unavailable',
   /** The session's tenant was paused (by an operator or at its daily cap): status `paused`, resumable. */
   'tenant_paused',
+  /** The tenant's daily spend ledger could not fund the next call: resumable (the next day, or a raised cap). */
+  'tenant_daily_cap',
 ]);
 export type StopReason = z.infer<typeof stopReasonSchema>;
 
@@ -27,7 +29,26 @@ export const STOP_EXPLANATIONS: Readonly<Record<Exclude<StopReason, 'completed'>
   circuit_open: 'the tools it needed are unavailable (their circuit breakers are open)',
   tools_unavailable: 'every tool call failed, so the answer rests on no tool results',
   tenant_paused: 'its tenant was paused',
+  tenant_daily_cap: "its tenant's daily spend cap was reached",
 };
 
-/** Stops a `resume` may continue: the cause was outside the session (an outage), not the goal's own limits. */
-export const RESUMABLE_STOPS: readonly StopReason[] = ['circuit_open'];
+/**
+ * Stops a `resume` may continue: an outage, the tenant's pause or daily cap, or the session's own budget (which
+ * only a resume that raises it may continue: RAISE_TO_RESUME).
+ */
+export const RESUMABLE_STOPS: readonly StopReason[] = [
+  'circuit_open',
+  'usd_budget',
+  'token_budget',
+  'tenant_daily_cap',
+  'tenant_paused',
+];
+
+/** Budget stops and the limit a resume must raise to continue them. */
+export const RAISE_TO_RESUME: Readonly<Partial<Record<StopReason, 'usdBudget' | 'tokenBudget'>>> = {
+  usd_budget: 'usdBudget',
+  token_budget: 'tokenBudget',
+};
+
+/** Stops for a budget (the session's or its tenant's day): Finalize announces Agent Budget Exceeded for them. */
+export const BUDGET_STOPS: readonly StopReason[] = ['usd_budget', 'token_budget', 'tenant_daily_cap'];

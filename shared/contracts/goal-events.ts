@@ -47,7 +47,15 @@ export const goalDetailSchema = z
   .strict();
 export type GoalDetail = z.infer<typeof goalDetailSchema>;
 
-export const resumeDetailSchema = z.object({ tenantId: id('tenantId'), sessionId: id('sessionId') }).strict();
+export const resumeDetailSchema = z
+  .object({
+    tenantId: id('tenantId'),
+    sessionId: id('sessionId'),
+    /** Raised limits for the resumed run: a session stopped by its USD or token budget resumes only with a raise. */
+    usdBudget: z.number().positive('usdBudget must be positive').optional(),
+    tokenBudget: z.number().int().positive('tokenBudget must be a positive integer').optional(),
+  })
+  .strict();
 export type ResumeDetail = z.infer<typeof resumeDetailSchema>;
 
 /** The envelope EventBridge delivers to a Lambda target (fields we rely on). */

@@ -79,7 +79,8 @@ export interface FailureSummary {
 }
 
 const stopReasonOf = (session: SessionItem): StopReason | null => {
-  if (session.status !== 'completed' && session.status !== 'stopped') return null;
+  if (session.status !== 'completed' && session.status !== 'stopped' && session.status !== 'paused')
+    return null;
   const parsed = stopReasonSchema.safeParse(session.stopReason);
   return parsed.success ? parsed.data : null;
 };
@@ -111,10 +112,17 @@ export const summary = (session: SessionItem) => {
       cacheWrite: session.tokensCacheWrite,
     },
     costUsd: session.costUsd,
+    /** CPTO in integer micro-dollars: model tokens plus the turns' and tool calls' infrastructure. */
+    costMicros: session.costMicros ?? 0,
     models: session.models,
+    /** Per model: calls, tokens of each kind and micro-dollars. */
+    modelUsage: session.modelUsage ?? {},
+    /** Model calls per provider. */
+    providers: { bedrock: 0, sagemaker: 0, ...(session.providers ?? {}) },
     failure,
     resumable:
       session.status === 'failed' ||
+      session.status === 'paused' ||
       (session.status === 'stopped' && stopReason !== null && RESUMABLE_STOPS.includes(stopReason)),
   };
 };

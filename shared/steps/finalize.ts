@@ -1,8 +1,8 @@
 /** The Finalize step: persists how a session ended (completed or stopped) and announces it on the bus once. */
 import * as z from 'zod';
 import { textOf } from '../agent/conversation';
-import { STOP_EXPLANATIONS, type StopReason, stopReasonSchema } from '../agent/stop-reasons';
-import { GOAL_COMPLETED, GOAL_STOPPED, summary } from '../contracts/lifecycle-events';
+import { BUDGET_STOPS, STOP_EXPLANATIONS, type StopReason, stopReasonSchema } from '../agent/stop-reasons';
+import { BUDGET_EXCEEDED, GOAL_COMPLETED, GOAL_STOPPED, summary } from '../contracts/lifecycle-events';
 import type { EndedSession, SessionItem } from '../store/session-store';
 import { type AnnounceDeps, announceOnce } from './announce';
 
@@ -32,10 +32,11 @@ const endSession = async (
   lastAnswer: string,
 ): Promise<EndedSession> => {
   const ids = { tenantId: input.tenantId, sessionId: input.sessionId };
+  // A paused tenant's session is paused, not stopped: it resumes once the tenant does.
   const stop = (reason: Exclude<StopReason, 'completed'>) =>
     deps.store.finishSession({
       ...ids,
-      status: 'stopped',
+      status: reason === 'tenant_paused' ? 'paused' : 'stopped',
       output: outputFor(reason, lastAnswer),
       stopReason: reason,
     });
@@ -53,7 +54,29 @@ export const finalizeSession = async (deps: AnnounceDeps, input: FinalizeInput) 
   // A retried Finalize finds the session already ended the same way: it publishes only if the event's id is not
   // recorded yet (a PutEvents that failed after the session committed must not lose the event).
   const { eventId, published } = await publishEnded(deps, session);
+  await announceBudgetExceeded(deps, session);
   return { ...summary(session), reason: session.stopReason, eventId, published };
+};
+
+/**
+ * Agent Budget Exceeded, once per run, for a session stopped by its budget or its tenant's daily cap: the summary,
+ * the reason, and the budget with what is left of it.
+ */
+export const announceBudgetExceeded = async (deps: AnnounceDeps, session: EndedSession) => {
+  if (!BUDGET_STOPS.includes(session.stopReason as StopReason)) return undefined;
+  return announceOnce(deps, session, BUDGET_EXCEEDED, {
+    ...summary(session),
+    reason: session.stopReason,
+    budget: {
+      usdBudget: session.limits.usdBudget,
+      tokenBudget: session.limits.tokenBudget,
+      ...(session.limits.tenantDailyCapUsd !== undefined
+        ? { tenantDailyCapUsd: session.limits.tenantDailyCapUsd }
+        : {}),
+      remainingMicros: session.remainingMicros ?? null,
+      remainingTokens: session.remainingTokens ?? null,
+    },
+  });
 };
 
 /**
@@ -72,4 +95,4 @@ export const publishEnded = async (deps: AnnounceDeps, session: EndedSession) =>
 };
 
 export const hasEnded = (session: SessionItem | undefined): session is EndedSession =>
-  session?.status === 'completed' || session?.status === 'stopped';
+  session?.status === 'completed' || session?.status === 'stopped' || session?.status === 'paused';

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { ExecutionAlreadyExists, type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { goalMessage } from '../agent/conversation';
 import { agentNames, getProfile, hasProfile } from '../agent/profiles';
-import { RESUMABLE_STOPS, type StopReason } from '../agent/stop-reasons';
+import { RAISE_TO_RESUME, RESUMABLE_STOPS, type StopReason } from '../agent/stop-reasons';
 import { executionNameFor, type GoalDetail, type ParsedEvent, parseBusEvent } from '../contracts/goal-events';
 import { type EventPublisher, GOAL_REJECTED } from '../contracts/lifecycle-events';
 import { InvalidGoalError } from '../runtime/errors';
@@ -226,14 +226,39 @@ const acceptGoal = async (
     : { outcome: 'duplicate', sessionId, tenantId: detail.tenantId, reason: 'execution already started' };
 };
 
-/** Why a session cannot be resumed, or undefined when it can (failed, or stopped by a resumable stop). */
-export const resumeRefusal = (session: SessionItem): string | undefined => {
-  if (session.status === 'failed') return undefined;
-  if (session.status === 'stopped' && RESUMABLE_STOPS.includes(session.stopReason as StopReason))
-    return undefined;
+/**
+ * Why a session cannot be resumed, or undefined when it can: failed, paused, or stopped by a resumable stop, and
+ * for a budget stop only with that budget raised above the one it stopped at (`raise`, the resume's new limits).
+ */
+export const resumeRefusal = (
+  session: SessionItem,
+  raise: { usdBudget?: number; tokenBudget?: number } = {},
+): string | undefined => {
+  const raising = raiseRefusal(session, raise);
+  if (raising) return raising;
+  if (session.status === 'failed' || session.status === 'paused') return undefined;
+  if (session.status === 'stopped' && RESUMABLE_STOPS.includes(session.stopReason as StopReason)) {
+    const needs = RAISE_TO_RESUME[session.stopReason as StopReason];
+    if (needs === undefined || raise[needs] !== undefined) return undefined;
+    const flag = needs === 'usdBudget' ? '--usd-budget' : '--token-budget';
+    return `it stopped at its ${needs} (${session.limits[needs]}): resume it with a higher ${needs} (${flag})`;
+  }
   const how =
     session.status === 'stopped' ? `stopped (${session.stopReason ?? 'no reason'})` : session.status;
-  return `it is ${how}, not failed or stopped by ${RESUMABLE_STOPS.join(' or ')}`;
+  return `it is ${how}, not failed, paused or stopped by ${RESUMABLE_STOPS.join(' or ')}`;
+};
+
+/** A raise must raise: a new limit at or below the current one is refused. */
+const raiseRefusal = (
+  session: SessionItem,
+  raise: { usdBudget?: number; tokenBudget?: number },
+): string | undefined => {
+  for (const limit of ['usdBudget', 'tokenBudget'] as const) {
+    const to = raise[limit];
+    if (to !== undefined && to <= session.limits[limit])
+      return `the new ${limit} (${to}) does not raise the current one (${session.limits[limit]})`;
+  }
+  return undefined;
 };
 
 /** A paused tenant's sessions stay paused until the tenant is resumed. */
@@ -248,14 +273,22 @@ const acceptResume = async (
   deps: IntakeDeps,
   event: Extract<ParsedEvent, { kind: 'resume' }>,
 ): Promise<IntakeOutcome> => {
-  const { tenantId, sessionId } = event.detail;
+  const { tenantId, sessionId, usdBudget, tokenBudget } = event.detail;
+  const raise = {
+    ...(usdBudget !== undefined ? { usdBudget } : {}),
+    ...(tokenBudget !== undefined ? { tokenBudget } : {}),
+  };
   const session = await deps.store.getSession(tenantId, sessionId);
   if (!session) {
     throw new InvalidGoalError(`Cannot resume: session ${sessionId} of tenant ${tenantId} does not exist`, [
       'sessionId: no such session for this tenant',
     ]);
   }
-  const refusal = (await tenantPauseRefusal(deps, tenantId)) ?? resumeRefusal(session);
+  // A redelivery of the event whose claim (and raise) is already recorded goes on to the start, which dedupes.
+  const redelivered =
+    session.resumeRequestedForRun === session.runs && session.resumeEventId === event.eventId;
+  const refusal =
+    (await tenantPauseRefusal(deps, tenantId)) ?? (redelivered ? undefined : resumeRefusal(session, raise));
   if (refusal) {
     throw new InvalidGoalError(`Cannot resume session ${sessionId}: ${refusal}`, [
       `status: ${session.status}`,
@@ -267,6 +300,7 @@ const acceptResume = async (
     sessionId,
     runs: session.runs,
     eventId: event.eventId,
+    ...(redelivered || Object.keys(raise).length === 0 ? {} : { raise: { from: session.limits, ...raise } }),
   });
   if (!claim.claimed) {
     const now = claim.session;

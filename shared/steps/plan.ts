@@ -15,15 +15,20 @@ import { buildMessages, compactToolResults, pendingToolUses, toolUsesOf } from '
 import { shouldContinueAsNew } from '../agent/history-budget';
 import { stopBeforeNextTurn } from '../agent/limits';
 import { type CatalogEntry, catalogEntry } from '../agent/models';
-import { costOf, rateFor, type TokenUsage } from '../agent/pricing';
+import { rateFor, type TokenUsage } from '../agent/pricing';
+import { costMicros, microsToUsd, TURN_INFRASTRUCTURE_MICROS } from '../agent/pricing/micros';
 import { type AgentProfile, getProfile } from '../agent/profiles';
+import { countInputTokens, dearestRates, modelReservation } from '../agent/reservation';
 import { chooseRoute, type ModelTiers, type Route } from '../agent/routing';
 import { detectStepKind } from '../agent/step-kind';
 import type { StopReason } from '../agent/stop-reasons';
 import { offeredTools, type ToolDefinition, toolsForAgent } from '../agent/tools';
+import type { EventPublisher } from '../contracts/lifecycle-events';
 import type { ModelAnswer, ModelProvider, ModelProviders } from '../providers/model-provider';
 import { ModelRequestError, SessionStateError } from '../runtime/errors';
+import type { BudgetLedger, ReserveResult, Settlement } from '../store/budget-ledger';
 import type { Conversation, MessageItem, SessionItem, SessionStore } from '../store/session-store';
+import { alertSessionCost, alertTenantDay } from './cost-alerts';
 import { converseOnTier, type ModelBreakerDeps, tierCandidates } from './model-fallback';
 import { openToolBreaker } from './tool-breaker';
 
@@ -61,8 +66,16 @@ export interface PlanDeps {
   breakers?: Omit<ModelBreakerDeps, 'now'>;
   /** Estimated history events after which the session continues in a new execution (HISTORY_EVENT_BUDGET). */
   historyEventBudget?: number;
+  /**
+   * The budget ledger: each model call's worst case is reserved first and settled in the turn's commit; with
+   * `events`, cost alerts are sent. Without it (unit tests of the loop) calls are only counted.
+   */
+  budget?: { ledger: BudgetLedger; events: EventPublisher };
   now?: () => number;
 }
+
+/** How long a Plan's reservation holds before a later reserve may release it: longer than a Plan Lambda can run. */
+export const PLAN_RESERVATION_MS = 15 * 60_000;
 
 export const toolSpecs = (tools: ToolDefinition[]): Tool[] =>
   tools.map((tool) => ({
@@ -316,35 +329,86 @@ const openLoopedTool = async (deps: PlanDeps, conversation: Conversation, profil
   if (tool) await openToolBreaker(deps.breakers, tool, 'loop');
 };
 
-/**
- * Plan: replay what the stored conversation already says, stop when a stop rule says so (loop, schema, budget,
- * turn limit), else route, call the model and commit the turn. A retried or resumed Plan never calls the model for
- * a turn that is already committed. One Query and one transaction per turn.
- */
-export const planTurn = async (
-  deps: PlanDeps,
-  input: Pick<PlanInput, 'tenantId' | 'sessionId'>,
-): Promise<PlanOutcome> => {
-  const conversation = await deps.store.loadConversation(input.tenantId, input.sessionId);
-  const { session } = conversation;
-  if (session.status !== 'running') {
-    throw new SessionStateError(
-      `Session ${session.sessionId} is ${session.status}; only a running session plans`,
-    );
-  }
-  const replayed = replay(conversation);
-  if (replayed) return replayed;
-  const profile = getProfile(session.agent);
-  const stop = stopBeforeNextTurn(session, conversation.toolCalls, profile.limits);
-  if (stop === 'loop_detected') await openLoopedTool(deps, conversation, profile);
-  if (stop) return { turn: session.turn, action: 'stop', toolCalls: [], reason: stop };
-  if (historyNearlyFull(conversation, deps.historyEventBudget)) {
-    return { turn: session.turn, action: 'continue', toolCalls: [], reason: null };
-  }
+/** Tokens a call is billed for (cache reads and writes included), as the token budget counts them. */
+const tokensOf = (usage: TokenUsage): number =>
+  usage.input + usage.output + usage.cacheRead + usage.cacheWrite;
 
-  const turn = session.turn + 1;
-  const { route, rate, answer } = await answerTurn(deps, conversation, profile, turn);
-  const costUsd = costOf(answer.usage, rate);
+/**
+ * Reserves the turn's worst case on the ledger: the request's counted input tokens (countInputTokens) plus its
+ * maxTokens, priced at the dearest rates of the tier's models (a fallback may answer), plus the turn's
+ * infrastructure. The id is the turn's, so a retried Plan reuses its own reservation.
+ */
+const reserveTurn = (
+  deps: PlanDeps,
+  conversation: Conversation,
+  profile: AgentProfile,
+  turn: number,
+): Promise<ReserveResult> | undefined => {
+  if (!deps.budget) return undefined;
+  const { route, request } = routeTurn(deps, conversation, profile, turn);
+  const rates = dearestRates(tierCandidates(route, deps.tiers).map((id) => rateFor(id, route.tier)));
+  const previous = conversation.messages.findLast((m) => m.role === 'assistant');
+  const inputTokens = countInputTokens(request, previous);
+  const maxTokens = request.inferenceConfig?.maxTokens ?? profile.inference.maxTokens;
+  return deps.budget.ledger.reserve({
+    session: conversation.session,
+    id: `turn-${turn}`,
+    ...modelReservation(inputTokens, maxTokens, rates),
+    ttlMs: PLAN_RESERVATION_MS,
+    release: true,
+  });
+};
+
+/** A budget stop's alerts: the session's 100 % for its USD budget, the tenant day's 100 % for its cap. */
+const alertStop = async (deps: PlanDeps, session: SessionItem, stop: StopReason): Promise<void> => {
+  if (!deps.budget) return;
+  if (stop === 'usd_budget') await alertSessionCost(deps.budget, session, session.costMicros ?? 0, true);
+  if (stop === 'tenant_daily_cap') await alertTenantDay(deps.budget, session, true);
+};
+
+/** The settlement of a turn's reservation and the tenant day's side of it, for the write that records the call. */
+const settle = (
+  deps: PlanDeps,
+  session: SessionItem,
+  reserved: ReserveResult | undefined,
+  usage: TokenUsage,
+  micros: number,
+) => {
+  if (!deps.budget) return {};
+  const settlement: Settlement | undefined = reserved?.reserved
+    ? {
+        id: reserved.id,
+        reservation: reserved.reservation,
+        actualMicros: micros,
+        actualTokens: tokensOf(usage),
+      }
+    : undefined;
+  return {
+    ...(settlement ? { settlement } : {}),
+    extraUpdates: [deps.budget.ledger.daySettlement(session.tenantId, settlement, micros, tokensOf(usage))],
+  };
+};
+
+/**
+ * Records a model call: its CPTO in micro-dollars (tokens and the turn's infrastructure; costUsd derived), its
+ * reservation settled in the same write, then the turn committed (an unusable answer is only counted, and fails the
+ * attempt) and the cost thresholds it crossed alerted.
+ */
+const recordTurn = async (
+  deps: PlanDeps,
+  session: SessionItem,
+  turn: number,
+  { route, rate, answer }: Awaited<ReturnType<typeof answerTurn>>,
+  reserved: ReserveResult | undefined,
+): Promise<PlanOutcome> => {
+  // CPTO in micro-dollars (the model's tokens and the turn's infrastructure); costUsd is derived from it.
+  const micros = costMicros(answer.usage, rate) + TURN_INFRASTRUCTURE_MICROS;
+  const costUsd = microsToUsd(micros);
+  const provider = catalogEntry(route.modelId)?.provider ?? 'bedrock';
+  const ledger = {
+    ...settle(deps, session, reserved, answer.usage, micros),
+    modelSeen: session.modelUsage?.[route.modelId] !== undefined,
+  };
   if (!isUsableAnswer(answer.content)) {
     // No turn is committed for it, but the call was made and paid for: its usage goes on the session first.
     await deps.store.recordModelUsage({
@@ -353,6 +417,9 @@ export const planTurn = async (
       modelId: route.modelId,
       usage: answer.usage,
       costUsd,
+      costMicros: micros,
+      provider,
+      ...ledger,
     });
     throw new ModelRequestError(
       `Converse returned no usable content for ${route.modelId} (stopReason ${answer.stopReason ?? 'none'})`,
@@ -367,15 +434,17 @@ export const planTurn = async (
       agent: session.agent,
       content: answer.content,
       modelId: route.modelId,
-      provider: providerFor(deps.providers, route.modelId).name,
       tier: route.tier,
       ...(route.stepKind ? { stepKind: route.stepKind } : {}),
       routeReason: route.reason,
       usage: answer.usage,
       costUsd,
+      costMicros: micros,
+      provider,
       latencyMs: answer.latencyMs,
       ...(answer.stopReason ? { stopReason: answer.stopReason } : {}),
     },
+    ...ledger,
   });
   if (!committed.committed) {
     // Another attempt committed this turn first; its answer is the one the session keeps.
@@ -386,6 +455,51 @@ export const planTurn = async (
         (current ? `: the session is ${current.status} at turn ${current.turn}` : ''),
     );
   }
+  if (deps.budget) {
+    await alertSessionCost(deps.budget, session, (session.costMicros ?? 0) + micros);
+    await alertTenantDay(deps.budget, session);
+  }
   const plan = planFromMessage({ turn, content: answer.content });
   return { ...plan, modelId: route.modelId, tier: route.tier, usage: answer.usage, costUsd };
+};
+
+/**
+ * Plan: replay what the stored conversation already says, stop when a stop rule says so (loop, schema, budget,
+ * turn limit), else route, call the model and commit the turn. A retried or resumed Plan never calls the model for
+ * a turn that is already committed. One Query and two transactions per turn: the budget reservation, and the
+ * commit that settles it.
+ */
+export const planTurn = async (
+  deps: PlanDeps,
+  input: Pick<PlanInput, 'tenantId' | 'sessionId'>,
+): Promise<PlanOutcome> => {
+  const conversation = await deps.store.loadConversation(input.tenantId, input.sessionId);
+  const { session } = conversation;
+  if (session.status !== 'running') {
+    throw new SessionStateError(
+      `Session ${session.sessionId} is ${session.status}; only a running session plans`,
+    );
+  }
+  // Spend since the last turn (its tool calls) may have crossed a threshold: no request unless one is due.
+  if (deps.budget) await alertSessionCost(deps.budget, session, session.costMicros ?? 0);
+  const replayed = replay(conversation);
+  if (replayed) return replayed;
+  const profile = getProfile(session.agent);
+  const stop = stopBeforeNextTurn(session, conversation.toolCalls, profile.limits);
+  if (stop === 'loop_detected') await openLoopedTool(deps, conversation, profile);
+  if (stop) {
+    await alertStop(deps, session, stop);
+    return { turn: session.turn, action: 'stop', toolCalls: [], reason: stop };
+  }
+  if (historyNearlyFull(conversation, deps.historyEventBudget)) {
+    return { turn: session.turn, action: 'continue', toolCalls: [], reason: null };
+  }
+
+  const turn = session.turn + 1;
+  const reserved = await reserveTurn(deps, conversation, profile, turn);
+  if (reserved && !reserved.reserved) {
+    await alertStop(deps, session, reserved.stop);
+    return { turn: session.turn, action: 'stop', toolCalls: [], reason: reserved.stop };
+  }
+  return recordTurn(deps, session, turn, await answerTurn(deps, conversation, profile, turn), reserved);
 };

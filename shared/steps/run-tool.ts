@@ -9,6 +9,7 @@ import * as z from 'zod';
 import type { BreakerRecord } from '../agent/breaker';
 import { toolUsesOf } from '../agent/conversation';
 import { type AgentProfile, getProfile } from '../agent/profiles';
+import { toolCallReservation } from '../agent/reservation';
 import { type Coercion, validateToolInput } from '../agent/tool-input';
 import {
   type ActionGroupFunctions,
@@ -33,7 +34,8 @@ import {
 } from '../runtime/errors';
 import { type RetryPolicy, withFullJitter } from '../runtime/retry';
 import { breakerRecordOf } from '../store/breaker-store';
-import type { SessionStore, ToolCallStatus } from '../store/session-store';
+import type { BudgetLedger, LedgerStop, ReserveResult, Settlement } from '../store/budget-ledger';
+import type { SessionItem, SessionStore, ToolCallStatus } from '../store/session-store';
 import { keys } from '../store/table';
 import {
   type GuardedOutcome,
@@ -82,6 +84,8 @@ export interface ToolRunnerDeps {
   functions: ActionGroupFunctions;
   /** Circuit breakers shared by every execution (tool-breaker.ts); without them every call is invoked. */
   breakers?: Omit<ToolBreakerDeps, 'now' | 'probeLeaseMs'>;
+  /** The budget ledger: a call's cost is reserved before it is invoked and settled with its outcome. */
+  ledger?: BudgetLedger;
   now?: () => number;
 }
 
@@ -205,26 +209,31 @@ const isTransient = (error: unknown): boolean =>
   error instanceof ToolInvocationError || error instanceof ToolTimeoutError;
 
 /**
- * The stored tool use this call refers to, and the agent whose tools it may use, from the one message read: a call
- * the committed turn does not contain is refused. A message committed before messages named their agent costs a
- * read of the session.
+ * The stored tool use this call refers to, the agent whose tools it may use, and (with a ledger) the session whose
+ * budget pays for it, from one read: the message alone (GetItem), or with the session and the tool's breaker in
+ * one BatchGetItem. A call the committed turn does not contain is refused. A message committed before messages
+ * named their agent costs a read of the session when it was not read already.
  */
 const findToolUse = async (deps: ToolRunnerDeps, input: RunToolInput) => {
   const { tenantId, sessionId, turn, call } = input;
-  // With breakers, the called tool's breaker comes in the same request (BatchGetItem), not a read of its own.
   const breakerKey = keys.breaker('tool', call.name);
-  const read = deps.breakers
-    ? await deps.store.getMessageAnd(tenantId, sessionId, turn, breakerKey)
-    : { message: await deps.store.getMessage(tenantId, sessionId, turn) };
+  const sessionKey = keys.session(tenantId, sessionId);
+  const others = [...(deps.ledger ? [sessionKey] : []), ...(deps.breakers ? [breakerKey] : [])];
+  const read =
+    others.length > 0
+      ? await deps.store.getMessageAnd(tenantId, sessionId, turn, others)
+      : { message: await deps.store.getMessage(tenantId, sessionId, turn), others: [] };
   const { message } = read;
-  const breakerSeen = deps.breakers
-    ? { record: breakerRecordOf('other' in read ? read.other : undefined, breakerKey) }
-    : undefined;
+  const sessionItem = deps.ledger ? read.others[0] : undefined;
+  if (deps.ledger && !sessionItem)
+    throw new SessionStateError(`Session ${sessionId} of tenant ${tenantId} does not exist`);
+  const session = sessionItem === undefined ? undefined : deps.store.parseSession(sessionItem);
+  const breakerSeen = deps.breakers ? { record: breakerRecordOf(read.others.at(-1), breakerKey) } : undefined;
   const use = message ? toolUsesOf(message).find((u) => u.toolUseId === call.toolUseId) : undefined;
   if (!use)
     throw new SessionStateError(`Turn ${turn} of session ${sessionId} has no tool call ${call.toolUseId}`);
-  const agent = message?.agent ?? (await deps.store.requireSession(tenantId, sessionId)).agent;
-  return { agent, use, ...(breakerSeen ? { breakerSeen } : {}) };
+  const agent = message?.agent ?? (session ?? (await deps.store.requireSession(tenantId, sessionId))).agent;
+  return { agent, use, session, ...(breakerSeen ? { breakerSeen } : {}) };
 };
 
 /** Calls the action group's Lambda with bounded full-jitter retries; giving up is an outcome the model sees. */
@@ -358,15 +367,64 @@ const invokeChecked = (
 };
 
 /**
+ * Reserves a checked call's cost (toolCallReservation) under its own id before it is invoked: of parallel
+ * branches on a nearly spent budget only those the remainders fund run. A retried attempt reuses its reservation.
+ */
+const reserveCall = (
+  deps: ToolRunnerDeps,
+  session: SessionItem,
+  input: RunToolInput,
+): Promise<ReserveResult> | undefined =>
+  deps.ledger?.reserve({
+    session,
+    id: `call-${input.turn}-${input.call.index}`,
+    ...toolCallReservation(),
+    ttlMs: leaseDurationMs(deps.retry),
+  });
+
+/**
+ * A call the budget could not fund (or its tenant is paused): never invoked, recorded with errorKind budget. Plan's
+ * own reservation, a model call's worst case and far larger, then stops the session with the reason it finds.
+ */
+const budgetRefusal = (stop: LedgerStop): Verdict => ({
+  refusal: {
+    status: 'failed',
+    errorKind: 'budget',
+    result:
+      stop === 'tenant_paused'
+        ? 'Not run: the tenant is paused.'
+        : `Not run: the ${stop === 'tenant_daily_cap' ? "tenant's daily cap" : "session's budget"} cannot fund this call.`,
+  },
+  coercions: [],
+});
+
+/** The call's settlement (its reservation's estimate is its cost) and the tenant day's side of it. */
+const settleCall = (deps: ToolRunnerDeps, session: SessionItem, reserved: ReserveResult | undefined) => {
+  if (!deps.ledger || !reserved?.reserved) return { extraUpdates: [] };
+  const settlement: Settlement = {
+    id: reserved.id,
+    reservation: reserved.reservation,
+    actualMicros: reserved.reservation.micros,
+    actualTokens: 0,
+  };
+  return {
+    settlement,
+    extraUpdates: [deps.ledger.daySettlement(session.tenantId, settlement, settlement.actualMicros, 0)],
+  };
+};
+
+/**
  * RunTool: find the stored tool use, check it, claim the call under a lease (a finished one is replayed, never
  * re-run; one another attempt is running is refused with ToolCallInProgressError, which the ASL retries after the
- * lease; an expired lease is taken over), run it behind the tool's breaker, and record its outcome once: three
- * DynamoDB requests per call (read the message with the tool's breaker, claim, record with the breaker window's
- * count); a failure past the retries adds the window's Query, and a breaker transition one conditional UpdateItem.
+ * lease; an expired lease is taken over), reserve its cost on the budget ledger (a call the budget cannot fund is
+ * recorded `budget`, never invoked), run it behind the tool's breaker, and record its outcome once with the
+ * reservation settled: four DynamoDB requests per call (read the message with the session and the tool's breaker,
+ * claim, reserve, record with the breaker window's count); a failure past the retries adds the window's Query, and
+ * a breaker transition one conditional UpdateItem.
  */
 export const runTool = async (deps: ToolRunnerDeps, input: RunToolInput): Promise<RunToolResult> => {
   const { tenantId, sessionId, turn, call } = input;
-  const { agent, use, breakerSeen } = await findToolUse(deps, input);
+  const { agent, use, session, breakerSeen } = await findToolUse(deps, input);
   const profile = getProfile(agent);
   const tools = toolsForAgent(profile.actionGroups);
   const tool = tools.find((t) => t.name === call.name);
@@ -401,11 +459,19 @@ export const runTool = async (deps: ToolRunnerDeps, input: RunToolInput): Promis
   const startedAt = now();
   // A taken-over call runs with the key its first attempt recorded, whatever this attempt derived.
   const guard = breakerDeps(deps);
-  const checked = { profile, tools, input, verdict };
+  const reserved =
+    verdict.refusal === undefined && session ? await reserveCall(deps, session, input) : undefined;
+  const checked = {
+    profile,
+    tools,
+    input,
+    verdict: reserved && !reserved.reserved ? budgetRefusal(reserved.stop) : verdict,
+  };
   const outcome = await invokeChecked(deps, checked, claim.item.idempotencyKey, {
     ...(guard ? { guard } : {}),
     ...(breakerSeen ? { seen: breakerSeen } : {}),
   });
+  const budget = session ? settleCall(deps, session, reserved) : { extraUpdates: [] };
   const { shown, parts } = splitResult(outcome.result);
   await deps.store.completeToolCall({
     tenantId,
@@ -421,14 +487,16 @@ export const runTool = async (deps: ToolRunnerDeps, input: RunToolInput): Promis
     ...(parts ? { parts } : {}),
     ...(outcome.breaker ? { breaker: outcome.breaker } : {}),
     ...(outcome.fallback ? { fallback: outcome.fallback } : {}),
-    ...(guard && tool
-      ? {
-          extraUpdates: [
+    ...(budget.settlement ? { settlement: budget.settlement } : {}),
+    extraUpdates: [
+      ...budget.extraUpdates,
+      ...(guard && tool
+        ? [
             ...windowUpdates(guard, tool, outcome),
             ...lastKnownGoodUpdates(guard, tool, outcome, { tenantId, sessionId, result: shown }),
-          ],
-        }
-      : {}),
+          ]
+        : []),
+    ],
   });
   if (guard && tool) await settleBreaker(guard, tool, outcome);
   return { toolUseId: call.toolUseId, status: outcome.status, replayed: false };

@@ -15,7 +15,7 @@ export const startSessionInputSchema = z.object({
 export type StartSessionInput = z.infer<typeof startSessionInputSchema>;
 
 /** Error kinds of calls that were refused before their tool ran: a resume runs them again. */
-const NEVER_INVOKED: readonly string[] = ['circuit_open', 'limit'];
+const NEVER_INVOKED: readonly string[] = ['circuit_open', 'limit', 'budget'];
 
 /** The last turn's calls a resumable stop refused without invoking them (none for a failed session). */
 export const callsToRerun = (
@@ -23,7 +23,8 @@ export const callsToRerun = (
   toolCalls: ToolCallItem[],
 ): { turn: number; index: number }[] => {
   const resumableStop =
-    session.status === 'stopped' && RESUMABLE_STOPS.includes(session.stopReason as StopReason);
+    session.status === 'paused' ||
+    (session.status === 'stopped' && RESUMABLE_STOPS.includes(session.stopReason as StopReason));
   if (!resumableStop) return [];
   return toolCalls
     .filter(

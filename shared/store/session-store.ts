@@ -13,10 +13,12 @@ import {
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { microsToUsd, usdToMicros } from '../agent/pricing/micros';
 import { RESUMABLE_STOPS } from '../agent/stop-reasons';
 import type { Constraints } from '../contracts/goal-events';
 import { SessionNotFoundError, SessionStateError, StoreUnavailableError } from '../runtime/errors';
 import type { TransactUpdate } from './breaker-store';
+import { type Settlement, sessionSettlementClauses } from './budget-ledger';
 import { conditionFailureItem, isConditionFailure, wrapStoreError as wrap } from './dynamodb-errors';
 import {
   keys,
@@ -52,7 +54,7 @@ export type {
 export { TERMINAL_STATUSES } from './table';
 
 /** A session that ended without failing (Finalize's work). */
-export type EndedSession = SessionItem & { status: 'completed' | 'stopped' };
+export type EndedSession = SessionItem & { status: 'completed' | 'stopped' | 'paused' };
 
 export interface Conversation {
   session: SessionItem;
@@ -100,7 +102,7 @@ export interface BeginRunOptions {
 
 const NEEDS: Record<RunMode, string> = {
   start: 'a start needs pending',
-  resume: `a resume needs failed, or stopped by ${RESUMABLE_STOPS.join(' or ')}`,
+  resume: `a resume needs failed, paused, or stopped by ${RESUMABLE_STOPS.join(' or ')}`,
   continue: 'a continue needs it running under the previous execution',
 };
 
@@ -109,7 +111,8 @@ export type FailResult = { failed: true; session: SessionItem } | { failed: fals
 export interface FinishInput {
   tenantId: string;
   sessionId: string;
-  status: 'completed' | 'stopped';
+  /** paused: the tenant was paused (stop reason tenant_paused); resumable like a resumable stop. */
+  status: 'completed' | 'stopped' | 'paused';
   output: string;
   stopReason: string;
 }
@@ -152,6 +155,14 @@ export class SessionStore {
       tokensCacheRead: 0,
       tokensCacheWrite: 0,
       costUsd: 0,
+      costMicros: 0,
+      // The budget ledger's remainders and live reservations (store/budget-ledger.ts), and the per-model and
+      // per-provider maps a turn's commit adds to.
+      remainingMicros: usdToMicros(input.limits.usdBudget),
+      remainingTokens: input.limits.tokenBudget,
+      reservations: {},
+      modelUsage: {},
+      providers: {},
       toolCalls: 0,
       models: {},
       runs: 0,
@@ -290,8 +301,12 @@ export class SessionStore {
               Delete: {
                 TableName: this.tableName,
                 Key: keys.toolCall(tenantId, sessionId, call.turn, call.index),
-                ConditionExpression: 'errorKind IN (:circuit, :limit)',
-                ExpressionAttributeValues: { ':circuit': 'circuit_open', ':limit': 'limit' },
+                ConditionExpression: 'errorKind IN (:circuit, :limit, :budget)',
+                ExpressionAttributeValues: {
+                  ':circuit': 'circuit_open',
+                  ':limit': 'limit',
+                  ':budget': 'budget',
+                },
               },
             })),
           ],
@@ -321,14 +336,17 @@ export class SessionStore {
     const resumable = RESUMABLE_STOPS.map((_, i) => `:stop${i}`);
     const allowed = {
       start: '#status = :pending',
-      resume: `(#status = :failed OR (#status = :stopped AND stopReason IN (${resumable.join(', ')})))`,
+      resume: `(#status = :failed OR #status = :paused OR (#status = :stopped AND stopReason IN (${resumable.join(', ')})))`,
       continue: '#status = :running AND executionArn = :previous',
     }[mode];
     return {
       TableName: this.tableName,
       Key: keys.session(tenantId, sessionId),
       UpdateExpression:
-        'SET #status = :running, executionArn = :arn, updatedAt = :now, runs = runs + :one, runStartTurn = turn' +
+        'SET #status = :running, executionArn = :arn, updatedAt = :now, runs = runs + :one, runStartTurn = turn, ' +
+        // A session created before the budget ledger gets its maps here, before its first reservation.
+        'reservations = if_not_exists(reservations, :emptyMap), modelUsage = if_not_exists(modelUsage, :emptyMap), ' +
+        'providers = if_not_exists(providers, :emptyMap)' +
         // The cleared calls were counted as made and as failed: they run again and count again.
         (cleared > 0
           ? ', toolCalls = toolCalls - :cleared, failedToolCalls = if_not_exists(failedToolCalls, :cleared) - :cleared'
@@ -346,11 +364,13 @@ export class SessionStore {
         ':arn': executionArn,
         ':now': this.now().toISOString(),
         ':one': 1,
+        ':emptyMap': {},
         ...(cleared > 0 ? { ':cleared': cleared } : {}),
         ...(mode === 'start' ? { ':pending': 'pending' } : {}),
         ...(mode === 'resume'
           ? {
               ':failed': 'failed',
+              ':paused': 'paused',
               ':stopped': 'stopped',
               ...Object.fromEntries(RESUMABLE_STOPS.map((r, i) => [`:stop${i}`, r])),
             }
@@ -364,32 +384,39 @@ export class SessionStore {
   /**
    * Claims the resume of run `runs` for one resume event: of two resume requests at once, one wins; the same event
    * delivered again (or intake retried) keeps its claim. The claim lapses by itself once the resumed run begins
-   * (`runs` moves on). A refusal returns the session as it was (absent when there is none).
+   * (`runs` moves on). A `raise` sets the new limits in the same write and moves the ledger's remainders by the
+   * raise (conditioned on the limits it was computed from, so a redelivery cannot apply it twice). A refusal
+   * returns the session as it was (absent when there is none).
    */
   async claimResume(input: {
     tenantId: string;
     sessionId: string;
     runs: number;
     eventId: string;
+    raise?: { from: SessionLimits; usdBudget?: number; tokenBudget?: number };
   }): Promise<{ claimed: true; session: SessionItem } | { claimed: false; session?: SessionItem }> {
     const resumable = RESUMABLE_STOPS.map((_, i) => `:stop${i}`);
+    const raise = raiseClauses(input.raise);
     try {
       const out = await this.client.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: keys.session(input.tenantId, input.sessionId),
-          UpdateExpression: 'SET resumeRequestedForRun = :runs, resumeEventId = :event',
+          UpdateExpression: `SET resumeRequestedForRun = :runs, resumeEventId = :event${raise.set}`,
           ConditionExpression:
             'attribute_exists(pk) AND runs = :runs AND ' +
-            `(#status = :failed OR (#status = :stopped AND stopReason IN (${resumable.join(', ')}))) AND ` +
-            '(attribute_not_exists(resumeRequestedForRun) OR resumeRequestedForRun <> :runs OR resumeEventId = :event)',
+            `(#status = :failed OR #status = :paused OR (#status = :stopped AND stopReason IN (${resumable.join(', ')}))) AND ` +
+            '(attribute_not_exists(resumeRequestedForRun) OR resumeRequestedForRun <> :runs OR resumeEventId = :event)' +
+            raise.condition,
           ExpressionAttributeNames: { '#status': 'status' },
           ExpressionAttributeValues: {
             ':runs': input.runs,
             ':event': input.eventId,
             ':failed': 'failed',
+            ':paused': 'paused',
             ':stopped': 'stopped',
             ...Object.fromEntries(RESUMABLE_STOPS.map((r, i) => [`:stop${i}`, r])),
+            ...raise.values,
           },
           ReturnValues: 'ALL_NEW',
           ReturnValuesOnConditionCheckFailure: ALL_OLD,
@@ -405,12 +432,18 @@ export class SessionStore {
 
   /**
    * Commits one model turn: the assistant message and the session counters, in one transaction conditioned on
-   * the previous turn, so a retried Plan step cannot count a turn twice. A lost race returns what won.
+   * the previous turn, so a retried Plan step cannot count a turn twice. The turn's reservation is settled in the
+   * same transaction (`settlement`: its cost added, the rest given back), with the tenant day's side in
+   * `extraUpdates`, so the budget ledger adds no request per turn. A lost race returns what won.
    */
   async commitTurn(input: {
     tenantId: string;
     sessionId: string;
     message: Omit<MessageItem, 'pk' | 'sk' | 'entity' | 'createdAt' | 'expiresAt'>;
+    settlement?: Settlement;
+    /** Whether the session's modelUsage already has an entry for the turn's model (Plan read the session). */
+    modelSeen?: boolean;
+    extraUpdates?: TransactUpdate[];
   }): Promise<CommitResult> {
     const { tenantId, sessionId, message } = input;
     const at = this.now().toISOString();
@@ -433,7 +466,8 @@ export class SessionStore {
                 ReturnValuesOnConditionCheckFailure: ALL_OLD,
               },
             },
-            { Update: this.countTurn(tenantId, sessionId, message, at) },
+            { Update: this.countTurn(tenantId, sessionId, message, at, input) },
+            ...(input.extraUpdates ?? []).map((update) => ({ Update: update })),
           ],
         }),
       );
@@ -450,34 +484,39 @@ export class SessionStore {
     }
   }
 
-  /** The session side of a turn commit: the new turn and its tokens, cost and model, if the turn is the next one. */
+  /**
+   * The session side of a turn commit, if the turn is the next one: the new turn, its tokens and cost (USD and
+   * micro-dollars), its model's and provider's counts, its model's usage, and its reservation settled.
+   */
   private countTurn(
     tenantId: string,
     sessionId: string,
-    message: Pick<MessageItem, 'turn' | 'modelId' | 'usage' | 'costUsd'>,
+    message: Pick<MessageItem, 'turn' | 'modelId' | 'usage' | 'costUsd' | 'costMicros' | 'provider'>,
     at: string,
+    ledger: { settlement?: Settlement; modelSeen?: boolean },
   ) {
     const usage = message.usage ?? { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 };
+    const spend = usageClauses(message, usage, ledger);
     return {
       TableName: this.tableName,
       Key: keys.session(tenantId, sessionId),
       UpdateExpression:
-        'SET turn = :turn, updatedAt = :now, models.#model = if_not_exists(models.#model, :zero) + :one ' +
-        'ADD tokensInput :in, tokensOutput :out, tokensCacheRead :cr, tokensCacheWrite :cw, costUsd :cost',
+        `SET turn = :turn, updatedAt = :now, ${spend.set} ` +
+        `ADD tokensInput :in, tokensOutput :out, tokensCacheRead :cr, tokensCacheWrite :cw, costUsd :cost, ${spend.add}` +
+        spend.remove,
       ConditionExpression: 'turn = :previous AND #status = :running',
-      ExpressionAttributeNames: { '#model': message.modelId ?? 'unknown', '#status': 'status' },
+      ExpressionAttributeNames: { '#status': 'status', ...spend.names },
       ExpressionAttributeValues: {
         ':turn': message.turn,
         ':previous': message.turn - 1,
         ':running': 'running',
         ':now': at,
-        ':zero': 0,
-        ':one': 1,
         ':in': usage.input,
         ':out': usage.output,
         ':cr': usage.cacheRead,
         ':cw': usage.cacheWrite,
         ':cost': message.costUsd ?? 0,
+        ...spend.values,
       },
       ReturnValuesOnConditionCheckFailure: ALL_OLD,
     };
@@ -496,18 +535,22 @@ export class SessionStore {
   }
 
   /**
-   * The turn's message and one more item (RunTool: the called tool's breaker) in one BatchGetItem, strongly
-   * consistent. Keys DynamoDB leaves unprocessed (throttling) are asked for again, a few times.
+   * The turn's message and more items (RunTool: the session header, for its budget, and the called tool's breaker)
+   * in one BatchGetItem, strongly consistent. Keys DynamoDB leaves unprocessed (throttling) are asked for again, a
+   * few times. `others` come back in the order asked (undefined where there is no item).
    */
   async getMessageAnd(
     tenantId: string,
     sessionId: string,
     turn: number,
-    other: TableKey,
-  ): Promise<{ message?: MessageItem; other?: Record<string, unknown> }> {
+    others: TableKey[],
+  ): Promise<{ message?: MessageItem; others: (Record<string, unknown> | undefined)[] }> {
     const messageKey = keys.message(tenantId, sessionId, turn);
     const found: Record<string, unknown>[] = [];
-    let pending: Record<string, unknown>[] = [{ ...messageKey }, { ...other }];
+    let pending: Record<string, unknown>[] = [
+      { ...messageKey },
+      ...others.map((k) => ({ pk: k.pk, sk: k.sk })),
+    ];
     try {
       for (let round = 0; pending.length > 0; round += 1) {
         if (round === 3) throw new StoreUnavailableError('DynamoDB left keys unprocessed three times');
@@ -525,11 +568,15 @@ export class SessionStore {
     }
     const at = (key: TableKey) => found.find((item) => item.pk === key.pk && item.sk === key.sk);
     const message = at(messageKey);
-    const rest = at(other);
     return {
       ...(message ? { message: parseItem(messageItemSchema, message, messageKey) } : {}),
-      ...(rest ? { other: rest } : {}),
+      others: others.map(at),
     };
+  }
+
+  /** A session header read by another request (getMessageAnd), parsed with its schema. */
+  parseSession(item: unknown): SessionItem {
+    return this.session(item);
   }
 
   /**
@@ -626,9 +673,12 @@ export class SessionStore {
     fallback?: ToolCallItem['fallback'];
     /** More writes of the same transaction (the breaker window's count: once per call, with its record). */
     extraUpdates?: TransactUpdate[];
+    /** The call's reservation, settled with its outcome (its cost added, the rest given back). */
+    settlement?: Settlement;
   }): Promise<void> {
     const at = this.now().toISOString();
     const parts = input.parts ?? [];
+    const settle = input.settlement ? sessionSettlementClauses(input.settlement) : undefined;
     const seen = {
       ...(input.breaker ? { ':breaker': input.breaker } : {}),
       ...(input.fallback ? { ':fallback': input.fallback } : {}),
@@ -671,10 +721,19 @@ export class SessionStore {
                 // A call that did not succeed (failed or unknown) is counted too: Finalize tells "every tool call
                 // failed" from these two counters alone.
                 UpdateExpression:
-                  input.status === 'succeeded'
-                    ? 'ADD toolCalls :one SET updatedAt = :now'
-                    : 'ADD toolCalls :one, failedToolCalls :one SET updatedAt = :now',
-                ExpressionAttributeValues: { ':one': 1, ':now': at },
+                  `ADD toolCalls :one${input.status === 'succeeded' ? '' : ', failedToolCalls :one'}` +
+                  // The call's cost in micro-dollars and, derived, in USD (DynamoDB adds decimals exactly).
+                  (settle ? `, ${settle.add}, costUsd :settledUsd` : '') +
+                  ' SET updatedAt = :now' +
+                  (settle ? ` REMOVE ${settle.remove}` : ''),
+                ...(settle ? { ExpressionAttributeNames: settle.names } : {}),
+                ExpressionAttributeValues: {
+                  ':one': 1,
+                  ':now': at,
+                  ...(settle && input.settlement
+                    ? { ...settle.values, ':settledUsd': microsToUsd(input.settlement.actualMicros) }
+                    : {}),
+                },
               },
             },
             ...this.resultPartPuts(input, parts),
@@ -837,7 +896,8 @@ export class SessionStore {
 
   /**
    * Counts a model call whose answer could not be used (no turn is committed for it): its tokens, cost and model
-   * go on the session's counters with one atomic ADD, so what was spent is never lost.
+   * go on the session's counters with atomic ADDs, and its reservation is settled, so what was spent is never lost.
+   * With `extraUpdates` (the tenant day's side) it is one transaction.
    */
   async recordModelUsage(input: {
     tenantId: string;
@@ -845,30 +905,42 @@ export class SessionStore {
     modelId: string;
     usage: { input: number; output: number; cacheRead: number; cacheWrite: number };
     costUsd: number;
+    costMicros?: number;
+    provider?: string;
+    settlement?: Settlement;
+    modelSeen?: boolean;
+    extraUpdates?: TransactUpdate[];
   }): Promise<void> {
     const { usage } = input;
+    const spend = usageClauses(input, usage, input);
+    const update = {
+      TableName: this.tableName,
+      Key: keys.session(input.tenantId, input.sessionId),
+      UpdateExpression:
+        `SET updatedAt = :now, ${spend.set} ` +
+        `ADD tokensInput :in, tokensOutput :out, tokensCacheRead :cr, tokensCacheWrite :cw, costUsd :cost, ${spend.add}` +
+        spend.remove,
+      ConditionExpression: 'attribute_exists(pk)',
+      ExpressionAttributeNames: spend.names,
+      ExpressionAttributeValues: {
+        ':now': this.now().toISOString(),
+        ':in': usage.input,
+        ':out': usage.output,
+        ':cr': usage.cacheRead,
+        ':cw': usage.cacheWrite,
+        ':cost': input.costUsd,
+        ...spend.values,
+      },
+    };
+    const extra = input.extraUpdates ?? [];
     try {
-      await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: keys.session(input.tenantId, input.sessionId),
-          UpdateExpression:
-            'SET updatedAt = :now, models.#model = if_not_exists(models.#model, :zero) + :one ' +
-            'ADD tokensInput :in, tokensOutput :out, tokensCacheRead :cr, tokensCacheWrite :cw, costUsd :cost',
-          ConditionExpression: 'attribute_exists(pk)',
-          ExpressionAttributeNames: { '#model': input.modelId },
-          ExpressionAttributeValues: {
-            ':now': this.now().toISOString(),
-            ':zero': 0,
-            ':one': 1,
-            ':in': usage.input,
-            ':out': usage.output,
-            ':cr': usage.cacheRead,
-            ':cw': usage.cacheWrite,
-            ':cost': input.costUsd,
-          },
-        }),
-      );
+      if (extra.length === 0) await this.client.send(new UpdateCommand(update));
+      else
+        await this.client.send(
+          new TransactWriteCommand({
+            TransactItems: [{ Update: update }, ...extra.map((u) => ({ Update: u }))],
+          }),
+        );
     } catch (error) {
       if (isConditionFailure(error)) throw notFound(input.tenantId, input.sessionId);
       wrap(error, 'recording the model usage');
@@ -894,8 +966,9 @@ export class SessionStore {
     const guard =
       input.underExecution === undefined
         ? {
-            expression: '#status <> :completed AND #status <> :stopped',
-            values: { ':completed': 'completed', ':stopped': 'stopped' },
+            // A paused session ended too (at a turn boundary, state saved): a late failure leaves it paused.
+            expression: '#status <> :completed AND #status <> :stopped AND #status <> :paused',
+            values: { ':completed': 'completed', ':stopped': 'stopped', ':paused': 'paused' },
           }
         : {
             expression: '#status = :running AND executionArn = :arn',
@@ -951,6 +1024,87 @@ export class SessionStore {
     }
   }
 }
+
+/**
+ * A model call's clauses on the session (a committed turn or an unusable answer): its model's call count, its
+ * provider's, its model's usage entry (set whole the first time, added to after), and its micro-dollars: the
+ * reservation settled when there is one, else only the cost added.
+ */
+const usageClauses = (
+  call: { modelId?: string; costMicros?: number; provider?: string },
+  usage: { input: number; output: number; cacheRead: number; cacheWrite: number },
+  ledger: { settlement?: Settlement; modelSeen?: boolean },
+) => {
+  const micros = ledger.settlement?.actualMicros ?? call.costMicros ?? 0;
+  const fields = { calls: 1, ...usage, costMicros: micros };
+  const set = ['models.#model = if_not_exists(models.#model, :zero) + :one'];
+  if (call.provider) set.push('providers.#provider = if_not_exists(providers.#provider, :zero) + :one');
+  if (ledger.modelSeen)
+    set.push(
+      ...Object.keys(fields).map((f) => `modelUsage.#model.#mu_${f} = modelUsage.#model.#mu_${f} + :mu_${f}`),
+    );
+  else set.push('modelUsage.#model = :modelUsage');
+  const settle = ledger.settlement ? sessionSettlementClauses(ledger.settlement) : undefined;
+  return {
+    set: set.join(', '),
+    add: settle ? settle.add : 'costMicros :settledMicros',
+    remove: settle ? ` REMOVE ${settle.remove}` : '',
+    names: {
+      '#model': call.modelId ?? 'unknown',
+      ...(call.provider ? { '#provider': call.provider } : {}),
+      // Field names go through placeholders: `input` is a DynamoDB reserved word.
+      ...(ledger.modelSeen ? Object.fromEntries(Object.keys(fields).map((f) => [`#mu_${f}`, f])) : {}),
+      ...(settle?.names ?? {}),
+    },
+    values: {
+      ':zero': 0,
+      ':one': 1,
+      ...(ledger.modelSeen
+        ? Object.fromEntries(Object.entries(fields).map(([f, v]) => [`:mu_${f}`, v]))
+        : { ':modelUsage': fields }),
+      ...(settle?.values ?? { ':settledMicros': micros }),
+    },
+  };
+};
+
+/**
+ * The claim's clauses for raised limits: the new budgets, and the remainders moved by the difference (a session
+ * without remainders yet starts from the old budget), conditioned on the limits the raise was computed from.
+ */
+const raiseClauses = (raise?: { from: SessionLimits; usdBudget?: number; tokenBudget?: number }) => {
+  if (!raise || (raise.usdBudget === undefined && raise.tokenBudget === undefined))
+    return { set: '', condition: '', values: {} };
+  const set: string[] = [];
+  const condition: string[] = [];
+  const values: Record<string, unknown> = {};
+  if (raise.usdBudget !== undefined) {
+    const from = usdToMicros(raise.from.usdBudget);
+    set.push(
+      'limits.usdBudget = :usdBudget',
+      'remainingMicros = if_not_exists(remainingMicros, :fromMicros) + :raiseMicros',
+    );
+    condition.push('limits.usdBudget = :fromUsd');
+    Object.assign(values, {
+      ':usdBudget': raise.usdBudget,
+      ':fromUsd': raise.from.usdBudget,
+      ':fromMicros': from,
+      ':raiseMicros': usdToMicros(raise.usdBudget) - from,
+    });
+  }
+  if (raise.tokenBudget !== undefined) {
+    set.push(
+      'limits.tokenBudget = :tokenBudget',
+      'remainingTokens = if_not_exists(remainingTokens, :fromTokens) + :raiseTokens',
+    );
+    condition.push('limits.tokenBudget = :fromTokens');
+    Object.assign(values, {
+      ':tokenBudget': raise.tokenBudget,
+      ':fromTokens': raise.from.tokenBudget,
+      ':raiseTokens': raise.tokenBudget - raise.from.tokenBudget,
+    });
+  }
+  return { set: `, ${set.join(', ')}`, condition: ` AND ${condition.join(' AND ')}`, values };
+};
 
 const notFound = (tenantId: string, sessionId: string): SessionNotFoundError =>
   new SessionNotFoundError(`Session ${sessionId} of tenant ${tenantId} does not exist`);

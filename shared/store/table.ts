@@ -117,6 +117,21 @@ export type SessionLimits = z.infer<typeof sessionLimitsSchema>;
 
 const count = z.number().int().min(0);
 
+/** DynamoDB string and number sets come back as JS Sets: the schemas read them as arrays. */
+const setToArray = (value: unknown): unknown => (value instanceof Set ? [...value] : value);
+
+/** A budget reservation: what it holds on the session (micro-dollars, tokens) and on a tenant day, until when. */
+export const reservationSchema = z.object({
+  micros: count,
+  tokens: count,
+  /** The UTC day whose tenant ledger holds `dayMicros` for it (sessions with a daily cap only). */
+  day: z.string().optional(),
+  dayMicros: count.optional(),
+  /** Epoch ms after which the reservation is a crashed step's: the session's next reserve releases it. */
+  expiresAt: z.number(),
+});
+export type Reservation = z.infer<typeof reservationSchema>;
+
 export const sessionItemSchema = z.object({
   pk: z.string(),
   sk: z.literal(SESSION_SK),
@@ -156,6 +171,17 @@ export const sessionItemSchema = z.object({
       }),
     )
     .optional(),
+  /**
+   * The budget ledger (store/budget-ledger.ts): micro-dollars and tokens left after settled spend and live
+   * reservations. A reservation is a conditional decrement of these (DynamoDB conditions cannot add, so the
+   * remainder is kept, not derived); absent on a session created before them: the limits are the remainder.
+   */
+  remainingMicros: z.number().int().optional(),
+  remainingTokens: z.number().int().optional(),
+  /** Live reservations by id (a Plan's per turn, a RunTool's per call), each released at settlement or expiry. */
+  reservations: z.record(z.string(), reservationSchema).optional(),
+  /** Session cost alerts already sent, as "<percent>@<budgetMicros>": once each per budget (a string set). */
+  costAlerts: z.preprocess(setToArray, z.array(z.string())).optional(),
   runs: count,
   eventId: z.string(),
   executionArn: z.string().optional(),
@@ -219,15 +245,18 @@ export const tenantDayItemSchema = z.object({
   entity: z.literal('tenantDay'),
   tenantId: z.string(),
   day: z.string(),
-  /** The cap this ledger was opened with (micro-dollars); `tenant set` moves `remainingMicros` by the change. */
-  capMicros: count,
+  /**
+   * The cap this ledger was opened with (micro-dollars); `tenant set` moves `remainingMicros` by the change. Absent
+   * (with remainingMicros) on the day of a tenant without a daily cap, whose spend is recorded all the same.
+   */
+  capMicros: count.optional(),
   /** Settled spend. */
   spentMicros: count,
   /** capMicros - spentMicros - live reservations: a reservation is a conditional decrement of this. */
-  remainingMicros: z.number().int(),
+  remainingMicros: z.number().int().optional(),
   tokens: count.optional(),
-  /** Thresholds (50, 80, 100 %) whose alert was sent, each once. */
-  alertedPercents: z.array(z.number().int()).optional(),
+  /** Thresholds (50, 80, 100 %) whose alert was sent, each once (a number set: claimed by a conditional ADD). */
+  alertedPercents: z.preprocess(setToArray, z.array(z.number().int())).optional(),
   updatedAt: z.string(),
   expiresAt: z.number(),
 });
@@ -293,6 +322,8 @@ export const toolErrorKindSchema = z.enum([
   'circuit_open',
   'limit',
   'lost',
+  /** The session's budget could not fund the call's reservation: never invoked, and Plan stops for the budget. */
+  'budget',
 ]);
 export type ToolErrorKind = z.infer<typeof toolErrorKindSchema>;
 

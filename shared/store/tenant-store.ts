@@ -144,6 +144,38 @@ export class TenantStore {
     }
   }
 
+  /**
+   * Today's ledger under a new cap, in the policy's transaction: a capped ledger moves its remaining by the change;
+   * one opened by uncapped sessions (no cap yet) opens at the cap less what it already spent.
+   */
+  private moveLedger(tenantId: string, ledger: TenantDayItem, capMicros: number, at: string) {
+    const base = { TableName: this.tableName, Key: keys.tenantDay(tenantId, ledger.day) };
+    if (ledger.capMicros === undefined) {
+      return {
+        ...base,
+        UpdateExpression: 'SET capMicros = :cap, remainingMicros = :open, updatedAt = :at',
+        ConditionExpression: 'attribute_not_exists(capMicros) AND spentMicros = :seenSpent',
+        ExpressionAttributeValues: {
+          ':cap': capMicros,
+          ':open': capMicros - ledger.spentMicros,
+          ':seenSpent': ledger.spentMicros,
+          ':at': at,
+        },
+      };
+    }
+    return {
+      ...base,
+      UpdateExpression: 'SET capMicros = :cap, remainingMicros = remainingMicros + :delta, updatedAt = :at',
+      ConditionExpression: 'capMicros = :seenCap',
+      ExpressionAttributeValues: {
+        ':cap': capMicros,
+        ':delta': capMicros - ledger.capMicros,
+        ':seenCap': ledger.capMicros,
+        ':at': at,
+      },
+    };
+  }
+
   private async writePolicy(
     tenantId: string,
     input: TenantPolicyInput,
@@ -171,25 +203,7 @@ export class TenantStore {
       new TransactWriteCommand({
         TransactItems: [
           { Update: policyUpdate },
-          ...(moveLedger
-            ? [
-                {
-                  Update: {
-                    TableName: this.tableName,
-                    Key: keys.tenantDay(tenantId, ledger.day),
-                    UpdateExpression:
-                      'SET capMicros = :cap, remainingMicros = remainingMicros + :delta, updatedAt = :at',
-                    ConditionExpression: 'capMicros = :seenCap',
-                    ExpressionAttributeValues: {
-                      ':cap': capMicros,
-                      ':delta': capMicros - ledger.capMicros,
-                      ':seenCap': ledger.capMicros,
-                      ':at': at,
-                    },
-                  },
-                },
-              ]
-            : []),
+          ...(moveLedger ? [{ Update: this.moveLedger(tenantId, ledger, capMicros, at) }] : []),
         ],
       }),
     );

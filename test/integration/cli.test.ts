@@ -87,7 +87,10 @@ describe('sovereign-agent CLI', () => {
       'failedToolCalls',
       'tokens',
       'costUsd',
+      'costMicros',
       'models',
+      'modelUsage',
+      'providers',
       'failure',
       'resumable',
       'output',
@@ -156,17 +159,24 @@ describe('sovereign-agent CLI', () => {
     expect(JSON.parse(run.stdout)).toMatchObject({
       status: 'stopped',
       stopReason: 'usd_budget',
-      resumable: false,
+      resumable: true,
+      turns: 0,
     });
 
-    // Act: a budget stop is the goal's own limit, not an outage: resume refuses it (exit 2, with the reason).
+    // Act: a budget stop resumes only with the budget raised: without, resume refuses it (exit 2, with the reason).
     const { sessionId } = JSON.parse(run.stdout) as { sessionId: string };
     const resume = cli('resume', sessionId, '--json');
+    const raised = cli('resume', sessionId, '--usd-budget', '1', '--json');
 
     // Assess
     expect(resume.code).toBe(2);
-    expect(resume.stderr).toMatch(/stopped \(usd_budget\), not failed or stopped by circuit_open/);
+    expect(resume.stderr).toMatch(/stopped at its usdBudget \(0\.0001\): resume it with a higher usdBudget/);
+    expect(raised.code).toBe(0);
+    expect(JSON.parse(raised.stdout)).toMatchObject({ status: 'completed', resumable: false });
     expect(cli('resume', 'no-such-session').code).toBe(5);
+    expect(cli('resume', sessionId, '--usd-budget', 'lots').stderr).toMatch(
+      /--usd-budget must be a positive/,
+    );
   });
 
   it('exits 1 on usage errors, naming the problem', () => {

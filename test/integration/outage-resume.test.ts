@@ -9,6 +9,7 @@ import type { ModelScript } from '../../local/bedrock/script';
 import { resumeSession } from '../../local/cli/resume';
 import { localClients, runGoal } from '../../local/cli/run-goal';
 import type { LocalStack } from '../../local/stack/start';
+import { TOOL_CALL_INFRASTRUCTURE_MICROS } from '../../shared/agent/pricing/micros';
 import { CIRCUIT_CLOSED, CIRCUIT_OPENED } from '../../shared/contracts/lifecycle-events';
 import { goalEvent, startTestStack } from './helpers';
 
@@ -113,10 +114,12 @@ describe('a goal stopped by a tool outage', () => {
     const sum = (pick: (m: (typeof turns)[number]) => number) => turns.reduce((n, m) => n + pick(m), 0);
     expect(after.session.tokensInput).toBe(sum((m) => m.usage?.input ?? 0));
     expect(after.session.tokensOutput).toBe(sum((m) => m.usage?.output ?? 0));
-    expect(after.session.costUsd).toBeCloseTo(
-      sum((m) => m.costUsd ?? 0),
-      12,
+    // The cost also carries each settled RunTool's infrastructure: the two calls, and the one the open breaker
+    // refused (its RunTool ran; the resume cleared it and ran it again).
+    expect(after.session.costMicros).toBe(
+      sum((m) => m.costMicros ?? 0) + 3 * TOOL_CALL_INFRASTRUCTURE_MICROS,
     );
+    expect(after.session.costUsd).toBeCloseTo((after.session.costMicros ?? 0) / 1e6, 12);
     expect(after.session.runs).toBe(2);
   });
 });

@@ -146,7 +146,7 @@ describe('resume', () => {
       output: 'Audit done after the resume.',
     });
     expect(again).toMatchObject({ status: 'rejected' });
-    expect(again?.error).toMatch(/it is completed, not failed or stopped by circuit_open/);
+    expect(again?.error).toMatch(/it is completed, not failed, paused or stopped by circuit_open/);
     expect(missing).toBeUndefined();
   });
 

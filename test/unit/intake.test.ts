@@ -395,7 +395,7 @@ describe('acceptEvent: resume requests', () => {
     expect(open).toMatchObject({ outcome: 'started' });
     expect(limited).toMatchObject({ outcome: 'rejected' });
     expect(limited.outcome === 'rejected' && limited.reason).toMatch(
-      /stopped \(max_turns\), not failed or stopped by circuit_open/,
+      /stopped \(max_turns\), not failed, paused or stopped by circuit_open/,
     );
     expect(sfn).toHaveReceivedCommandTimes(StartExecutionCommand, 1);
   });

@@ -336,7 +336,8 @@ describe('planTurn: a new turn', () => {
       modelId: TIERS.planner,
       tier: 'planner',
       usage: { input: 1000, output: 500, cacheRead: 0, cacheWrite: 0 },
-      costUsd: 0.01155, // 1000 x $3.30 + 500 x $16.50 per 1M on Sonnet 4.6 (US profile)
+      // 1000 x $3.30 + 500 x $16.50 per 1M on Sonnet 4.6 (US profile) plus the turn's 85 micro-dollars of infrastructure.
+      costUsd: 0.011635,
     });
     const request = sentRequest(bedrock);
     expect(request.modelId).toBe(TIERS.planner);
@@ -356,14 +357,16 @@ describe('planTurn: a new turn', () => {
       content: toolUseAnswer,
       modelId: TIERS.planner,
       tier: 'planner',
-      costUsd: 0.01155,
+      costUsd: 0.011635,
+      costMicros: 11_635,
+      provider: 'bedrock',
       latencyMs: 250,
       stopReason: 'tool_use',
     });
     expect(update?.Update?.ExpressionAttributeValues).toMatchObject({
       ':previous': 0,
       ':turn': 1,
-      ':cost': 0.01155,
+      ':cost': 0.011635,
     });
   });
 

@@ -88,6 +88,13 @@ describe('createSession', () => {
       tokensCacheRead: 0,
       tokensCacheWrite: 0,
       costUsd: 0,
+      // The budget ledger starts at the limits: $1 is 1,000,000 micro-dollars.
+      costMicros: 0,
+      remainingMicros: 1_000_000,
+      remainingTokens: 200_000,
+      reservations: {},
+      modelUsage: {},
+      providers: {},
       toolCalls: 0,
       models: {},
       runs: 0,
@@ -274,7 +281,7 @@ describe('beginRun', () => {
     // Assess
     const update = ddb.commandCalls(UpdateCommand)[0]?.args[0].input;
     expect(update?.ConditionExpression).toContain(
-      '(#status = :failed OR (#status = :stopped AND stopReason IN (:stop0)))',
+      '(#status = :failed OR #status = :paused OR (#status = :stopped AND stopReason IN (:stop0, :stop1, :stop2, :stop3, :stop4)))',
     );
     expect(update?.ConditionExpression).not.toContain(':running');
     expect(update?.UpdateExpression).toContain('REMOVE #error, #output, stopReason');
@@ -292,7 +299,9 @@ describe('beginRun', () => {
     const act = store.beginRun(TENANT, SESSION, 'resume', `${EXECUTION}-r1`);
 
     // Assess
-    await expect(act).rejects.toThrow('is running; a resume needs failed, or stopped by circuit_open');
+    await expect(act).rejects.toThrow(
+      'is running; a resume needs failed, paused, or stopped by circuit_open or usd_budget',
+    );
   });
 
   it('clears never-invoked calls in the same transaction as the resume, uncounting them', async () => {
@@ -311,7 +320,7 @@ describe('beginRun', () => {
     expect(items[0]?.Update?.UpdateExpression).toContain('toolCalls = toolCalls - :cleared');
     expect(items[1]?.Delete).toMatchObject({
       Key: keys.toolCall(TENANT, SESSION, 2, 0),
-      ConditionExpression: 'errorKind IN (:circuit, :limit)',
+      ConditionExpression: 'errorKind IN (:circuit, :limit, :budget)',
     });
   });
 

@@ -22,30 +22,30 @@ const utf8Bytes = (value: unknown): number => Buffer.byteLength(JSON.stringify(v
  * count bounds its tokens. When the previous turn was answered by the same model, the prefix it was billed for is
  * known exactly: its prompt tokens (input, cache read and write) plus its output tokens, which this request sends
  * back as input; only the messages after it are counted in bytes. Otherwise the whole request is (system, tools and
- * messages as JSON).
+ * messages as JSON), and after another model's turn the larger of that and the billed prefix (routing moves a
+ * session between tiers, and tokenizers differ).
  */
 export const countInputTokens = (
   request: Pick<ConverseCommandInput, 'modelId' | 'system' | 'messages' | 'toolConfig'>,
   previous: Pick<MessageItem, 'modelId' | 'usage'> | undefined,
 ): number => {
   const messages = request.messages ?? [];
-  const usage = previous?.usage;
-  const lastAnswer = messages.findLastIndex((m) => m.role === 'assistant');
-  if (usage && previous?.modelId === request.modelId && lastAnswer >= 0) {
-    const after = messages.slice(lastAnswer + 1);
-    return (
-      usage.input +
-      usage.cacheRead +
-      usage.cacheWrite +
-      usage.output +
-      after.reduce((sum, m) => sum + utf8Bytes(m.content) + MESSAGE_FRAMING_TOKENS, MESSAGE_FRAMING_TOKENS)
-    );
-  }
-  return (
+  const bytes =
     utf8Bytes(request.system) +
     utf8Bytes(request.toolConfig) +
-    messages.reduce((sum, m) => sum + utf8Bytes(m.content) + MESSAGE_FRAMING_TOKENS, 0)
-  );
+    messages.reduce((sum, m) => sum + utf8Bytes(m.content) + MESSAGE_FRAMING_TOKENS, 0);
+  const usage = previous?.usage;
+  const lastAnswer = messages.findLastIndex((m) => m.role === 'assistant');
+  if (!usage || lastAnswer < 0) return bytes;
+  const after = messages.slice(lastAnswer + 1);
+  const billed =
+    usage.input +
+    usage.cacheRead +
+    usage.cacheWrite +
+    usage.output +
+    after.reduce((sum, m) => sum + utf8Bytes(m.content) + MESSAGE_FRAMING_TOKENS, MESSAGE_FRAMING_TOKENS);
+  // Another model's tokenizer may count the same prefix differently: take the larger of the two bounds.
+  return previous?.modelId === request.modelId ? billed : Math.max(bytes, billed);
 };
 
 /** The dearest of each rate over the models a turn may fall back to: the reservation covers whichever answers. */

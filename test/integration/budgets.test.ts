@@ -64,19 +64,28 @@ const terms = { toolUse: [{ name: 'get_contract_terms', input: { tenant_id: 'acm
 
 describe('a USD budget', () => {
   it('stops usd_budget with its state saved, alerts at 50, 80 and 100 % once each, and resumes when raised', async () => {
-    // Prepare: turn 1 (planner) spends over half of $0.047, turn 2 over 80 %; turn 3's worst case (its counted
-    // input plus maxTokens at the executor's rates) no longer fits what is left, so it is never called.
+    // Prepare: turn 1 (planner) spends over half of $0.053 (its own worst case, about $0.0505 on Sonnet 4.6's US
+    // profile, must fit first), turn 2 (executor) over 80 %. From there the session degrades: turns 3 and 4 go to the
+    // reader, the cheapest tier, until what is left cannot fund even the reader's worst case (turn 5's counted
+    // input plus maxTokens), so turn 5 is never called.
+    const reader = (answer: Omit<ModelScript['turns'][number], 'usage'>) => turn(answer, 40_000, 2_000);
     const modelScript: ModelScript = {
-      turns: [turn(audit, 1_000, 1_500), turn(idle, 6_000, 2_000), turn({ text: 'Audit done.' }, 500, 50)],
+      turns: [
+        turn(audit, 1_000, 1_500),
+        turn(idle, 6_000, 2_000),
+        reader(terms),
+        reader(audit),
+        turn({ text: 'Audit done.' }, 500, 50),
+      ],
     };
-    const event = goalEvent({ constraints: { usdBudget: 0.047 } });
+    const event = goalEvent({ constraints: { usdBudget: 0.053 } });
 
     // Act
     const stopped = await runGoal({ stack, event, modelScript });
 
-    // Assess: stopped before turn 3, nothing overspent
-    expect(stopped).toMatchObject({ status: 'stopped', stopReason: 'usd_budget', turns: 2, toolCalls: 2 });
-    expect(stopped.costMicros).toBeLessThanOrEqual(usdToMicros(0.047));
+    // Assess: stopped before turn 5, nothing overspent
+    expect(stopped).toMatchObject({ status: 'stopped', stopReason: 'usd_budget', turns: 4, toolCalls: 4 });
+    expect(stopped.costMicros).toBeLessThanOrEqual(usdToMicros(0.053));
     expect(stopped.costUsd).toBeCloseTo(stopped.costMicros / 1e6, 9);
     const sessionId = stopped.sessionId as string;
     const alerts = busEvents(
@@ -89,12 +98,12 @@ describe('a USD budget', () => {
       ['session', 100],
     ]);
     expect(new Set(alerts.map((a) => a.eventId)).size).toBe(3);
-    expect(alerts[0]).toMatchObject({ tenantId: 'acme', budgetMicros: 47_000, budgetUsd: 0.047 });
+    expect(alerts[0]).toMatchObject({ tenantId: 'acme', budgetMicros: 53_000, budgetUsd: 0.053 });
     expect(busEvents(BUDGET_EXCEEDED, ofSession(sessionId))).toEqual([
       expect.objectContaining({ reason: 'usd_budget', status: 'stopped' }),
     ]);
 
-    // Act: a resume without a raise is refused; with one it completes from turn 3
+    // Act: a resume without a raise is refused; with one it completes from turn 5
     const refused = await resumeSession(clients(), { stack, sessionId, tenantId: 'acme' });
     const resumed = await resumeSession(clients(), {
       stack,
@@ -106,7 +115,7 @@ describe('a USD budget', () => {
     // Assess
     expect(refused).toMatchObject({ status: 'rejected' });
     expect(refused?.error).toMatch(/higher usdBudget/);
-    expect(resumed).toMatchObject({ status: 'completed', turns: 3, toolCalls: 2 });
+    expect(resumed).toMatchObject({ status: 'completed', turns: 5, toolCalls: 4 });
     // Under the raised budget no threshold is crossed; the three alerts stay the only ones.
     expect(busEvents(COST_THRESHOLD_CROSSED, ofSession(sessionId))).toHaveLength(3);
     expect(busEvents(BUDGET_EXCEEDED, ofSession(sessionId))).toHaveLength(1);
@@ -115,12 +124,15 @@ describe('a USD budget', () => {
     expect(trace.turns.map((t) => [t.tier, t.provider])).toEqual([
       ['planner', 'bedrock'],
       ['executor', 'bedrock'],
+      ['reader', 'bedrock'],
+      ['reader', 'bedrock'],
       ['executor', 'bedrock'],
     ]);
+    expect(trace.turns[2]?.routeReason).toMatch(/budget \d+ % used: reader instead of executor; history compacted/);
     const turnsMicros = trace.turns.reduce((sum, t) => sum + t.costMicros, 0);
-    expect(resumed?.costMicros).toBe(turnsMicros + 2 * TOOL_CALL_INFRASTRUCTURE_MICROS);
-    expect(resumed?.providers).toEqual({ bedrock: 3, sagemaker: 0 });
-    expect(Object.values(resumed?.modelUsage ?? {}).reduce((sum, u) => sum + u.calls, 0)).toBe(3);
+    expect(resumed?.costMicros).toBe(turnsMicros + 4 * TOOL_CALL_INFRASTRUCTURE_MICROS);
+    expect(resumed?.providers).toEqual({ bedrock: 5, sagemaker: 0 });
+    expect(Object.values(resumed?.modelUsage ?? {}).reduce((sum, u) => sum + u.calls, 0)).toBe(5);
   });
 
   it('runs no model call and no tool for a budget of 1e-9 USD', async () => {
@@ -138,8 +150,9 @@ describe('a USD budget', () => {
   });
 
   it('lets only what the budget funds run of two parallel tool calls: the other is refused, never invoked', async () => {
-    // Prepare: turn 1 calls two tools at once and leaves between one and two calls' cost of a $0.05 budget.
-    const budget = usdToMicros(0.05);
+    // Prepare: turn 1 calls two tools at once and leaves between one and two calls' cost of a $0.06 budget (its
+    // own worst case must fit first).
+    const budget = usdToMicros(0.06);
     const planner = rateFor(TIERS.planner, 'planner');
     const output = 2_000;
     let input = 0;
@@ -149,7 +162,7 @@ describe('a USD budget', () => {
       TURN_INFRASTRUCTURE_MICROS;
     while (left(input) >= 2 * TOOL_CALL_INFRASTRUCTURE_MICROS) input += 1;
     const both = { toolUse: [...audit.toolUse, ...terms.toolUse] };
-    const event = goalEvent({ constraints: { usdBudget: 0.05 } });
+    const event = goalEvent({ constraints: { usdBudget: 0.06 } });
 
     // Act
     const summary = await runGoal({

@@ -225,8 +225,7 @@ describe('pause and resume', () => {
     await tenants.resume('initech');
   });
 
-  // Waits for the budget-ledger branch (H4): Plan's check of the tenant's pause at each turn boundary.
-  it.skip('stops a running session of a paused tenant at its next turn with status paused', async () => {
+  it('stops a running session of a paused tenant at its next turn with status paused', async () => {
     const script: ModelScript = {
       turns: [
         { toolUse: [{ name: 'audit_billing_logs', input: { tenant_id: 'acme' } }], delayMs: 1500 },

@@ -103,35 +103,37 @@ describe('the DynamoDB counting proxy', () => {
 
       // Assess
       expect(summary).toMatchObject({ status: 'completed', turns: 1, toolCalls: 0 });
-      // intake: the session and goal in one transaction and the start's count (an update); startSession: one
-      // update; plan: one Query and the turn's transaction, and the model's breaker (GetItem); finalize: one GetItem
-      // (the answer), the ending update and the published event's record. runGoal polled the session many times
-      // through stack.env (the direct endpoint): none of that is counted.
+      // intake: the tenant's policy (GetItem), the session and goal in one transaction and the start's count (an
+      // update); startSession: one update; plan: one Query, the model's breaker (GetItem), the turn's reservation
+      // and its commit (two transactions) and the tenant day's ledger for its cost alerts (GetItem: acme has a
+      // daily cap); finalize: one GetItem (the answer), the ending update and the published event's record. runGoal
+      // polled the session many times through stack.env (the direct endpoint): none of that is counted.
       expect(stack.dynamodbRequests()).toEqual({
-        GetItem: 1 + 1,
+        GetItem: 1 + 2 + 1,
         Query: 1,
-        TransactWriteItems: 2,
+        TransactWriteItems: 1 + 2,
         UpdateItem: 4,
       });
     });
 
-    it('makes 3 requests per turn and 3 per tool call, each reporting the capacity it consumed', async () => {
+    it('makes 5 requests per turn and 4 per tool call, each reporting the capacity it consumed', async () => {
       // Prepare + Act: 4 turns (3 with tools, then the answer) and 4 tool calls
       const summary = await runCounted(loadJson<ModelScript>('events/model-scripts/billing-four-tools.json'));
 
       // Assess
       expect(summary).toMatchObject({ status: 'completed', turns: 4, toolCalls: 4 });
-      // Per turn, Plan: its model's breaker (GetItem), one Query and the turn's transaction. Per tool call, RunTool:
-      // the message and the tool's breaker (one BatchGetItem), the claim (PutItem) and the outcome with the
-      // session's count and the breaker window's (one transaction of three writes). Fixed: intake's transaction and
+      // Per turn, Plan: its model's breaker (GetItem), one Query, the turn's reservation and its commit (two
+      // transactions) and the tenant day's ledger for its cost alerts (GetItem). Per tool call, RunTool: the message
+      // and the tool's breaker (one BatchGetItem), the claim (PutItem), the call's reservation and the outcome with
+      // the session's count and the breaker window's (two transactions). Fixed: intake's policy read, transaction and
       // start count, startSession's update, finalize's GetItem, update and published-event record. The billing
       // action group stores the report (PutItem).
       expect(stack.dynamodbRequests()).toEqual({
         BatchGetItem: 4,
-        GetItem: 4 + 1,
+        GetItem: 4 * 2 + 2,
         PutItem: 4 + 1,
         Query: 4,
-        TransactWriteItems: 1 + 4 + 4,
+        TransactWriteItems: 1 + 4 * 2 + 4 * 2,
         UpdateItem: 4,
       });
       const capacity = stack.dynamodbCapacity();

@@ -282,3 +282,81 @@ describe('daily caps and costs', () => {
     await tenants.setPolicy('acme', { dailyCapUsd: 50 });
   });
 });
+
+describe('a tenant over its daily cap, end to end', () => {
+  it('stops its session at the cap, is paused by the cost alert, refuses goals until `tenant resume` lifts it', async () => {
+    // Prepare: globex under a daily cap $0.06 above what it spent today (earlier tests ran goals for it). Turns 1
+    // (planner) and 2 (executor) bill fixed usage, 28,261 and 17,727 micro-dollars with their tool calls; turn 3's
+    // worst case no longer fits what the day has left.
+    const spentToday = (await tenants.getDay('globex', utcDay(new Date())))?.spentMicros ?? 0;
+    await tenants.setPolicy('globex', { dailyCapUsd: (spentToday + 60_000) / 1_000_000 });
+    const billed = (answer: Omit<ModelScript['turns'][number], 'usage'>, input: number, output: number) => ({
+      ...answer,
+      usage: { inputTokens: input, outputTokens: output, cacheReadInputTokens: 0, cacheWriteInputTokens: 0 },
+    });
+    const script: ModelScript = {
+      turns: [
+        billed(
+          {
+            toolUse: [
+              { name: 'audit_billing_logs', input: { tenant_id: 'globex' } },
+              { name: 'list_underutilized_resources', input: { tenant_id: 'globex', lookback_days: 30 } },
+              { name: 'get_contract_terms', input: { tenant_id: 'globex' } },
+            ],
+          },
+          1_000,
+          1_500,
+        ),
+        billed(
+          { toolUse: [{ name: 'list_underutilized_resources', input: { tenant_id: 'globex' } }] },
+          6_000,
+          2_000,
+        ),
+        { text: 'Audit done.' },
+      ],
+    };
+    const goal = () => goalEvent({ tenantId: 'globex' });
+
+    try {
+      // Act: the first goal runs until the day's cap refuses its third turn
+      const first = await runGoal({ stack, event: goal(), modelScript: script });
+
+      // Assess: stopped at the cap with its two turns saved, and the tenant paused by the costAlert function
+      expect(first).toMatchObject({
+        status: 'stopped',
+        stopReason: 'tenant_daily_cap',
+        turns: 2,
+        toolCalls: 4,
+      });
+      const paused = await waitFor('globex paused', async () => {
+        const policy = await tenants.getPolicy('globex');
+        return policy?.paused ? policy : undefined;
+      });
+      expect(paused.pausedReason).toMatch(/^daily cap of \$[\d.]+ reached on \d{4}-\d{2}-\d{2}$/);
+      const dayAlerts = stack.eventBridge
+        .events()
+        .filter(
+          (e) => e.event['detail-type'] === COST_THRESHOLD_CROSSED && e.event.detail.tenantId === 'globex',
+        )
+        .map((e) => [e.event.detail.scope, e.event.detail.percent]);
+      // Each threshold once; 100 % when the cap refused the third turn.
+      expect(new Set(dayAlerts.map(String)).size).toBe(dayAlerts.length);
+      expect(dayAlerts).toContainEqual(['tenant_day', 100]);
+
+      // Act + Assess: the next goal is rejected while paused
+      const refused = await runGoal({ stack, event: goal(), modelScript: script });
+      expect(refused.status).toBe('rejected');
+      expect(refused.error).toMatch(/paused/);
+
+      // Act + Assess: `tenant resume` lifts the pause; a goal is accepted again (and stopped at the spent cap)
+      const resumed = await cli('tenant', 'resume', 'globex');
+      expect(resumed.code).toBe(EXIT.ok);
+      expect((await tenants.getPolicy('globex'))?.paused).toBeFalsy();
+      const accepted = await runGoal({ stack, event: goal(), modelScript: script });
+      expect(accepted).toMatchObject({ status: 'stopped', stopReason: 'tenant_daily_cap', turns: 0 });
+    } finally {
+      await tenants.resume('globex');
+      await tenants.setPolicy('globex', { dailyCapUsd: 25 });
+    }
+  });
+});

@@ -128,7 +128,9 @@ describe('a USD budget', () => {
       ['reader', 'bedrock'],
       ['executor', 'bedrock'],
     ]);
-    expect(trace.turns[2]?.routeReason).toMatch(/budget \d+ % used: reader instead of executor; history compacted/);
+    expect(trace.turns[2]?.routeReason).toMatch(
+      /budget \d+ % used: reader instead of executor; history compacted/,
+    );
     const turnsMicros = trace.turns.reduce((sum, t) => sum + t.costMicros, 0);
     expect(resumed?.costMicros).toBe(turnsMicros + 4 * TOOL_CALL_INFRASTRUCTURE_MICROS);
     expect(resumed?.providers).toEqual({ bedrock: 5, sagemaker: 0 });

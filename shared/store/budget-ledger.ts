@@ -3,17 +3,13 @@
  * transaction (conditions on the remainders, the tenant not paused), settles the actual cost in the step's own
  * commit, releases crashed steps' reservations, and claims each cost alert once.
  */
-import {
-  type DynamoDBDocumentClient,
-  GetCommand,
-  TransactWriteCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { usdToMicros } from '../agent/pricing/micros';
 import type { CostThreshold } from '../agent/reservation';
 import { SessionStateError } from '../runtime/errors';
 import type { TransactUpdate } from './breaker-store';
 import { conditionFailureItem, isConditionFailure, wrapStoreError as wrap } from './dynamodb-errors';
+import { readItem } from './read-item';
 import {
   keys,
   parseItem,
@@ -326,16 +322,9 @@ export class BudgetLedger {
     };
   }
 
-  async getTenantDay(tenantId: string, day: string): Promise<TenantDayItem | undefined> {
+  getTenantDay(tenantId: string, day: string): Promise<TenantDayItem | undefined> {
     const key = keys.tenantDay(tenantId, day);
-    try {
-      const out = await this.client.send(
-        new GetCommand({ TableName: this.tableName, Key: key, ConsistentRead: true }),
-      );
-      return out.Item === undefined ? undefined : parseItem(tenantDayItemSchema, out.Item, key);
-    } catch (error) {
-      return wrap(error, 'reading the tenant day');
-    }
+    return readItem(this.client, this.tableName, key, tenantDayItemSchema, 'reading the tenant day');
   }
 
   /**

@@ -1,7 +1,6 @@
 /** Tenant policies and daily-spend ledgers over the single table: read, set (moving today's cap), pause and resume. */
 import {
   type DynamoDBDocumentClient,
-  GetCommand,
   QueryCommand,
   TransactWriteCommand,
   UpdateCommand,
@@ -11,6 +10,7 @@ import { dataClassificationSchema } from '../contracts/goal-events';
 import { InvalidGoalError, SessionStateError } from '../runtime/errors';
 import { zodIssues } from '../runtime/zod-issues';
 import { conditionFailureItem, isConditionFailure, wrapStoreError as wrap } from './dynamodb-errors';
+import { readItem } from './read-item';
 import {
   keys,
   parseItem,
@@ -76,28 +76,14 @@ export class TenantStore {
     private readonly now: () => Date = () => new Date(),
   ) {}
 
-  async getPolicy(tenantId: string): Promise<TenantPolicyItem | undefined> {
+  getPolicy(tenantId: string): Promise<TenantPolicyItem | undefined> {
     const key = keys.tenantPolicy(tenantId);
-    try {
-      const out = await this.client.send(
-        new GetCommand({ TableName: this.tableName, Key: key, ConsistentRead: true }),
-      );
-      return out.Item === undefined ? undefined : parseItem(tenantPolicyItemSchema, out.Item, key);
-    } catch (error) {
-      return wrap(error, 'reading the tenant policy');
-    }
+    return readItem(this.client, this.tableName, key, tenantPolicyItemSchema, 'reading the tenant policy');
   }
 
-  async getDay(tenantId: string, day: string): Promise<TenantDayItem | undefined> {
+  getDay(tenantId: string, day: string): Promise<TenantDayItem | undefined> {
     const key = keys.tenantDay(tenantId, day);
-    try {
-      const out = await this.client.send(
-        new GetCommand({ TableName: this.tableName, Key: key, ConsistentRead: true }),
-      );
-      return out.Item === undefined ? undefined : parseItem(tenantDayItemSchema, out.Item, key);
-    } catch (error) {
-      return wrap(error, 'reading the tenant-day ledger');
-    }
+    return readItem(this.client, this.tableName, key, tenantDayItemSchema, 'reading the tenant-day ledger');
   }
 
   /** A tenant's daily ledgers, oldest first (optionally one day only). */

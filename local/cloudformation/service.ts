@@ -18,7 +18,14 @@
  *   <Code>ValidationError</Code><Message>Stack with id foo does not exist</Message></Error><RequestId>..`.
  */
 import type { DeployedStack } from './deployed-stack';
-import { CloudFormationApiError, el, members, type QueryAction, startQueryServer } from './query-protocol';
+import {
+  CLOUDFORMATION_QUERY_SERVICE,
+  CloudFormationApiError,
+  el,
+  members,
+  type QueryAction,
+  startQueryServer,
+} from './query-protocol';
 
 export {
   type DeployedStack,
@@ -126,6 +133,6 @@ const stackActions = (stack: DeployedStack): Record<string, QueryAction> => ({
 export const startCloudFormationService = async (
   o: CloudFormationServiceOptions,
 ): Promise<CloudFormationService> => {
-  const listener = await startQueryServer(stackActions(o.stack), o.port);
+  const listener = await startQueryServer(CLOUDFORMATION_QUERY_SERVICE, stackActions(o.stack), o.port);
   return { ...listener, stack: o.stack };
 };

@@ -7,8 +7,8 @@ import { randomUUID } from 'node:crypto';
 import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { escapeXml } from '../cloudformation/query-protocol';
-import { invalidParameter, notFound, startSnsServer } from './protocol';
+import { escapeXml, startQueryServer } from '../aws/query-protocol';
+import { invalidParameter, notFound, SNS_QUERY_SERVICE } from './protocol';
 
 export interface TopicSpec {
   name: string;
@@ -102,7 +102,8 @@ export const startSnsService = async (o: SnsServiceOptions): Promise<SnsService>
   const topics = new Map(o.topics.map((t) => [t.arn, t]));
   const kept: PublishedMessage[] = [];
   if (o.dataDir !== undefined) mkdirSync(o.dataDir, { recursive: true });
-  const server = await startSnsServer(
+  const server = await startQueryServer(
+    SNS_QUERY_SERVICE,
     {
       Publish: (params) => {
         const published = publish(topics, params);

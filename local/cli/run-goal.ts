@@ -279,10 +279,12 @@ const watchSession = async (w: Watch, timeoutMs: number, pollMs: number): Promis
       const conversation = await w.store.loadConversation(goal.tenantId, sessionId).catch(() => undefined);
       if (conversation) {
         last = conversation.session;
-        // A resume starts from a failed (terminal) session: it has ended again once the session was written since.
-        // A goal whose id names an ended session of another goal ends nothing: intake's rejection is the answer.
+        // A resume starts from an ended session: it has ended again once a new run began (beginRun counts runs).
+        // Not any write since: intake's resume claim, or a step of the stopped execution still finishing, writes the
+        // session while it is still failed. A goal whose id names an ended session of another goal ends nothing:
+        // intake's rejection is the answer.
         const moved = goal.isResume
-          ? last.updatedAt !== w.before?.updatedAt
+          ? last.runs > (w.before?.runs ?? 0)
           : !(w.before && TERMINAL_STATUSES.includes(w.before.status));
         if (!announced && moved) {
           announced = true;

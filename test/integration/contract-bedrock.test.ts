@@ -21,22 +21,22 @@
  */
 import {
   BedrockRuntimeClient,
-  type BedrockRuntimeServiceException,
   ConverseCommand,
   type ConverseCommandInput,
   type Message,
   type Tool,
 } from '@aws-sdk/client-bedrock-runtime';
-import { type BedrockEmulator, putModelScript, startBedrockEmulator } from '../../local/bedrock/emulator';
+import { putModelScript } from '../../local/bedrock/emulator';
 import {
   CONVERSE_ERROR_STATUS,
   type ConverseErrorType,
   EmulatorControlError,
 } from '../../local/bedrock/errors';
+import { LOCAL_CREDENTIALS, rejectionOf, useBedrockEmulator } from '../helpers/bedrock-emulator';
 
 // A catalog id (shared/agent/models/catalog.json): the emulator refuses ids the catalog does not know.
 const MODEL_ID = 'us.anthropic.claude-haiku-4-5-20251001-v1:0';
-const credentials = { accessKeyId: 'AKIDLOCAL', secretAccessKey: 'local-secret' };
+const credentials = LOCAL_CREDENTIALS;
 
 const tools: Tool[] = [
   {
@@ -78,9 +78,7 @@ const tools: Tool[] = [
 const SYSTEM_PROMPT =
   'You are the FinOps agent of sovereign-agent. Work only for the tenant named in the goal, use the billing tools, cite numbers from tool results and never invent data.';
 
-let emulator: BedrockEmulator;
-let client: BedrockRuntimeClient;
-const savedEndpoint = process.env.AWS_ENDPOINT_URL_BEDROCK_RUNTIME;
+const bedrock = useBedrockEmulator(3);
 
 const converseInput = (
   sessionId: string,
@@ -96,34 +94,11 @@ const converseInput = (
 });
 
 const clientWith = (maxAttempts: number): BedrockRuntimeClient =>
-  new BedrockRuntimeClient({ region: 'us-east-1', endpoint: emulator.url, credentials, maxAttempts });
-
-const rejectionOf = async (promise: Promise<unknown>): Promise<BedrockRuntimeServiceException> => {
-  try {
-    await promise;
-  } catch (error) {
-    return error as BedrockRuntimeServiceException;
-  }
-  throw new Error('expected the Converse call to fail');
-};
-
-beforeAll(async () => {
-  emulator = await startBedrockEmulator();
-  // Production clients get the endpoint only from this variable; the test client does the same.
-  process.env.AWS_ENDPOINT_URL_BEDROCK_RUNTIME = emulator.url;
-  client = new BedrockRuntimeClient({ region: 'us-east-1', credentials, maxAttempts: 3 });
-});
-
-afterAll(async () => {
-  client.destroy();
-  await emulator.close();
-  if (savedEndpoint === undefined) delete process.env.AWS_ENDPOINT_URL_BEDROCK_RUNTIME;
-  else process.env.AWS_ENDPOINT_URL_BEDROCK_RUNTIME = savedEndpoint;
-});
+  new BedrockRuntimeClient({ region: 'us-east-1', endpoint: bedrock.emulator.url, credentials, maxAttempts });
 
 describe('Converse shapes', () => {
   it('answers a scripted turn with toolUse blocks, tool_use, token usage and latency', async () => {
-    emulator.setScript('shape-1', {
+    bedrock.emulator.setScript('shape-1', {
       turns: [
         {
           text: 'Auditing first.',
@@ -131,7 +106,7 @@ describe('Converse shapes', () => {
         },
       ],
     });
-    const out = await client.send(new ConverseCommand(converseInput('shape-1', [])));
+    const out = await bedrock.client.send(new ConverseCommand(converseInput('shape-1', [])));
 
     expect(out.$metadata.httpStatusCode).toBe(200);
     expect(out.stopReason).toBe('tool_use');
@@ -154,7 +129,7 @@ describe('Converse shapes', () => {
     );
     expect(out.metrics?.latencyMs).toEqual(expect.any(Number));
 
-    const [record] = emulator.calls().filter((c) => c.sessionId === 'shape-1');
+    const [record] = bedrock.emulator.calls().filter((c) => c.sessionId === 'shape-1');
     expect(record).toMatchObject({
       sessionId: 'shape-1',
       tenantId: 'acme',
@@ -177,7 +152,7 @@ describe('Converse shapes', () => {
     ];
     const stops: (string | undefined)[] = [];
     for (let turn = 0; turn < 5; turn++) {
-      const out = await client.send(new ConverseCommand(converseInput(sessionId, messages)));
+      const out = await bedrock.client.send(new ConverseCommand(converseInput(sessionId, messages)));
       stops.push(out.stopReason);
       const answer = out.output?.message;
       if (!answer) throw new Error('no message in the answer');
@@ -203,7 +178,7 @@ describe('Converse shapes', () => {
     });
     expect(messages.at(-1)?.content?.[0]?.text).toContain('create_optimization_report');
     expect(
-      emulator
+      bedrock.emulator
         .calls()
         .filter((c) => c.sessionId === sessionId)
         .map((c) => c.turn),
@@ -212,16 +187,16 @@ describe('Converse shapes', () => {
 
   it('takes the model id from the URL-encoded path, ARNs included', async () => {
     const arn = `arn:aws:bedrock:us-east-1:123456789012:inference-profile/${MODEL_ID}`;
-    await client.send(new ConverseCommand({ ...converseInput('arn-model', []), modelId: arn }));
-    expect(emulator.calls().find((c) => c.sessionId === 'arn-model')?.modelId).toBe(arn);
+    await bedrock.client.send(new ConverseCommand({ ...converseInput('arn-model', []), modelId: arn }));
+    expect(bedrock.emulator.calls().find((c) => c.sessionId === 'arn-model')?.modelId).toBe(arn);
   });
 
   it('cuts the answer at maxTokens and says so in stopReason', async () => {
-    emulator.setScript('max-tokens', {
+    bedrock.emulator.setScript('max-tokens', {
       turns: [{ text: 'one two three four five six seven eight nine ten' }],
     });
     const input = { ...converseInput('max-tokens', []), inferenceConfig: { maxTokens: 4 } };
-    const out = await client.send(new ConverseCommand(input));
+    const out = await bedrock.client.send(new ConverseCommand(input));
     expect(out.stopReason).toBe('max_tokens');
     expect(out.output?.message?.content).toEqual([{ text: 'one two three four' }]);
     expect(out.usage?.outputTokens).toBe(4);
@@ -230,13 +205,13 @@ describe('Converse shapes', () => {
 
 describe('Converse errors', () => {
   it('retries a scripted ThrottlingException twice and succeeds on the third attempt', async () => {
-    emulator.setScript('throttle-2', {
+    bedrock.emulator.setScript('throttle-2', {
       turns: [{ text: 'Recovered.', error: 'ThrottlingException', times: 2 }],
     });
-    const out = await client.send(new ConverseCommand(converseInput('throttle-2', [])));
+    const out = await bedrock.client.send(new ConverseCommand(converseInput('throttle-2', [])));
     expect(out.output?.message?.content).toEqual([{ text: 'Recovered.' }]);
     expect(out.$metadata.attempts).toBe(3);
-    const statuses = emulator.calls().filter((c) => c.sessionId === 'throttle-2');
+    const statuses = bedrock.emulator.calls().filter((c) => c.sessionId === 'throttle-2');
     expect(statuses.map((c) => [c.status, c.errorType])).toEqual([
       [429, 'ThrottlingException'],
       [429, 'ThrottlingException'],
@@ -245,16 +220,18 @@ describe('Converse errors', () => {
   });
 
   it('surfaces a ThrottlingException to the caller once the 3 attempts are used', async () => {
-    emulator.setScript('throttle-3', {
+    bedrock.emulator.setScript('throttle-3', {
       turns: [{ text: 'Too late.', error: 'ThrottlingException', times: 3 }],
     });
-    const error = await rejectionOf(client.send(new ConverseCommand(converseInput('throttle-3', []))));
+    const error = await rejectionOf(
+      bedrock.client.send(new ConverseCommand(converseInput('throttle-3', []))),
+    );
     expect(error.name).toBe('ThrottlingException');
     expect(error.$metadata.httpStatusCode).toBe(429);
     expect(error.$metadata.attempts).toBe(3);
     expect(error.message).toContain('session "throttle-3", turn 1 (failure 3 of 3)');
     expect(
-      emulator
+      bedrock.emulator
         .calls()
         .filter((c) => c.sessionId === 'throttle-3')
         .map((c) => c.status),
@@ -266,7 +243,7 @@ describe('Converse errors', () => {
     async (errorType, status) => {
       const single = clientWith(1);
       try {
-        emulator.setScript(`fault-${errorType}`, { turns: [{ text: 'never', error: errorType }] });
+        bedrock.emulator.setScript(`fault-${errorType}`, { turns: [{ text: 'never', error: errorType }] });
         const error = await rejectionOf(
           single.send(new ConverseCommand(converseInput(`fault-${errorType}`, []))),
         );
@@ -288,7 +265,7 @@ describe('Converse errors', () => {
       { role: 'user', content: [{ toolResult: { toolUseId: 'tooluse_zzz', content: [{ text: 'ok' }] } }] },
     ];
     const error = await rejectionOf(
-      client.send(new ConverseCommand(converseInput('bad-conversation', messages))),
+      bedrock.client.send(new ConverseCommand(converseInput('bad-conversation', messages))),
     );
     expect(error.name).toBe('ValidationException');
     expect(error.$metadata.httpStatusCode).toBe(400);
@@ -301,15 +278,19 @@ describe('Converse errors', () => {
       { role: 'user', content: [{ text: 'Tenant: acme\nAudit billing.' }] },
       { role: 'user', content: [{ text: 'Hurry up.' }] },
     ];
-    const error = await rejectionOf(client.send(new ConverseCommand(converseInput('bad-roles', messages))));
+    const error = await rejectionOf(
+      bedrock.client.send(new ConverseCommand(converseInput('bad-roles', messages))),
+    );
     expect(error.name).toBe('ValidationException');
     expect(error.message).toContain('must alternate between user and assistant roles');
   });
 
   it('answers a used-up script with a ValidationException naming the session and the turn', async () => {
-    emulator.setScript('short-script', { turns: [{ text: 'Only answer.' }] });
-    await client.send(new ConverseCommand(converseInput('short-script', [])));
-    const error = await rejectionOf(client.send(new ConverseCommand(converseInput('short-script', []))));
+    bedrock.emulator.setScript('short-script', { turns: [{ text: 'Only answer.' }] });
+    await bedrock.client.send(new ConverseCommand(converseInput('short-script', [])));
+    const error = await rejectionOf(
+      bedrock.client.send(new ConverseCommand(converseInput('short-script', []))),
+    );
     expect(error.name).toBe('ValidationException');
     expect(error.message).toContain('session "short-script" has no turn 2');
   });
@@ -325,10 +306,10 @@ describe('prompt caching', () => {
       { text: `${SYSTEM_PROMPT} ${'Quote the tool results, with units and dates. '.repeat(120)}` },
       { cachePoint: { type: 'default' as const } },
     ];
-    const first = await client.send(
+    const first = await bedrock.client.send(
       new ConverseCommand({ ...converseInput('cache-1', []), modelId, system, toolConfig }),
     );
-    const second = await client.send(
+    const second = await bedrock.client.send(
       new ConverseCommand({
         ...converseInput('cache-2', [], 'Write an optimization report for March.'),
         modelId,
@@ -347,7 +328,7 @@ describe('prompt caching', () => {
 
 describe('control endpoints', () => {
   it('installs a script over HTTP/2 for another process', async () => {
-    await putModelScript(emulator.url, 'remote-1', {
+    await putModelScript(bedrock.emulator.url, 'remote-1', {
       turns: [
         {
           toolUse: [{ name: 'audit_billing_logs', input: { tenant_id: 'acme', lookback_days: 7 } }],
@@ -355,22 +336,22 @@ describe('control endpoints', () => {
         },
       ],
     });
-    const out = await client.send(new ConverseCommand(converseInput('remote-1', [])));
+    const out = await bedrock.client.send(new ConverseCommand(converseInput('remote-1', [])));
     expect(out.output?.message?.content?.[0]?.toolUse?.input).toEqual({
       tenant_id: 'acme',
       lookback_days: 7,
     });
     expect(out.metrics?.latencyMs).toBeGreaterThanOrEqual(120);
-    const calls = emulator.calls().filter((c) => c.sessionId === 'remote-1');
+    const calls = bedrock.emulator.calls().filter((c) => c.sessionId === 'remote-1');
     expect(calls).toHaveLength(1);
     expect(calls[0]).toMatchObject({ sessionId: 'remote-1', status: 200, turn: 1 });
   });
 
   it('keeps a delayed turn for the retry when the client gave up waiting', async () => {
-    emulator.setScript('slow-1', { turns: [{ text: 'Slow answer.', delayMs: 400 }] });
+    bedrock.emulator.setScript('slow-1', { turns: [{ text: 'Slow answer.', delayMs: 400 }] });
     const impatient = new BedrockRuntimeClient({
       region: 'us-east-1',
-      endpoint: emulator.url,
+      endpoint: bedrock.emulator.url,
       credentials,
       maxAttempts: 1,
       requestHandler: { requestTimeout: 100 },
@@ -381,9 +362,9 @@ describe('control endpoints', () => {
     } finally {
       impatient.destroy();
     }
-    const out = await client.send(new ConverseCommand(converseInput('slow-1', [])));
+    const out = await bedrock.client.send(new ConverseCommand(converseInput('slow-1', [])));
     expect(out.output?.message?.content).toEqual([{ text: 'Slow answer.' }]);
-    const calls = emulator.calls().filter((c) => c.sessionId === 'slow-1');
+    const calls = bedrock.emulator.calls().filter((c) => c.sessionId === 'slow-1');
     expect(calls.map((c) => [c.status, c.abandoned ?? false])).toEqual([
       [499, true],
       [200, false],
@@ -391,7 +372,7 @@ describe('control endpoints', () => {
   });
 
   it('refuses an invalid script with a message that names the problem', async () => {
-    const bad = putModelScript(emulator.url, 'remote-2', {
+    const bad = putModelScript(bedrock.emulator.url, 'remote-2', {
       turns: [{ text: 'x', error: 'Throttled' as ConverseErrorType }],
     });
     await expect(bad).rejects.toThrow(EmulatorControlError);

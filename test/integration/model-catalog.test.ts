@@ -4,13 +4,7 @@
  * catalog rule (unknown, end-of-life and on-demand-unsupported ids, misplaced or too many cache points, maxTokens
  * over the model's limit, a prompt over its context window) has a case; today's catalog ids pass, ARNs included.
  */
-import {
-  BedrockRuntimeClient,
-  type BedrockRuntimeServiceException,
-  ConverseCommand,
-  type ConverseCommandInput,
-  type Tool,
-} from '@aws-sdk/client-bedrock-runtime';
+import { ConverseCommand, type ConverseCommandInput, type Tool } from '@aws-sdk/client-bedrock-runtime';
 import {
   EOL_MESSAGE,
   INPUT_TOO_LONG_MESSAGE,
@@ -20,12 +14,12 @@ import {
   onDemandUnsupportedMessage,
   tooManyCheckpointsMessage,
 } from '../../local/bedrock/catalog-rules';
-import { type BedrockEmulator, startBedrockEmulator } from '../../local/bedrock/emulator';
 import { LARGEST_MODEL_ID } from '../../local/bench/policies';
 import { requireModel } from '../../shared/agent/models';
+import { LOCAL_CREDENTIALS, rejectionOf, useBedrockEmulator } from '../helpers/bedrock-emulator';
 import { PRE_CATALOG_IDS, TIERS } from '../helpers/fixtures';
 
-const credentials = { accessKeyId: 'AKIDLOCAL', secretAccessKey: 'local-secret' };
+const _credentials = LOCAL_CREDENTIALS;
 const CACHE_POINT = { cachePoint: { type: 'default' as const } };
 const tool: Tool = {
   toolSpec: {
@@ -35,9 +29,7 @@ const tool: Tool = {
   },
 };
 
-let emulator: BedrockEmulator;
-let client: BedrockRuntimeClient;
-const savedEndpoint = process.env.AWS_ENDPOINT_URL_BEDROCK_RUNTIME;
+const bedrock = useBedrockEmulator(1);
 
 const input = (modelId: string, overrides: Partial<ConverseCommandInput> = {}): ConverseCommandInput => ({
   modelId,
@@ -49,33 +41,10 @@ const input = (modelId: string, overrides: Partial<ConverseCommandInput> = {}): 
   ...overrides,
 });
 
-const rejectionOf = async (promise: Promise<unknown>): Promise<BedrockRuntimeServiceException> => {
-  try {
-    await promise;
-  } catch (error) {
-    return error as BedrockRuntimeServiceException;
-  }
-  throw new Error('expected the Converse call to fail');
-};
-
 const refusal = async (request: ConverseCommandInput) => {
-  const error = await rejectionOf(client.send(new ConverseCommand(request)));
+  const error = await rejectionOf(bedrock.client.send(new ConverseCommand(request)));
   return { name: error.name, status: error.$metadata?.httpStatusCode, message: error.message };
 };
-
-beforeAll(async () => {
-  emulator = await startBedrockEmulator();
-  // Production clients get the endpoint only from this variable; the test client does the same.
-  process.env.AWS_ENDPOINT_URL_BEDROCK_RUNTIME = emulator.url;
-  client = new BedrockRuntimeClient({ region: 'us-east-1', credentials, maxAttempts: 1 });
-});
-
-afterAll(async () => {
-  client.destroy();
-  await emulator.close();
-  if (savedEndpoint === undefined) delete process.env.AWS_ENDPOINT_URL_BEDROCK_RUNTIME;
-  else process.env.AWS_ENDPOINT_URL_BEDROCK_RUNTIME = savedEndpoint;
-});
 
 describe('the pre-catalog model ids are refused as a deployed stage would refuse them', () => {
   it('refuses Claude 3.5 Sonnet v2 (the old planner): end of life, ResourceNotFoundException', async () => {
@@ -136,7 +105,7 @@ describe('each catalog rule', () => {
 
   it('accepts a cache point in toolConfig.tools of a Claude model, whose entry lists tools', async () => {
     const accepted = input(TIERS.executor, { toolConfig: { tools: [tool, CACHE_POINT] } });
-    await expect(client.send(new ConverseCommand(accepted))).resolves.toBeDefined();
+    await expect(bedrock.client.send(new ConverseCommand(accepted))).resolves.toBeDefined();
   });
 
   it('refuses more cache points than the model allows', async () => {
@@ -167,7 +136,9 @@ describe('each catalog rule', () => {
       message: maxTokensMessage(limit),
     });
     await expect(
-      client.send(new ConverseCommand(input(TIERS.executor, { inferenceConfig: { maxTokens: limit } }))),
+      bedrock.client.send(
+        new ConverseCommand(input(TIERS.executor, { inferenceConfig: { maxTokens: limit } })),
+      ),
     ).resolves.toBeDefined();
   });
 
@@ -188,11 +159,11 @@ describe("today's catalog ids", () => {
   it('answer on every tier and the largest model, by id and by inference-profile ARN', async () => {
     const ids = [TIERS.planner, TIERS.executor, TIERS.reader, LARGEST_MODEL_ID];
     for (const modelId of ids) {
-      const out = await client.send(new ConverseCommand(input(modelId)));
+      const out = await bedrock.client.send(new ConverseCommand(input(modelId)));
       expect({ modelId, ok: out.output?.message?.role }).toEqual({ modelId, ok: 'assistant' });
     }
     const arn = `arn:aws:bedrock:us-east-1:123456789012:inference-profile/${TIERS.planner}`;
-    const out = await client.send(new ConverseCommand(input(arn)));
+    const out = await bedrock.client.send(new ConverseCommand(input(arn)));
     expect(out.output?.message?.role).toBe('assistant');
   });
 });

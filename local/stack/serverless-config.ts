@@ -2,7 +2,15 @@
 
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -695,6 +703,21 @@ export { defaultRootDir } from './data-dir';
 
 /** Files serverless.yml's `${file(...)}` resolvers read besides itself: the plan role's models come from the catalog. */
 const RESOLVER_INPUTS = ['shared/agent/models/iam.js', 'shared/agent/models/catalog.json'];
+/** Directories whose every file serverless.yml may read: its resource files and the saved queries they embed. */
+const RESOLVER_INPUT_DIRS = ['infra', 'shared/observability/queries'];
+
+/** RESOLVER_INPUTS and every file under RESOLVER_INPUT_DIRS that exists, sorted: what the hash covers. */
+const resolverInputs = (rootDir: string): string[] => [
+  ...RESOLVER_INPUTS,
+  ...RESOLVER_INPUT_DIRS.flatMap((dir) =>
+    existsSync(join(rootDir, dir))
+      ? readdirSync(join(rootDir, dir), { recursive: true, encoding: 'utf8' })
+          .map((f) => `${dir}/${f}`)
+          .filter((f) => statSync(join(rootDir, f)).isFile())
+          .sort()
+      : [],
+  ),
+];
 
 /** sha256 over serverless.yml, its resolver inputs and statemachines/*.asl.json: the inputs `sls print` reads. */
 export const configInputsHash = (rootDir: string): string => {
@@ -702,7 +725,7 @@ export const configInputsHash = (rootDir: string): string => {
   const ymlPath = join(rootDir, 'serverless.yml');
   if (!existsSync(ymlPath)) throw new ServerlessConfigError(`No serverless.yml in ${rootDir}`);
   hash.update('serverless.yml\0').update(readFileSync(ymlPath));
-  for (const file of RESOLVER_INPUTS) {
+  for (const file of resolverInputs(rootDir)) {
     const path = join(rootDir, file);
     if (existsSync(path)) hash.update(`\0${file}\0`).update(readFileSync(path));
   }

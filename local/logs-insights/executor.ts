@@ -2,7 +2,7 @@
  * Runs a parsed Logs Insights query over log events: each command in order, rows as field maps.
  * Semantics not pinned by AWS's pages are chosen here and named: numbers from strings (values.ts); `stats ... by`
  * keeps events whose group field is missing as their own group (its value shown empty); `sort` without asc|desc
- * sorts descending; a parse that does not match leaves the event's fields as they were (AWS: "you still see it in
+ * sorts descending; a comparison with a missing field is false (`!=` too); a parse that does not match leaves the event's fields as they were (AWS: "you still see it in
  * the results, but without the extracted fields").
  */
 import type { Aggregate, Command, Expr, Operand, Pattern, Query } from './ast';
@@ -39,8 +39,8 @@ const matches = (value: Value | undefined, pattern: Pattern): boolean => {
 const compare = (row: Row, expr: Extract<Expr, { kind: 'compare' }>, rule: NumberRule): boolean => {
   const left = operandValue(row, expr.left);
   const right = operandValue(row, expr.right);
-  if (left === undefined || left === null || right === undefined || right === null)
-    return expr.op === '!=' && left !== right;
+  // A missing field satisfies no comparison, `!=` included (unconfirmed; `not ispresent(f)` asks for it).
+  if (left === undefined || left === null || right === undefined || right === null) return false;
   const numeric = typeof left === 'number' || typeof right === 'number';
   if (expr.op === '=' || expr.op === '!=') {
     const equal = numeric ? toNumber(left, rule) === toNumber(right, rule) : String(left) === String(right);

@@ -76,7 +76,7 @@ export const modelCallLine = (c: {
       costUsd: c.costUsd,
       costMicros: Math.round(c.costUsd * 1e6),
       stopReason: 'tool_use',
-      outcome: 'succeeded',
+      outcome: 'ok',
     },
     latencyMs: c.latencyMs,
   });

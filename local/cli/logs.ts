@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LocalError } from '../aws/errors';
+import type { Query } from '../logs-insights/ast';
 import { runQuery } from '../logs-insights/executor';
 import { readLambdaLogEvents } from '../logs-insights/log-source';
 import { parseQuery } from '../logs-insights/parser';
@@ -30,19 +31,29 @@ export const queryTextOf = (options: LogsOptions): string => {
   }
 };
 
-/** Runs the query over `<dataDir>/logs` (function names and account from serverless.yml). */
-export const runLogsQuery = (
+/** The query the flags ask for, parsed (a bad query fails here, before any log is read), with --session in front. */
+export const prepareLogsQuery = (options: LogsOptions & { queryText?: string }): Query => {
+  const parsed = parseQuery(options.queryText ?? queryTextOf(options));
+  return options.session === undefined ? parsed : forSession(parsed, options.session);
+};
+
+/** Runs a query over `<dataDir>/logs` (function names and account from serverless.yml). */
+export const runPreparedQuery = (
   dataDir: string,
   config: Pick<ServerlessConfig, 'accountId' | 'functions'>,
-  options: LogsOptions & { queryText?: string },
+  query: Query,
 ): { columns: string[]; rows: ResultRow[] } => {
-  const parsed = parseQuery(options.queryText ?? queryTextOf(options));
-  const query = options.session === undefined ? parsed : forSession(parsed, options.session);
   const groups = Object.values(config.functions).map((fn) => ({ key: fn.key, name: fn.name }));
   const events = readLambdaLogEvents(join(dataDir, 'logs'), groups, config.accountId);
   const result = runQuery(query, events);
   return { columns: result.columns, rows: resultRows(result) };
 };
+
+export const runLogsQuery = (
+  dataDir: string,
+  config: Pick<ServerlessConfig, 'accountId' | 'functions'>,
+  options: LogsOptions & { queryText?: string },
+): { columns: string[]; rows: ResultRow[] } => runPreparedQuery(dataDir, config, prepareLogsQuery(options));
 
 export const formatLogsResult = (result: { columns: string[]; rows: ResultRow[] }, json: boolean): string =>
   json ? JSON.stringify(result.rows) : formatTable(result.columns, result.rows);

@@ -18,7 +18,7 @@ import { BusEventsError, filterEvents, formatEvent, readBusEvents } from './bus-
 import { DeadLettersError, formatDeadLetter, listDeadLetters } from './dead-letters';
 import { printEnv } from './env';
 import { buildTrace, findSession, formatSummary, formatTrace, listSessions } from './inspect';
-import { formatLogsResult, LogsCommandError, runLogsQuery } from './logs';
+import { formatLogsResult, LogsCommandError, prepareLogsQuery, runPreparedQuery } from './logs';
 import { resumeSession } from './resume';
 import { localClients, RunGoalError, type RunSummary, runGoal } from './run-goal';
 import { serve } from './serve';
@@ -423,12 +423,13 @@ const costs = async (values: Flags): Promise<number> => {
 };
 
 const logs = async (values: Flags): Promise<number> => {
-  const config = await loadServerlessConfig();
-  const result = runLogsQuery(dataDir(), config, {
+  // The query first: a usage error or a bad query is reported before serverless.yml is read.
+  const query = prepareLogsQuery({
     ...(typeof values.session === 'string' ? { session: values.session } : {}),
     ...(typeof values.query === 'string' ? { queryFile: values.query } : {}),
     ...(typeof values.saved === 'string' ? { saved: values.saved } : {}),
   });
+  const result = runPreparedQuery(dataDir(), await loadServerlessConfig(), query);
   out(formatLogsResult(result, values.json === true));
   return EXIT.ok;
 };

@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatLogsResult, LogsCommandError, queryTextOf, runLogsQuery } from '../../local/cli/logs';
+import { main } from '../../local/cli/main';
 import { LogsInsightsQueryError } from '../../local/logs-insights/errors';
 import { DEFAULT_QUERY, readSavedQuery } from '../../local/logs-insights/queries';
 import type { ServerlessConfig } from '../../local/stack/serverless-config';
@@ -76,5 +77,32 @@ describe('runLogsQuery', () => {
       '2026-12-02 06:00:02.000  get_contract_terms  1800',
     ]);
     expect(JSON.parse(formatLogsResult(result, true))).toEqual(result.rows);
+  });
+});
+
+describe('sovereign-agent logs (main)', () => {
+  const stderrOf = async (argv: string[]): Promise<{ code: number; stderr: string }> => {
+    const written: string[] = [];
+    const spy = jest.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
+      written.push(String(chunk));
+      return true;
+    });
+    try {
+      return { code: await main(argv), stderr: written.join('') };
+    } finally {
+      spy.mockRestore();
+    }
+  };
+
+  it('exits 1 with the reason for an unknown saved query or a query it cannot parse', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'logs-q-')), 'bad.logsinsights');
+    writeFileSync(file, 'fields @message\n| dedup sessionId');
+    await expect(stderrOf(['logs', '--saved', 'nope'])).resolves.toEqual({
+      code: 1,
+      stderr: 'error: No saved query "nope" (saved: cost-per-session, failures-by-type, slow-tools)\n',
+    });
+    const bad = await stderrOf(['logs', '--query', file]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('error: Cannot parse `dedup sessionId`: unsupported command "dedup"');
   });
 });

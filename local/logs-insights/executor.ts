@@ -32,7 +32,7 @@ const operandValue = (row: Row, operand: Operand): Value | undefined => {
 const matches = (value: Value | undefined, pattern: Pattern): boolean => {
   const text = toText(value);
   if (text === undefined) return false;
-  return pattern.kind === 'regex' ? new RegExp(pattern.regex).test(text) : text.includes(pattern.text);
+  return pattern.kind === 'regex' ? pattern.regex.test(text) : text.includes(pattern.text);
 };
 
 /** `=`/`!=` compare as numbers when either side is a number literal or value, else as text; `<`/`>` as numbers. */

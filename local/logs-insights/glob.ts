@@ -5,8 +5,9 @@
  * read 2026-12-02): the number of `*` must equal the number of `as` names, and the page gives
  * `"user=*, method:*, latency := *"` and `/user=(?<user2>.*?), method:(?<method2>.*?), latency := (?<latency2>.*?)/`
  * as the same extraction, so each `*` is the non-greedy `.*?` and the pattern may match anywhere in the field (the
- * first match wins). A `*` that ends the pattern has nothing after it to stop at: it takes the rest of the field (the
- * page's `latency := *` extracts the latency, not an empty string). So `'"latencyMs":*'` on a JSON line whose last
+ * first match wins). A `*` that ends the pattern has nothing after it to stop at: it takes the rest of the field
+ * (inferred, not stated: the page's `latency := *` is meant to extract the latency, not an empty string, and the issue
+ * says the same of `"latencyMs":*`). So `'"latencyMs":*'` on a JSON line whose last
  * key is latencyMs extracts `123}`: the value and the closing brace.
  */
 import { LogsInsightsQueryError } from './errors';

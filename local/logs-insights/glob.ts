@@ -26,12 +26,15 @@ export const globRegex = (pattern: string): { regex: RegExp; wildcards: number }
   return { regex: new RegExp(source, 's'), wildcards };
 };
 
+const AT = '$at_';
+const groupKey = (name: string): string => (name.startsWith('@') ? `${AT}${name.slice(1)}` : name);
+
 /**
  * A regex-mode pattern. Logs Insights writes case-insensitivity as a leading `(?i)`; JavaScript regexes take a flag.
- * Group names must be JavaScript identifiers (AWS also allows `@name`, which JavaScript rejects).
+ * AWS also allows `(?<@name>...)`, which JavaScript rejects: such a group is compiled as `$at_name` and named back.
  */
 export const queryRegex = (source: string, flags: string): RegExp => {
-  let body = source;
+  let body = source.replace(/\(\?<@([A-Za-z_$][\w$]*)>/g, `(?<${AT}$1>`);
   let allFlags = flags.replace(/[^imsu]/g, '');
   if (body.startsWith('(?i)')) {
     body = body.slice(4);
@@ -44,9 +47,12 @@ export const queryRegex = (source: string, flags: string): RegExp => {
   }
 };
 
-/** The named groups of a regex-mode parse pattern, in order. */
+/** The named groups of a regex-mode parse pattern, in order (`@name` as written in the query). */
 export const namedGroups = (regex: RegExp): string[] =>
-  [...regex.source.matchAll(/\(\?<([A-Za-z_$][\w$]*)>/g)].map((m) => m[1] as string);
+  [...regex.source.matchAll(/\(\?<([A-Za-z_$][\w$]*)>/g)].map((m) => {
+    const key = m[1] as string;
+    return key.startsWith(AT) ? `@${key.slice(AT.length)}` : key;
+  });
 
 /** The fields one parse extracts from a value (names in order), or undefined when the pattern does not match. */
 export const extract = (
@@ -57,8 +63,9 @@ export const extract = (
   const match = regex.exec(value);
   if (!match) return undefined;
   const fields: Record<string, string> = {};
-  if (match.groups && names.every((n) => n in (match.groups as object))) {
-    for (const name of names) fields[name] = match.groups[name] ?? '';
+  const groups = match.groups;
+  if (groups && names.every((n) => groupKey(n) in groups)) {
+    for (const name of names) fields[name] = groups[groupKey(name)] ?? '';
     return fields;
   }
   names.forEach((name, i) => {

@@ -77,3 +77,14 @@ describe('numbers from strings', () => {
     expect(sorted).toEqual(['5A', '111A', '123}', 'A', 'a12', '0', '2']);
   });
 });
+
+describe('parse regexes with @ names', () => {
+  it('extracts (?<@name>...) groups as @name fields, as AWS allows', () => {
+    const regex = queryRegex('user=(?<@user2>.*?), method:(?<@method2>.*?),', '');
+    expect(namedGroups(regex)).toEqual(['@user2', '@method2']);
+    expect(extract(regex, ['@user2', '@method2'], 'user=ann, method:GET, latency := 5')).toEqual({
+      '@user2': 'ann',
+      '@method2': 'GET',
+    });
+  });
+});

@@ -8,7 +8,9 @@ import { LocalError } from '../aws/errors';
 import { ModelScriptError } from '../bedrock/errors';
 import { type ModelScript, parseModelScript } from '../bedrock/script';
 import type { ToolFaults } from '../lambda/tool-faults';
+import { LogsInsightsQueryError } from '../logs-insights/errors';
 import { readPublishedMessages } from '../sns/service';
+import { loadServerlessConfig } from '../stack/serverless-config';
 import { findRunningStack } from '../stack/stack-file';
 import { startLocalStack } from '../stack/start';
 import { formatAlert } from './alerts';
@@ -16,6 +18,7 @@ import { BusEventsError, filterEvents, formatEvent, readBusEvents } from './bus-
 import { DeadLettersError, formatDeadLetter, listDeadLetters } from './dead-letters';
 import { printEnv } from './env';
 import { buildTrace, findSession, formatSummary, formatTrace, listSessions } from './inspect';
+import { formatLogsResult, LogsCommandError, prepareLogsQuery, runPreparedQuery } from './logs';
 import { resumeSession } from './resume';
 import { localClients, RunGoalError, type RunSummary, runGoal } from './run-goal';
 import { serve } from './serve';
@@ -49,6 +52,7 @@ Usage:
   sovereign-agent tenant show|set|pause|resume <tenantId> [flags] [--json]
   sovereign-agent costs [--tenant T] [--day YYYY-MM-DD] [--json]
   sovereign-agent alerts [--json]
+  sovereign-agent logs [--session S] [--query FILE | --saved NAME] [--json]
   sovereign-agent serve
   sovereign-agent env
 
@@ -76,6 +80,11 @@ tenant    show: a tenant's policy and today's spend.  set: --daily-cap-usd N --s
           changed the policy. With no \`serve\` running, each command starts the stack for itself (as \`run\` does).
 costs     spend per tenant and UTC day, with the daily cap and the percentage used.
 alerts    the cost alerts published to the alert topic (the local SNS keeps them in .local/sns.jsonl).
+logs      a CloudWatch Logs Insights query over the local Lambda logs (.local/logs): by default every trace record
+          and exception line, oldest first; --saved slow-tools|cost-per-session|failures-by-type runs a saved query
+          (shared/observability/queries), --query FILE your own; --session S keeps that session's lines only.
+          The runner has fields/display, filter, parse (glob and regex), stats count/sum/avg/min/max/count_distinct,
+          sort and limit (docs/observability.md, Logs Insights, locally).
 env       print the served stack's variables again (\`eval "$(sovereign-agent env)"\`); exit 1 if none is served.
 
 Exit codes: 0 completed, 1 usage error, 2 event rejected, 3 failed (resumable), 4 stopped by a budget or limit
@@ -413,6 +422,18 @@ const costs = async (values: Flags): Promise<number> => {
   }
 };
 
+const logs = async (values: Flags): Promise<number> => {
+  // The query first: a usage error or a bad query is reported before serverless.yml is read.
+  const query = prepareLogsQuery({
+    ...(typeof values.session === 'string' ? { session: values.session } : {}),
+    ...(typeof values.query === 'string' ? { queryFile: values.query } : {}),
+    ...(typeof values.saved === 'string' ? { saved: values.saved } : {}),
+  });
+  const result = runPreparedQuery(dataDir(), await loadServerlessConfig(), query);
+  out(formatLogsResult(result, values.json === true));
+  return EXIT.ok;
+};
+
 const alerts = async (values: Flags): Promise<number> => {
   const messages = readPublishedMessages(dataDir());
   if (values.json) out(JSON.stringify(messages));
@@ -438,6 +459,8 @@ export const main = async (argv: string[]): Promise<number> => {
         'usd-budget': { type: 'string' },
         'token-budget': { type: 'string' },
         session: { type: 'string' },
+        query: { type: 'string' },
+        saved: { type: 'string' },
         type: { type: 'string' },
         day: { type: 'string' },
         reason: { type: 'string' },
@@ -474,6 +497,8 @@ export const main = async (argv: string[]): Promise<number> => {
         return await costs(values);
       case 'alerts':
         return await alerts(values);
+      case 'logs':
+        return await logs(values);
       case 'serve':
         return await serve(dataDir(), { out, err });
       case 'env':
@@ -488,6 +513,8 @@ export const main = async (argv: string[]): Promise<number> => {
       error instanceof DeadLettersError ||
       error instanceof BusEventsError ||
       error instanceof TenantCommandError ||
+      error instanceof LogsCommandError ||
+      error instanceof LogsInsightsQueryError ||
       (error as Error).name === 'ParseArgsError' ||
       (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
     ) {

@@ -50,6 +50,9 @@ export interface DeployedFunction {
 
 const MAX_RECORDS = 10_000;
 
+/** The log stream an invocation's lines go to locally (one per request id; `sovereign-agent logs` reads it back). */
+export const logStreamNameOf = (requestId: string): string => `local/[$LATEST]${requestId.replace(/-/g, '')}`;
+
 const sleep = (ms: number): Promise<void> => new Promise((ok) => setTimeout(ok, ms));
 
 /** One invocation's record and log lines, written when it ends. */
@@ -134,7 +137,7 @@ const invokeMessage = (
       invokedFunctionArn: arn,
       memoryLimitInMB: String(spec.memorySize),
       logGroupName: `/aws/lambda/${spec.name}`,
-      logStreamName: `local/[$LATEST]${call.requestId.replace(/-/g, '')}`,
+      logStreamName: logStreamNameOf(call.requestId),
       ...(clientContext === undefined ? {} : { clientContext }),
     },
   };

@@ -162,7 +162,7 @@ const metricSchema = z.object({
 type WatchedMetric = z.infer<typeof metricSchema>;
 const alarmSchema = z.looseObject({
   AlarmName: z.string(),
-  AlarmActions: z.array(z.unknown()),
+  AlarmActions: z.array(z.unknown()).default([]),
   ComparisonOperator: z.string(),
   Threshold: z.number(),
   TreatMissingData: z.string(),

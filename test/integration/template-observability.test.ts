@@ -202,8 +202,15 @@ const watched = (alarm: z.infer<typeof alarmSchema>): WatchedMetric[] =>
         }),
       ];
 
-/** What Powertools Metrics, configured as serverless.yml configures the functions, writes for one count. */
-const emfLineOf = (variables: Record<string, unknown>, metricName: string): Record<string, unknown> => {
+/**
+ * What Powertools Metrics, configured as serverless.yml configures the functions, writes for one count published as
+ * shared/observability/metrics.ts publishes BreakerOpens and BudgetStops: a single metric with its own dimension.
+ */
+const emfLineOf = (
+  variables: Record<string, unknown>,
+  metricName: string,
+  dimension: [string, string],
+): Record<string, unknown> => {
   const written: string[] = [];
   const saved = { ...process.env };
   const spy = jest.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
@@ -220,8 +227,9 @@ const emfLineOf = (variables: Record<string, unknown>, metricName: string): Reco
         require('../../shared/runtime/powertools') as typeof import('../../shared/runtime/powertools');
       const { MetricUnit } =
         require('@aws-lambda-powertools/metrics') as typeof import('@aws-lambda-powertools/metrics');
-      metrics.addMetric(metricName, MetricUnit.Count, 1);
-      metrics.publishStoredMetrics();
+      const single = metrics.singleMetric();
+      single.addDimension(...dimension);
+      single.addMetric(metricName, MetricUnit.Count, 1);
     });
   } finally {
     spy.mockRestore();
@@ -239,12 +247,22 @@ const emfSchema = z.looseObject({
         z.object({
           Namespace: z.string(),
           Dimensions: z.array(z.array(z.string())),
-          Metrics: z.array(z.unknown()),
+          Metrics: z.array(z.object({ Name: z.string() }).loose()),
         }),
       )
       .length(1),
   }),
 });
+
+/** The parts of `SELECT SUM(metric) FROM SCHEMA("namespace", dimensions...) WHERE service = 'value'`. */
+const insightsQueryOf = (expression: string) => {
+  const match = /^SELECT SUM\((\w+)\) FROM SCHEMA\("([^"]+)", ([\w, ]+)\) WHERE service = '([^']+)'$/.exec(
+    expression,
+  );
+  if (!match) throw new Error(`not a Metrics Insights sum over a schema, by service: ${expression}`);
+  const [, metricName, namespace, dimensions, service] = match;
+  return { metricName, namespace, dimensions: dimensions?.split(', ').sort(), service };
+};
 
 describe('alarms', () => {
   test('the five alarms the issue names notify the alert topic', () => {
@@ -303,28 +321,25 @@ describe('alarms', () => {
   });
 
   test.each([
-    ['breaker-opens', 'BreakerOpens'],
-    ['budget-stops', 'BudgetStops'],
-  ])(
-    '%s watches %s with exactly the namespace and dimensions Powertools publishes it with',
-    (name, metricName) => {
+    ['breaker-opens', 'BreakerOpens', ['kind', 'model']],
+    ['budget-stops', 'BudgetStops', ['stopReason', 'usd_budget']],
+  ] as const)(
+    '%s sums %s over every metric Powertools publishes it as (namespace and dimensions)',
+    (name, metricName, dimension) => {
       const alarm = alarmsOf(prod).get(name);
       const plan = functionsOf(prod).find((fn) => fn.id === 'PlanLambdaFunction');
       if (!alarm || !plan) throw new Error(`alarm ${name} or the plan function missing`);
-      const line = emfLineOf(plan.Environment.Variables, metricName);
+      const line = emfLineOf(plan.Environment.Variables, metricName, [...dimension]);
       const [published] = emfSchema.parse(line)._aws.CloudWatchMetrics;
-      const dimensionSets = published?.Dimensions ?? [];
-      expect(dimensionSets).toHaveLength(1);
-      expect(watched(alarm)).toEqual([
-        {
-          Namespace: published?.Namespace,
-          MetricName: metricName,
-          Dimensions: (dimensionSets[0] ?? []).map((dimension) => ({
-            Name: dimension,
-            Value: line[dimension],
-          })),
-        },
-      ]);
+      expect(published?.Dimensions).toHaveLength(1);
+      const queries = alarm.Metrics ?? [];
+      expect(queries.map((q) => q.ReturnData)).toEqual([true]);
+      expect(insightsQueryOf(queries[0]?.Expression ?? '')).toEqual({
+        metricName: published?.Metrics[0]?.Name,
+        namespace: published?.Namespace,
+        dimensions: [...(published?.Dimensions[0] ?? [])].sort(),
+        service: line.service,
+      });
     },
   );
 });

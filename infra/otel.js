@@ -7,9 +7,9 @@
  * AWS Distro for OpenTelemetry, Lambda (https://aws-otel.github.io/docs/getting-started/lambda, checked 2026-12-02):
  * the current AWS-managed layer for Node.js is `AWSOpenTelemetryDistroJs`, one layer for both architectures, enabled
  * by AWS_LAMBDA_EXEC_WRAPPER=/opt/otel-instrument (the legacy `aws-otel-nodejs-<arch>` layers used
- * /opt/otel-handler). It sends spans to X-Ray through the function's X-Ray daemon (tracing.lambda is on, and each
- * role already has xray:PutTraceSegments). Application Signals, on by default in that layer, would also write to the
- * /aws/application-signals/data log group, which no role here may: it is off.
+ * /opt/otel-handler). With active tracing (tracing.lambda) its spans go to X-Ray, which each role may already write to
+ * (xray:PutTraceSegments). Application Signals, on by default in that layer, would also write to the
+ * /aws/application-signals/data log group, which no role here may: it is off. Not tried on AWS.
  */
 const OPTION = 'param:otel';
 

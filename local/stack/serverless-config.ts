@@ -39,7 +39,16 @@ export class UnresolvableReferenceError extends ServerlessConfigError {}
 
 /** An environment value: a literal or an intrinsic function object resolved later. */
 const envValueSchema = z.union([z.string(), z.number(), z.boolean(), z.record(z.string(), z.unknown())]);
-const environmentSchema = z.record(z.string(), envValueSchema);
+// A variable whose value resolved to null (`${file(...), null}`: a stage option that is off) is left out of the
+// template by `sls package`; the local stack leaves it out too.
+const environmentSchema = z
+  .record(z.string(), envValueSchema.nullable())
+  .transform(
+    (env): Record<string, EnvValue> =>
+      Object.fromEntries(
+        Object.entries(env).filter((entry): entry is [string, EnvValue] => entry[1] !== null),
+      ),
+  );
 
 const eventBridgeEventSchema = z.looseObject({
   eventBus: z.unknown().optional(),

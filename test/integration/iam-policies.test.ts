@@ -35,15 +35,13 @@
  *   key also needs kms:GenerateDataKey and kms:Decrypt on that key
  *   (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html).
  */
-import { spawn } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { basename, join, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parse } from 'yaml';
 import { z } from 'zod';
 import { commandsReachedFrom, projectProgram, type SdkCommand } from '../helpers/sdk-calls';
+import { packageTemplate, repoRoot as root } from '../helpers/template';
 
-const root = resolve(__dirname, '..', '..');
 const SERVICE = 'sovereign-agent';
 const STAGE = 'dev';
 
@@ -195,6 +193,21 @@ const runtimeGrants = (functionKey: string): string[] => [
   ...on('*', 'xray:PutTraceSegments', 'xray:PutTelemetryRecords'),
 ];
 
+/**
+ * What the state machine's role needs to deliver its logs to CloudWatch Logs (loggingConfig; serverless-step-functions
+ * grants it): these delivery actions support no resource-level permissions, so `*` is required, as for X-Ray
+ * (https://docs.aws.amazon.com/step-functions/latest/dg/cw-logs.html).
+ */
+const LOG_DELIVERY_ACTIONS = new Set([
+  'logs:CreateLogDelivery',
+  'logs:GetLogDelivery',
+  'logs:UpdateLogDelivery',
+  'logs:DeleteLogDelivery',
+  'logs:ListLogDeliveries',
+  'logs:PutResourcePolicy',
+  'logs:DescribeResourcePolicies',
+  'logs:DescribeLogGroups',
+]);
 const XRAY_ACTIONS = new Set([
   'xray:PutTraceSegments',
   'xray:PutTelemetryRecords',
@@ -396,64 +409,16 @@ const aslFunctionKeys = (): string[] => {
   return [...keys].sort();
 };
 
-// ---------------------------------------------------------------------------------------------------------
-// Packaging: a copy of the source tree (node_modules linked), so serverless-esbuild's `.esbuild/` work folder cannot
-// collide with an `sls package` or `sls invoke local` running in the repository at the same time.
-
-const SKIPPED = new Set(['node_modules', '.git', '.local', '.esbuild', '.serverless', 'coverage']);
-
-const runSlsPackage = (serviceDir: string, outDir: string): Promise<void> => {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env)) {
-    // Packaging must need no AWS account: no profile, keys or endpoints reach it.
-    if (!name.startsWith('AWS_')) env[name] = value;
-  }
-  Object.assign(env, { SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off' });
-  const bin = join(serviceDir, 'node_modules', '.bin', 'sls');
-  return new Promise((ok, fail) => {
-    const child = spawn(bin, ['package', '--stage', STAGE, '--package', outDir], {
-      cwd: serviceDir,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const output: Buffer[] = [];
-    child.stdout.on('data', (chunk: Buffer) => output.push(chunk));
-    child.stderr.on('data', (chunk: Buffer) => output.push(chunk));
-    child.on('error', fail);
-    child.on('close', (code) =>
-      code === 0
-        ? ok()
-        : fail(
-            new Error(
-              `sls package --stage ${STAGE} exited ${code}:\n${Buffer.concat(output).toString('utf8')}`,
-            ),
-          ),
-    );
-  });
-};
-
-let workDir: string;
 let template: Template;
 let commands: Record<string, SdkCommand[]>;
 
 beforeAll(async () => {
-  workDir = mkdtempSync(join(tmpdir(), 'sovereign-agent-iam-'));
-  const serviceDir = join(workDir, 'service');
-  cpSync(root, serviceDir, { recursive: true, filter: (source) => !SKIPPED.has(basename(source)) });
-  symlinkSync(join(root, 'node_modules'), join(serviceDir, 'node_modules'), 'dir');
-  const outDir = join(workDir, 'package');
-  const packaged = runSlsPackage(serviceDir, outDir);
-  // The walk is synchronous; it runs while sls packages in its own process.
-  commands = commandsByFunction();
-  await packaged;
-  template = templateSchema.parse(
-    JSON.parse(readFileSync(join(outDir, 'cloudformation-template-update-stack.json'), 'utf8')),
-  );
+  // The call-graph walk is synchronous; it runs while sls packages in its own process.
+  const packaged = await packageTemplate(STAGE, {}, () => {
+    commands = commandsByFunction();
+  });
+  template = templateSchema.parse(packaged);
 }, 180_000);
-
-afterAll(() => {
-  if (workDir) rmSync(workDir, { recursive: true, force: true });
-});
 
 // ---------------------------------------------------------------------------------------------------------
 
@@ -521,7 +486,7 @@ describe('per-function IAM roles of the packaged template', () => {
     expect([...granted].sort()).toEqual([...expected].sort());
   });
 
-  test('no statement anywhere grants Resource "*" except X-Ray, and no action is a wildcard', () => {
+  test('no statement anywhere grants Resource "*" except X-Ray and the state machine\'s log delivery, and no action is a wildcard', () => {
     const roleIds = Object.entries(template.Resources)
       .filter(([, r]) => r.Type === 'AWS::IAM::Role')
       .map(([id]) => id);
@@ -531,7 +496,13 @@ describe('per-function IAM roles of the packaged template', () => {
     );
     const onStar = grants.filter((g) => g.endsWith(' on *'));
     expect(onStar.length).toBeGreaterThan(0); // the X-Ray grants are there, so the filter below is exercised
-    expect(onStar.filter((g) => !XRAY_ACTIONS.has(g.split(': ')[1]?.split(' on ')[0] ?? ''))).toEqual([]);
+    const stateMachineRole = roleIdOf(template, 'AgentGoalStateMachine');
+    const justified = (grant: string): boolean => {
+      const [roleId, rest] = grant.split(': ');
+      const action = rest?.split(' on ')[0] ?? '';
+      return XRAY_ACTIONS.has(action) || (roleId === stateMachineRole && LOG_DELIVERY_ACTIONS.has(action));
+    };
+    expect(onStar.filter((g) => !justified(g))).toEqual([]);
     expect(grants.filter((g) => /^[^:]+: [^ ]*\*[^ ]* on /.test(g))).toEqual([]);
   });
 
@@ -557,7 +528,7 @@ describe('per-function IAM roles of the packaged template', () => {
 });
 
 describe('the state machine role', () => {
-  test('invokes exactly the functions the ASL names (and their versions), and nothing else but X-Ray', () => {
+  test('invokes exactly the functions the ASL names (and their versions), and nothing else but X-Ray and log delivery', () => {
     const keys = aslFunctionKeys();
     // Intake starts the machine and runTool invokes the action group: neither is a Task of the ASL.
     expect(keys).toEqual(['continueSession', 'finalize', 'plan', 'recordFailure', 'runTool', 'startSession']);
@@ -569,6 +540,7 @@ describe('the state machine role', () => {
         ...on(`${functionLogicalId(key)}.Arn:*`, 'lambda:InvokeFunction'),
       ]),
       ...on('*', ...XRAY_ACTIONS),
+      ...on('*', ...LOG_DELIVERY_ACTIONS),
     ];
     expect([...granted].sort()).toEqual([...expected].sort());
   });
@@ -714,7 +686,7 @@ describe('cost alerts', () => {
     });
   });
 
-  test('the topic is encrypted with its own rotated key, whose policy leaves its use to IAM policies', () => {
+  test('the topic is encrypted with its own rotated key, whose policy leaves its use to IAM policies and CloudWatch alarms', () => {
     const topic = resourceOf('AlertTopic', 'AWS::SNS::Topic');
     expect(topic.KmsMasterKeyId).toEqual({ 'Fn::GetAtt': ['AlertTopicKey', 'Arn'] });
     const key = resourceOf('AlertTopicKey', 'AWS::KMS::Key');
@@ -727,6 +699,8 @@ describe('cost alerts', () => {
         Principal: { AWS: { 'Fn::Sub': `arn:\${AWS::Partition}:iam::\${AWS::AccountId}:root` } },
         Action: 'kms:*',
       },
+      // The stage's alarms notify the topic as CloudWatch's service principal (infra/observability.yml).
+      { Principal: { Service: 'cloudwatch.amazonaws.com' }, Action: ['kms:GenerateDataKey', 'kms:Decrypt'] },
     ]);
   });
 

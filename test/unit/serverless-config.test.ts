@@ -146,6 +146,18 @@ describe('parseServerlessConfig', () => {
     ]);
   });
 
+  it('leaves out a variable whose value is null (a stage option that is off), as sls package does', () => {
+    // Arrange
+    const withOffOption = printed() as { provider: { environment: Record<string, unknown> } };
+    withOffOption.provider.environment.AWS_LAMBDA_EXEC_WRAPPER = null;
+
+    // Act
+    const config = parseServerlessConfig(withOffOption);
+
+    // Assess
+    expect(config.provider.environment).toEqual(printed().provider.environment);
+  });
+
   it('rejects a config without what the local stack needs, naming the path', () => {
     // Arrange
     const broken = printed() as Record<string, unknown>;

@@ -27,6 +27,7 @@ const tenantRole = (tenantId, service, stage) => ({
       Statement: [
         {
           Effect: 'Allow',
+          // biome-ignore lint/suspicious/noTemplateCurlyInString: Fn::Sub's placeholders, not a template string
           Principal: { AWS: { 'Fn::Sub': 'arn:${AWS::Partition}:iam::${AWS::AccountId}:root' } },
           Action: 'sts:AssumeRole',
         },

@@ -530,10 +530,8 @@ describe('the state machine role', () => {
         ...on(`${functionLogicalId(key)}.Arn:*`, 'lambda:InvokeFunction'),
       ]),
       ...on('*', ...XRAY_ACTIONS),
-      // Its encrypted definition and history: the plugin's grant on encryptionConfig's key (an Fn::Sub of it) and
-      // GenerateDataKey (infra/security.yml).
-      ...on(`\${${AGENT_KEY}}`, 'kms:Decrypt', 'kms:Encrypt'),
-      ...on(AGENT_KEY, 'kms:GenerateDataKey'),
+      // Its encrypted definition and history (kmsKey on; infra/security.yml).
+      ...KEY_USE,
     ];
     expect([...granted].sort()).toEqual([...expected].sort());
   });

@@ -42,7 +42,7 @@
  *   (https://docs.aws.amazon.com/step-functions/latest/dg/encryption-at-rest.html). The grant is kms:Decrypt and
  *   kms:GenerateDataKey on that key's ARN, never on "*". The bus is encrypted by EventBridge itself (a service
  *   principal of the key policy): PutEvents needs no key grant
- *   (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-encryption-event-bus-cmkey.html).
+ *   (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-encryption-key-policy.html).
  */
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';

@@ -37,9 +37,9 @@
  *   (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html).
  * - With kmsKey on, the stage's key (AgentKey) encrypts the table, the topic, the queue and the state machine: DynamoDB
  *   calls KMS with the caller's credentials, so every table request needs the key too
- *   (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/encryption.howitworks.html), and so does
- *   StartExecution of an encrypted state machine
- *   (https://docs.aws.amazon.com/step-functions/latest/dg/encryption-at-rest.html). The grant is kms:Decrypt and
+ *   (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/encryption.howitworks.html); StartExecution
+ *   of an encrypted state machine is counted too (https://docs.aws.amazon.com/step-functions/latest/dg/encryption-at-rest.html;
+ *   its two callers hold the grant for the table anyway). The grant is kms:Decrypt and
  *   kms:GenerateDataKey on that key's ARN, never on "*". The bus is encrypted by EventBridge itself (a service
  *   principal of the key policy): PutEvents needs no key grant
  *   (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-encryption-key-policy.html).

@@ -55,4 +55,22 @@ const throttleMetrics = async (resolver) => {
   ];
 };
 
-module.exports = { logGroupIds, logGroupNames, throttleMetrics };
+/**
+ * `resources.extensions` giving every function's log group the stage key (AgentKey) when kmsKey is on (the
+ * UseAgentKey condition of infra/security.yml); test/integration/template-security.test.ts checks every log group.
+ */
+const logGroupKeyExtensions = async (resolver) =>
+  Object.fromEntries(
+    logGroupIds(await functionKeysOf(resolver)).map((id) => [
+      id,
+      {
+        Properties: {
+          KmsKeyId: {
+            'Fn::If': ['UseAgentKey', { 'Fn::GetAtt': ['AgentKey', 'Arn'] }, { Ref: 'AWS::NoValue' }],
+          },
+        },
+      },
+    ]),
+  );
+
+module.exports = { logGroupIds, logGroupKeyExtensions, logGroupNames, throttleMetrics };

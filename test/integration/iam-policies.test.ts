@@ -1,5 +1,6 @@
 /**
- * Least-privilege IAM, checked on the packaged CloudFormation template (`sls package --stage dev`, offline), the way
+ * Least-privilege IAM, checked on the packaged CloudFormation template (`sls package --stage dev --param kmsKey=on`,
+ * offline, its Conditions applied as a deploy would: test/helpers/template.ts), the way
  * serverless-step-functions' own tests assert on IAM statements: each function's role allows exactly the actions its
  * code can call on exactly the resources it touches, no statement says `Resource: "*"` except X-Ray, the state machine
  * may invoke exactly the functions its ASL names, and the template has no dependency cycle (CloudFormation refuses
@@ -34,13 +35,26 @@
  * - SNS Publish is authorized as sns:Publish on the topic; publishing to a topic encrypted with a customer managed
  *   key also needs kms:GenerateDataKey and kms:Decrypt on that key
  *   (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html).
+ * - With kmsKey on, the stage's key (AgentKey) encrypts the table, the topic, the queue and the state machine: DynamoDB
+ *   calls KMS with the caller's credentials, so every table request needs the key too
+ *   (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/encryption.howitworks.html); StartExecution
+ *   of an encrypted state machine is counted too (https://docs.aws.amazon.com/step-functions/latest/dg/encryption-at-rest.html;
+ *   its two callers hold the grant for the table anyway). The grant is kms:Decrypt and
+ *   kms:GenerateDataKey on that key's ARN, never on "*". The bus is encrypted by EventBridge itself (a service
+ *   principal of the key policy): PutEvents needs no key grant
+ *   (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-encryption-key-policy.html).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { z } from 'zod';
 import { commandsReachedFrom, projectProgram, type SdkCommand } from '../helpers/sdk-calls';
-import { packageTemplate, repoRoot as root } from '../helpers/template';
+import {
+  type CloudFormationTemplate,
+  packageRawTemplate,
+  resolveConditions,
+  repoRoot as root,
+} from '../helpers/template';
 
 const SERVICE = 'sovereign-agent';
 const STAGE = 'dev';
@@ -49,6 +63,8 @@ const STAGE = 'dev';
 // What each function's code calls, as "<action> on <resource>". Resources are written as the template names them:
 // `X.Arn` is {"Fn::GetAtt": [X, Arn]}, `Ref X` is {"Ref": X} (for a state machine, its ARN), other strings are
 // Fn::Sub templates or literals.
+
+const on = (resource: string, ...actions: string[]): string[] => actions.map((a) => `${a} on ${resource}`);
 
 const TABLE = 'AgentTable.Arn';
 const TABLE_INDEXES = `\${AgentTable.Arn}/index/*`;
@@ -72,7 +88,9 @@ const US_CLAUDE_REGIONS = ['us-east-1', 'us-east-2', 'us-west-1', 'us-west-2'];
 // The stage's private endpoint (param privateModelEndpoint, lower case), and nothing else SageMaker serves.
 const PRIVATE_ENDPOINT = `arn:\${AWS::Partition}:sagemaker:\${AWS::Region}:\${AWS::AccountId}:endpoint/${SERVICE}-${STAGE}-private`;
 const ALERT_TOPIC = 'Ref AlertTopic';
-const ALERT_TOPIC_KEY = 'AlertTopicKey.Arn';
+// The stage's one customer-managed key (kmsKey on): infra/security.yml.
+const AGENT_KEY = 'AgentKey.Arn';
+const KEY_USE = on(AGENT_KEY, 'kms:Decrypt', 'kms:GenerateDataKey');
 const BEDROCK_MODELS = [
   ...profileAndModels('us.anthropic.claude-sonnet-4-6', 'anthropic.claude-sonnet-4-6', US_CLAUDE_REGIONS),
   ...profileAndModels(
@@ -86,8 +104,6 @@ const BEDROCK_MODELS = [
     'us-west-2',
   ]),
 ];
-
-const on = (resource: string, ...actions: string[]): string[] => actions.map((a) => `${a} on ${resource}`);
 
 /** DynamoDB commands (lib-dynamodb and client-dynamodb names) and the one action each needs on the table. */
 const DYNAMODB_ACTIONS: Record<string, string> = {
@@ -123,17 +139,14 @@ const TRANSACT_ITEM_ACTIONS: Record<string, string> = {
 /** Every other command the code may send, with the resources its role may reach. */
 const OTHER_COMMANDS: Record<string, string[]> = {
   PutEventsCommand: on(BUS, 'events:PutEvents'),
-  StartExecutionCommand: on(STATE_MACHINE, 'states:StartExecution'),
+  StartExecutionCommand: [...on(STATE_MACHINE, 'states:StartExecution'), ...KEY_USE],
   // The only action group today; a new one adds its function here and in serverless.yml.
   InvokeCommand: on(BILLING_FUNCTION, 'lambda:InvokeFunction'),
   // Tier model ids are stage params: a foundation model, an inference profile or an imported model.
   ConverseCommand: BEDROCK_MODELS.flatMap((arn) => on(arn, 'bedrock:InvokeModel')),
   InvokeEndpointCommand: on(PRIVATE_ENDPOINT, 'sagemaker:InvokeEndpoint'),
-  // The one topic (cost alerts), encrypted with its own key.
-  PublishCommand: [
-    ...on(ALERT_TOPIC, 'sns:Publish'),
-    ...on(ALERT_TOPIC_KEY, 'kms:GenerateDataKey', 'kms:Decrypt'),
-  ],
+  // The one topic (cost alerts), encrypted with the stage key.
+  PublishCommand: [...on(ALERT_TOPIC, 'sns:Publish'), ...KEY_USE],
 };
 
 const grantsOfCommand = (command: SdkCommand): string[] => {
@@ -144,11 +157,12 @@ const grantsOfCommand = (command: SdkCommand): string[] => {
         `${command.name} at ${command.at}: write its TransactItems inline so the item kinds show`,
       );
     }
-    return kinds.flatMap((kind) => on(TABLE, TRANSACT_ITEM_ACTIONS[kind] ?? ''));
+    return [...kinds.flatMap((kind) => on(TABLE, TRANSACT_ITEM_ACTIONS[kind] ?? '')), ...KEY_USE];
   }
   const dynamodb = DYNAMODB_ACTIONS[command.name];
   // A request naming an index reads the index, a resource of its own.
-  if (dynamodb) return on(command.requestKeys.includes('IndexName') ? TABLE_INDEXES : TABLE, dynamodb);
+  if (dynamodb)
+    return [...on(command.requestKeys.includes('IndexName') ? TABLE_INDEXES : TABLE, dynamodb), ...KEY_USE];
   const other = OTHER_COMMANDS[command.name];
   if (!other) throw new Error(`${command.name} at ${command.at} has no IAM mapping in this test: add one`);
   return other;
@@ -342,7 +356,7 @@ const destinationGrants = (template: Template, functionId: string): string[] =>
         ...on(`${queueId}.Arn`, 'sqs:SendMessage'),
         ...(key === undefined
           ? []
-          : on(`${getAtt.parse(key)['Fn::GetAtt'][0]}.Arn`, 'kms:GenerateDataKey', 'kms:Decrypt')),
+          : on(`${getAtt.parse(key)['Fn::GetAtt'][0]}.Arn`, 'kms:Decrypt', 'kms:GenerateDataKey')),
       ];
     });
 
@@ -409,15 +423,17 @@ const aslFunctionKeys = (): string[] => {
   return [...keys].sort();
 };
 
+let rawTemplate: CloudFormationTemplate;
 let template: Template;
 let commands: Record<string, SdkCommand[]>;
 
 beforeAll(async () => {
-  // The call-graph walk is synchronous; it runs while sls packages in its own process.
-  const packaged = await packageTemplate(STAGE, {}, () => {
+  // kmsKey on: every grant of the stage key is checked. The call-graph walk is synchronous; it runs while sls
+  // packages in its own process.
+  rawTemplate = await packageRawTemplate(STAGE, { kmsKey: 'on' }, () => {
     commands = commandsByFunction();
   });
-  template = templateSchema.parse(packaged);
+  template = templateSchema.parse(resolveConditions(rawTemplate));
 }, 180_000);
 
 // ---------------------------------------------------------------------------------------------------------
@@ -477,11 +493,11 @@ describe('per-function IAM roles of the packaged template', () => {
     const roleId = roleIdOf(template, functionLogicalId(key));
     const granted = grantsOf(statementsOfRole(template, roleId));
     const fromCode = new Set((commands[key] ?? []).flatMap(grantsOfCommand));
-    const expected = [
+    const expected = new Set([
       ...fromCode,
       ...destinationGrants(template, functionLogicalId(key)),
       ...runtimeGrants(key),
-    ];
+    ]);
     expect(granted.length).toBe(new Set(granted).size); // no grant twice: a sign of a stray inherited statement
     expect([...granted].sort()).toEqual([...expected].sort());
   });
@@ -541,6 +557,8 @@ describe('the state machine role', () => {
       ]),
       ...on('*', ...XRAY_ACTIONS),
       ...on('*', ...LOG_DELIVERY_ACTIONS),
+      // Its encrypted definition and history (kmsKey on; infra/security.yml).
+      ...KEY_USE,
     ];
     expect([...granted].sort()).toEqual([...expected].sort());
   });
@@ -607,24 +625,29 @@ describe('intake dead letters', () => {
     expect(resourceOf(keyId, 'AWS::KMS::Key')).toMatchObject({ EnableKeyRotation: true });
   });
 
-  test('the key serves the account IAM policies and EventBridge, nobody else', () => {
+  test('the queue is encrypted with the stage key, which EventBridge may use for the intake rule only', () => {
     const queue = resourceOf(intakeQueueId(), 'AWS::SQS::Queue');
-    const key = resourceOf(getAtt.parse(queue.KmsMasterKeyId)['Fn::GetAtt'][0], 'AWS::KMS::Key');
+    expect(getAtt.parse(queue.KmsMasterKeyId)['Fn::GetAtt'][0]).toBe('AgentKey');
+    const key = resourceOf('AgentKey', 'AWS::KMS::Key');
     const statements = z
-      .object({ Statement: z.array(z.looseObject({ Principal: z.unknown(), Action: z.unknown() })) })
+      .object({ Statement: z.array(z.looseObject({ Principal: z.unknown(), Sid: z.string() })) })
       .parse(key.KeyPolicy).Statement;
-    expect(statements.map((s) => ({ Principal: s.Principal, Action: s.Action, Effect: s.Effect }))).toEqual([
-      {
-        Principal: { AWS: { 'Fn::Sub': `arn:\${AWS::Partition}:iam::\${AWS::AccountId}:root` } },
-        Action: 'kms:*',
-        Effect: 'Allow',
+    const rule = onlyResource('AWS::Events::Rule', (p) => JSON.stringify(p.Targets).includes(`"${INTAKE}"`));
+    const busName = resourceOf('AgentBus', 'AWS::Events::EventBus').Name;
+    expect(statements.find((s) => s.Sid === 'EventBridgeDeadLetters')).toEqual({
+      Sid: 'EventBridgeDeadLetters',
+      Effect: 'Allow',
+      Principal: { Service: 'events.amazonaws.com' },
+      Action: ['kms:GenerateDataKey', 'kms:Decrypt'],
+      Resource: '*',
+      Condition: {
+        ArnEquals: {
+          'aws:SourceArn': {
+            'Fn::Sub': `arn:\${AWS::Partition}:events:\${AWS::Region}:\${AWS::AccountId}:rule/${busName}/${rule.properties.Name}`,
+          },
+        },
       },
-      {
-        Principal: { Service: 'events.amazonaws.com' },
-        Action: ['kms:GenerateDataKey', 'kms:Decrypt'],
-        Effect: 'Allow',
-      },
-    ]);
+    });
   });
 
   test('what EventBridge cannot deliver to intake goes to the same queue, which only that rule may fill', () => {
@@ -686,31 +709,32 @@ describe('cost alerts', () => {
     });
   });
 
-  test('the topic is encrypted with its own rotated key, whose policy leaves its use to IAM policies and CloudWatch alarms', () => {
+  test('the topic is encrypted with the stage key (kmsKey on), whose policy lets CloudWatch alarms publish', () => {
     const topic = resourceOf('AlertTopic', 'AWS::SNS::Topic');
-    expect(topic.KmsMasterKeyId).toEqual({ 'Fn::GetAtt': ['AlertTopicKey', 'Arn'] });
-    const key = resourceOf('AlertTopicKey', 'AWS::KMS::Key');
+    expect(topic.KmsMasterKeyId).toEqual({ 'Fn::GetAtt': ['AgentKey', 'Arn'] });
+    const key = resourceOf('AgentKey', 'AWS::KMS::Key');
     expect(key).toMatchObject({ EnableKeyRotation: true });
+    // The stage's alarms notify the topic as CloudWatch's service principal (infra/observability.yml).
     const statements = z
-      .object({ Statement: z.array(z.looseObject({ Principal: z.unknown(), Action: z.unknown() })) })
+      .object({
+        Statement: z.array(z.looseObject({ Sid: z.string(), Principal: z.unknown(), Action: z.unknown() })),
+      })
       .parse(key.KeyPolicy).Statement;
-    expect(statements.map((s) => ({ Principal: s.Principal, Action: s.Action }))).toEqual([
-      {
-        Principal: { AWS: { 'Fn::Sub': `arn:\${AWS::Partition}:iam::\${AWS::AccountId}:root` } },
-        Action: 'kms:*',
-      },
-      // The stage's alarms notify the topic as CloudWatch's service principal (infra/observability.yml).
-      { Principal: { Service: 'cloudwatch.amazonaws.com' }, Action: ['kms:GenerateDataKey', 'kms:Decrypt'] },
-    ]);
+    expect(statements.find((s) => s.Sid === 'CloudWatchAlarms')).toMatchObject({
+      Principal: { Service: 'cloudwatch.amazonaws.com' },
+      Action: ['kms:GenerateDataKey', 'kms:Decrypt'],
+    });
   });
 
   test('the email subscription is created only when the stage sets alertEmail (dev sets none)', () => {
     const conditions = z
       .object({ Conditions: z.record(z.string(), z.unknown()) })
       .loose()
-      .parse(template).Conditions;
+      .parse(rawTemplate).Conditions;
     expect(conditions.HasAlertEmail).toEqual({ 'Fn::Not': [{ 'Fn::Equals': ['', ''] }] });
-    const subscription = template.Resources.AlertEmailSubscription as Record<string, unknown> | undefined;
+    // Packaged with its Condition; a deploy of dev (no alertEmail) leaves it out.
+    expect(template.Resources.AlertEmailSubscription).toBeUndefined();
+    const subscription = rawTemplate.Resources.AlertEmailSubscription as Record<string, unknown> | undefined;
     expect(subscription).toMatchObject({
       Type: 'AWS::SNS::Subscription',
       Condition: 'HasAlertEmail',

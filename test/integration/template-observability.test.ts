@@ -79,6 +79,8 @@ describe('the state machine', () => {
     expect(group).toEqual({
       LogGroupName: `/aws/vendedlogs/states/${SERVICE}-${STAGE}-agent-goal`,
       RetentionInDays: 30,
+      // prod's kmsKey is on: the stage key, as every function's log group (template-security.test.ts).
+      KmsKeyId: { 'Fn::GetAtt': ['AgentKey', 'Arn'] },
     });
   });
 

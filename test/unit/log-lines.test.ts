@@ -61,8 +61,8 @@ const capture = (act: () => void): string[] => {
 /** A Logs Insights `parse` glob: each `*` matches lazily, a trailing `*` to the end of the message. */
 const parseGlob = (line: string, glob: string): string | undefined => {
   const [before = '', after = ''] = glob.split('*');
-  const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  const pattern = after === '' ? `${escape(before)}(.*)$` : `${escape(before)}(.*?)${escape(after)}`;
+  const literal = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const pattern = after === '' ? `${literal(before)}(.*)$` : `${literal(before)}(.*?)${literal(after)}`;
   return new RegExp(pattern).exec(line)?.[1];
 };
 

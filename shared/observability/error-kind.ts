@@ -40,8 +40,12 @@ const KINDS: Readonly<Record<string, ErrorKind>> = {
   PricingError: 'config',
 };
 
+/** The kind of an error known only by its name (an ASL error: the failed task's error type). */
+export const errorKindOfName = (name: string): ErrorKind =>
+  Object.hasOwn(KINDS, name) ? (KINDS[name] as ErrorKind) : 'internal';
+
 export const errorKindOf = (error: unknown): ErrorKind =>
-  (error instanceof Error && KINDS[error.name]) || 'internal';
+  error instanceof Error ? errorKindOfName(error.name) : 'internal';
 
 /**
  * The fields of an error line: a low-cardinality `errorKind` and `exception` (Powertools formats an Error value
@@ -50,4 +54,16 @@ export const errorKindOf = (error: unknown): ErrorKind =>
 export const exceptionFields = (error: unknown): { errorKind: ErrorKind; exception: unknown } => ({
   errorKind: errorKindOf(error),
   exception: error instanceof Error ? error : new Error(String(error)),
+});
+
+/**
+ * The fields of the error line of a goal that failed in a step: the step's error as Step Functions passed it on
+ * (its type and message; the stack is on the failed step's own `Handler failed` line, so null here).
+ */
+export const stepFailureFields = (
+  type: string,
+  message: string,
+): { errorKind: ErrorKind; exception: { name: string; message: string; stack: null } } => ({
+  errorKind: errorKindOfName(type),
+  exception: { name: type, message, stack: null },
 });

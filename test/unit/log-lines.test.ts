@@ -154,10 +154,31 @@ describe('an error line', () => {
     expect(line).toMatch(/"exception":/);
   });
 
-  it('kinds an unknown error as internal', () => {
+  it('kinds an unknown error as internal, an Object prototype name included', () => {
     const { errors } = load({});
     expect(errors.errorKindOf(new TypeError('x'))).toBe('internal');
     expect(errors.errorKindOf('not an error')).toBe('internal');
+    expect(errors.errorKindOfName('constructor')).toBe('internal');
+    expect(errors.errorKindOfName('ThrottlingException')).toBe('throttled');
+  });
+
+  it("carries a failed goal's step error (type and message) as exception, kinded by the type", () => {
+    // Prepare
+    const { powertools, errors } = load({ POWERTOOLS_LOG_LEVEL: 'INFO' });
+
+    // Act
+    const [line = ''] = capture(() =>
+      powertools.logger.error(
+        'Goal failed',
+        errors.stepFailureFields('ToolTimeoutError', 'no answer in 3000 ms'),
+      ),
+    );
+
+    // Assess
+    expect(JSON.parse(line)).toMatchObject({
+      errorKind: 'timeout',
+      exception: { name: 'ToolTimeoutError', message: 'no answer in 3000 ms', stack: null },
+    });
   });
 });
 

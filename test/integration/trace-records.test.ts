@@ -144,4 +144,36 @@ describe('trace records in the local logs', () => {
     );
     expect(emf.some((j) => 'sessionId' in j || 'tenantId' in j)).toBe(false);
   });
+
+  // Last: the loop opens audit_billing_logs' breaker on this file's table.
+  it('count a loop detection, the breaker it opens and a budget stop as EMF metrics with their dimensions', async () => {
+    // Prepare: the same call six times in a row (the profile's loopThreshold is 5); a budget no call fits
+    const audit = { name: 'audit_billing_logs', input: { tenant_id: 'acme' } };
+    const loop: ModelScript = {
+      turns: [...Array.from({ length: 6 }, () => ({ toolUse: [audit] })), { text: 'x' }],
+    };
+    const before = logLines('plan').length;
+
+    // Act
+    const looped = await runGoal({ stack, event: goalEvent(), modelScript: loop });
+    const broke = await runGoal({ stack, event: goalEvent({ constraints: { usdBudget: 1e-9 } }) });
+
+    // Assess
+    expect([looped.stopReason, broke.stopReason]).toEqual(['loop_detected', 'usd_budget']);
+    const counted = logLines('plan')
+      .slice(before)
+      .map(
+        ({ json }) =>
+          json as Record<string, unknown> & {
+            _aws?: { CloudWatchMetrics: { Metrics: { Name: string }[] }[] };
+          },
+      )
+      .filter((j) => j._aws && ['LoopDetections', 'BreakerOpens', 'BudgetStops'].some((n) => n in j))
+      .map(({ _aws, timestamp: _t, service: _s, ...rest }) => rest);
+    expect(counted).toEqual([
+      { kind: 'tool', BreakerOpens: 1 },
+      { LoopDetections: 1 },
+      { stopReason: 'usd_budget', BudgetStops: 1 },
+    ]);
+  });
 });

@@ -3,10 +3,23 @@
  * errors per tool call, breaker opens, loop detections and budget stops. Dimensions are low-cardinality only (tier,
  * actionGroup, function, kind, stopReason): never a session or tenant id.
  */
-import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { StopReason } from '../agent/stop-reasons';
 import { metrics } from '../runtime/powertools';
 import type { ModelCall, ToolCall } from './trace-records';
+
+/**
+ * Adds the dimensions as a set of their own beside `[service]` alone: each metric is published by its dimensions
+ * and as the service's total, the one an alarm names (an alarm matches a metric's full dimension set). An empty
+ * set is Powertools' way to publish the default dimensions alone (checked on 2.36 in test/unit/log-lines.test.ts).
+ */
+const dimensionsWithTotal = (
+  target: Pick<Metrics, 'addDimensions'>,
+  dimensions: Record<string, string>,
+): void => {
+  if (Object.keys(dimensions).length > 0) target.addDimensions(dimensions);
+  target.addDimensions({});
+};
 
 /** Stops for spend: the session's budgets and the tenant's daily cap or pause. */
 const BUDGET_STOPS: readonly StopReason[] = [
@@ -19,7 +32,7 @@ const BUDGET_STOPS: readonly StopReason[] = [
 /** A model call that was answered (and billed): its tokens and cost, by tier. A refused attempt has no usage. */
 export const addModelCallMetrics = (call: ModelCall): void => {
   if (call.outcome !== 'ok' && call.outcome !== 'unusable') return;
-  metrics.addDimension('tier', call.tier ?? 'unknown');
+  dimensionsWithTotal(metrics, { tier: call.tier ?? 'unknown' });
   metrics.addMetric('ModelCalls', MetricUnit.Count, 1);
   metrics.addMetric('InputTokens', MetricUnit.Count, call.tokens.input);
   metrics.addMetric('OutputTokens', MetricUnit.Count, call.tokens.output);
@@ -34,7 +47,7 @@ export const addModelCallMetrics = (call: ModelCall): void => {
  */
 export const addToolCallMetrics = (call: ToolCall): void => {
   const known = call.actionGroup !== null;
-  metrics.addDimensions({
+  dimensionsWithTotal(metrics, {
     actionGroup: call.actionGroup ?? 'unknown',
     function: known ? call.function : 'unknown',
   });
@@ -46,7 +59,7 @@ export const addToolCallMetrics = (call: ToolCall): void => {
 /** One metric with its own dimensions, published at once (Powertools' singleMetric). */
 const countOne = (name: string, dimensions: Record<string, string>): void => {
   const single = metrics.singleMetric();
-  for (const [key, value] of Object.entries(dimensions)) single.addDimension(key, value);
+  dimensionsWithTotal(single, dimensions);
   single.addMetric(name, MetricUnit.Count, 1);
 };
 

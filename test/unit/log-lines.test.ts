@@ -243,6 +243,7 @@ const emfOf = (lines: string[]) =>
       return {
         doc: d,
         metrics: directive.Metrics as { Name: string; Unit: string }[],
+        sets: directive.Dimensions as string[][],
         dimensions: (directive.Dimensions as string[][]).flat(),
       };
     });
@@ -302,6 +303,9 @@ describe('EMF metrics', () => {
       function: 'audit_billing_logs',
       ToolErrors: 1,
     });
+    // Each by its dimensions and as the service's total (the set an alarm names).
+    expect(model?.sets).toEqual([['service', 'tier'], ['service']]);
+    expect(tool?.sets).toEqual([['service', 'actionGroup', 'function'], ['service']]);
     for (const emf of [model, tool]) {
       expect(emf?.dimensions.every((d) => lowCardinality.has(d))).toBe(true);
       expect(emf?.doc).not.toHaveProperty('sessionId');
@@ -340,6 +344,11 @@ describe('EMF metrics', () => {
     ]);
     expect(docs[0]?.doc).toMatchObject({ kind: 'model', BreakerOpens: 1 });
     expect(docs[2]?.doc).toMatchObject({ stopReason: 'tenant_daily_cap', BudgetStops: 1 });
+    expect(docs.map((d) => d.sets)).toEqual([
+      [['service', 'kind'], ['service']],
+      [['service']],
+      [['service', 'stopReason'], ['service']],
+    ]);
     expect(docs.flatMap((d) => d.dimensions).every((d) => lowCardinality.has(d))).toBe(true);
   });
 });

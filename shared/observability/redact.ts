@@ -45,6 +45,23 @@ export const redactText = (text: string): string =>
     .replace(EMAIL, '[EMAIL]')
     .replace(CARD_LIKE, (match) => (passesLuhn(match.replace(/[ -]/g, '')) ? '[CARD]' : match));
 
+/**
+ * Identifiers the records are grouped by, never pattern-matched: a UUID session id can hold a Luhn-valid run of
+ * 16 digits across its dashes (41111111-1111-1111-...), and a redacted id would split its session's records.
+ */
+const IDENTIFIER_KEYS = new Set(
+  [
+    'sessionId',
+    'tenantId',
+    'callId',
+    'toolUseId',
+    'eventId',
+    'executionArn',
+    'xray_trace_id',
+    'function_request_id',
+  ].map(normalise),
+);
+
 /** Parses REDACT_KEYS (comma-separated key names); unset or empty, the defaults. */
 export const redactKeysOf = (value: string | undefined): string[] => {
   const keys = (value ?? '')
@@ -56,12 +73,14 @@ export const redactKeysOf = (value: string | undefined): string[] => {
 
 /**
  * A JSON replacer (the Logger's `jsonReplacerFn`): the value of a configured key becomes [REDACTED] whatever it
- * is; every other string has its emails and card-like numbers replaced.
+ * is; every other string but an identifier has its emails and card-like numbers replaced.
  */
 export const redactingReplacer = (keys: readonly string[]) => {
   const redacted = new Set(keys.map(normalise));
   return (key: string, value: unknown): unknown => {
-    if (key !== '' && redacted.has(normalise(key))) return REDACTED;
-    return typeof value === 'string' ? redactText(value) : value;
+    if (key === '') return value;
+    const name = normalise(key);
+    if (redacted.has(name)) return REDACTED;
+    return typeof value === 'string' && !IDENTIFIER_KEYS.has(name) ? redactText(value) : value;
   };
 };

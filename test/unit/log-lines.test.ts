@@ -226,6 +226,20 @@ describe('prompts and completions', () => {
     });
   });
 
+  it('leave identifiers alone: a UUID session id with a Luhn-valid digit run stays whole', () => {
+    // Prepare: 41111111-1111-1111 is a valid card number across the dashes
+    const { powertools } = load({ POWERTOOLS_LOG_LEVEL: 'INFO' });
+    const sessionId = '41111111-1111-1111-abcd-0123456789ab';
+
+    // Act
+    const [line = ''] = capture(() =>
+      powertools.logger.info('x', { sessionId, note: `session ${sessionId}` }),
+    );
+
+    // Assess
+    expect(JSON.parse(line)).toMatchObject({ sessionId, note: 'session [CARD]-abcd-0123456789ab' });
+  });
+
   it('redact the keys REDACT_KEYS names instead of the defaults', () => {
     const { powertools } = load({ POWERTOOLS_LOG_LEVEL: 'INFO', REDACT_KEYS: 'iban' });
     const [line = ''] = capture(() => powertools.logger.info('x', { iban: 'DE89', password: 'kept' }));

@@ -6,6 +6,7 @@ module.exports = {
     {
       displayName: 'unit',
       testMatch: ['<rootDir>/test/unit/**/*.test.ts'],
+      setupFiles: ['<rootDir>/test/unit/quiet-powertools.ts'],
       transform,
       testEnvironment: 'node',
     },

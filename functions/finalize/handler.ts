@@ -18,7 +18,7 @@ const deps = {
 
 export const handler = lambdaHandler(async (event: unknown) => {
   const input = parseInput(finalizeInputSchema, event, 'Finalize');
-  logger.appendKeys({ tenantId: input.tenantId, sessionId: input.sessionId });
+  logger.appendKeys({ sessionId: input.sessionId, tenantId: input.tenantId, turn: input.turn });
   const result = await finalizeSession(deps, input);
   logger.info('Session finished', { status: result.status, reason: result.reason, costUsd: result.costUsd });
   return result;

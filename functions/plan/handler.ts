@@ -1,5 +1,4 @@
 /** Plan: the stop rules, then one model turn through Bedrock Converse or the private SageMaker endpoint; returns the tool calls to run, or finish/stop. */
-import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { EventPublisher } from '../../shared/contracts/lifecycle-events';
 import { BedrockConverseProvider } from '../../shared/providers/bedrock-converse';
 import { SageMakerChatProvider } from '../../shared/providers/sagemaker-chat';
@@ -11,13 +10,14 @@ import {
   breakerConfig,
   busConfig,
   historyEventBudget,
+  logPromptsConfig,
   modelTiers,
   privateModelEndpoint,
   promptCachingConfig,
   tableConfig,
 } from '../../shared/runtime/config';
 import { lambdaHandler, parseInput } from '../../shared/runtime/lambda';
-import { logger, metrics } from '../../shared/runtime/powertools';
+import { logger } from '../../shared/runtime/powertools';
 import { planInputSchema, planTurn } from '../../shared/steps/plan';
 import { BreakerStore } from '../../shared/store/breaker-store';
 import { BudgetLedger } from '../../shared/store/budget-ledger';
@@ -40,19 +40,17 @@ const deps = {
     ...breakerConfig(),
   },
   historyEventBudget: historyEventBudget(),
+  logPrompts: logPromptsConfig(),
   budget: { ledger: new BudgetLedger(documentClient(), table.tableName, table.sessionTtlDays), events },
 };
 
 export const handler = lambdaHandler(async (event: unknown) => {
   const input = parseInput(planInputSchema, event, 'Plan');
-  logger.appendKeys({ tenantId: input.tenantId, sessionId: input.sessionId });
+  logger.appendKeys({ sessionId: input.sessionId, tenantId: input.tenantId });
+  // The model call's trace record and metrics are Plan's own (shared/observability/logs.ts).
   const { modelId, tier, usage, costUsd, ...result } = await planTurn(deps, input);
   if (usage && modelId) {
-    metrics.addDimension('tier', tier ?? 'unknown');
-    metrics.addMetric('ModelCalls', MetricUnit.Count, 1);
-    metrics.addMetric('InputTokens', MetricUnit.Count, usage.input);
-    metrics.addMetric('OutputTokens', MetricUnit.Count, usage.output);
-    logger.info('Turn planned', { turn: result.turn, action: result.action, modelId, tier, usage, costUsd });
+    logger.info('Turn planned', { action: result.action, toolCalls: result.toolCalls.length });
   } else {
     logger.info('Turn replayed from the stored conversation', { turn: result.turn, action: result.action });
   }

@@ -1,6 +1,7 @@
 /** RecordFailure: keeps a resumable checkpoint of a failed goal and emits Agent Goal Failed. */
 
 import { EventPublisher, GOAL_FAILED } from '../../shared/contracts/lifecycle-events';
+import { stepFailureFields } from '../../shared/observability/error-kind';
 import { documentClient } from '../../shared/runtime/clients/dynamodb';
 import { eventBridgeClient } from '../../shared/runtime/clients/eventbridge';
 import { busConfig, tableConfig } from '../../shared/runtime/config';
@@ -21,7 +22,11 @@ export const handler = lambdaHandler(async (event: unknown) => {
   logger.appendKeys({ tenantId: input.tenantId, sessionId: input.sessionId });
   const detail = await recordFailure(deps, input);
   if (detail.event === GOAL_FAILED) {
-    logger.error('Goal failed', { error: detail.error, checkpointTurn: detail.checkpointTurn });
+    logger.error('Goal failed', {
+      error: detail.error,
+      checkpointTurn: detail.checkpointTurn,
+      ...stepFailureFields(detail.error.type, detail.error.message),
+    });
   } else {
     // Finalize had ended the session; its own event was published again (or there is no session at all).
     logger.warn('Failure after the session ended', { error: detail.error, status: detail.status });

@@ -1,5 +1,4 @@
 /** RunTool: one tool call, validated against its OpenAPI schema and run through its action-group Lambda. */
-import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { actionGroupFunctions } from '../../shared/agent/tools';
 import { EventPublisher } from '../../shared/contracts/lifecycle-events';
 import { documentClient } from '../../shared/runtime/clients/dynamodb';
@@ -7,7 +6,7 @@ import { eventBridgeClient } from '../../shared/runtime/clients/eventbridge';
 import { lambdaClient } from '../../shared/runtime/clients/lambda';
 import { breakerConfig, busConfig, tableConfig, toolRetryConfig } from '../../shared/runtime/config';
 import { lambdaHandler, parseInput } from '../../shared/runtime/lambda';
-import { logger, metrics } from '../../shared/runtime/powertools';
+import { logger } from '../../shared/runtime/powertools';
 import { runTool, runToolInputSchema } from '../../shared/steps/run-tool';
 import { BreakerStore } from '../../shared/store/breaker-store';
 import { BudgetLedger } from '../../shared/store/budget-ledger';
@@ -32,13 +31,9 @@ const deps = {
 
 export const handler = lambdaHandler(async (event: unknown) => {
   const input = parseInput(runToolInputSchema, event, 'RunTool');
-  logger.appendKeys({ tenantId: input.tenantId, sessionId: input.sessionId, tool: input.call.name });
+  logger.appendKeys({ sessionId: input.sessionId, tenantId: input.tenantId, turn: input.turn });
+  // The call's trace record ("Tool call") and its metrics are RunTool's own (shared/observability/logs.ts).
   const result = await runTool(deps, input);
-  metrics.addMetric(
-    result.status === 'succeeded' ? 'ToolCallsSucceeded' : 'ToolCallsFailed',
-    MetricUnit.Count,
-    1,
-  );
-  logger.info('Tool call finished', { ...result, turn: input.turn });
+  if (result.replayed) logger.info('Tool call replayed from its stored outcome', { ...result });
   return result;
 });

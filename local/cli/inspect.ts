@@ -2,6 +2,7 @@
 import { paginateScan } from '@aws-sdk/lib-dynamodb';
 import { textOf, toolUsesOf } from '../../shared/agent/conversation';
 import { applyCoercions, type Coercion } from '../../shared/agent/tool-input';
+import { modelCallOf, toolCallOf } from '../../shared/observability/trace-records';
 import type { Conversation, SessionItem } from '../../shared/store/session-store';
 import { parseItem, sessionItemSchema } from '../../shared/store/table';
 import { type LocalClients, type RunSummary, summarize } from './run-goal';
@@ -60,34 +61,28 @@ export const buildTrace = (conversation: Conversation): Trace => {
     .filter((m) => m.role === 'assistant')
     .map((m): TraceTurn => {
       const calls = conversation.toolCalls.filter((c) => c.turn === m.turn);
+      // The same fields as the log's trace records (shared/observability/trace-records.ts).
+      const { outcome: _outcome, ...model } = modelCallOf(m);
       return {
-        turn: m.turn,
-        modelId: m.modelId ?? null,
-        tier: m.tier ?? null,
-        provider: m.provider ?? null,
-        stepKind: m.stepKind ?? null,
+        ...model,
         routeReason: m.routeReason ?? null,
-        tokens: m.usage ?? { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 },
-        costUsd: m.costUsd ?? 0,
-        costMicros: m.costMicros ?? 0,
-        latencyMs: m.latencyMs ?? null,
-        stopReason: m.stopReason ?? null,
         text: textOf(m),
         toolCalls: toolUsesOf(m).map((use) => {
           const call = calls.find((c) => c.toolUseId === use.toolUseId);
+          const recorded = call && toolCallOf(call);
           return {
             toolUseId: use.toolUseId ?? '',
             name: use.name ?? '',
             input: use.input ?? null,
             coercedInput: call?.coercions?.length ? applyCoercions(use.input, call.coercions) : null,
             coercions: call?.coercions ?? [],
-            status: call?.status ?? 'not run',
+            status: recorded?.outcome ?? 'not run',
             leaseUntil: call?.leaseUntil ?? null,
             resultParts: call?.resultParts ?? null,
-            errorKind: call?.errorKind ?? null,
-            latencyMs: call?.latencyMs ?? null,
-            attempts: call?.attempts ?? 0,
-            invocations: call?.invocations ?? 0,
+            errorKind: recorded?.errorKind ?? null,
+            latencyMs: recorded?.latencyMs ?? null,
+            attempts: recorded?.stepAttempts ?? 0,
+            invocations: recorded?.invocations ?? 0,
             result: call?.result ?? null,
             breaker: call?.breaker ?? null,
             fallback: call?.fallback ?? null,

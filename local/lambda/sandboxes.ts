@@ -14,9 +14,10 @@ export const sandboxEnvironment = (
 ): Record<string, string> => ({
   ...(process.env.PATH === undefined ? {} : { PATH: process.env.PATH }),
   LANG: 'en_US.UTF-8',
-  // No X-Ray daemon and no CloudWatch agent locally: the tracer is off and EMF metrics are not printed.
+  // No X-Ray daemon locally: the tracer is off. EMF metrics are printed into the function's log, as Lambda's
+  // CloudWatch Logs would receive them, so the local log runner sees them too.
   POWERTOOLS_TRACE_ENABLED: 'false',
-  POWERTOOLS_METRICS_DISABLED: 'true',
+  POWERTOOLS_METRICS_DISABLED: 'false',
   ...spec.environment,
   ...sharedEnvironment,
   // Reserved variables: Lambda sets these itself and a function cannot override them.

@@ -105,6 +105,15 @@ export const promptCachingConfig = (env: NodeJS.ProcessEnv = process.env): boole
   return value === 'on';
 };
 
+/** LOG_PROMPTS `on` logs each model call's prompt and completion at DEBUG (redacted); `off` (default) never. */
+export const logPromptsConfig = (env: NodeJS.ProcessEnv = process.env): boolean => {
+  const value = optionalEnv('LOG_PROMPTS', 'off', env);
+  if (value !== 'on' && value !== 'off') {
+    throw new ConfigError(`Environment variable LOG_PROMPTS must be "on" or "off", got "${value}"`);
+  }
+  return value === 'on';
+};
+
 /**
  * BREAKER_MAX_COOLDOWN_SECONDS caps every breaker's cooldown on a stage (a test stage waits seconds, not the
  * configured 30 s); unset, the settings of each tool and model stand.

@@ -6,6 +6,7 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
 import type * as z from 'zod';
+import { exceptionFields } from '../observability/error-kind';
 import { takeDynamoDbUsage } from './clients/consumed-capacity';
 import { StepInputError } from './errors';
 import { logger, metrics, tracer } from './powertools';
@@ -45,7 +46,7 @@ export const lambdaHandler =
       return await fn(event, context);
     } catch (error) {
       tracer.addErrorAsMetadata(error as Error);
-      logger.error('Handler failed', { error });
+      logger.error('Handler failed', exceptionFields(error));
       throw error;
     } finally {
       subsegment?.close();

@@ -24,8 +24,13 @@ import { detectStepKind } from '../agent/step-kind';
 import type { StopReason } from '../agent/stop-reasons';
 import { offeredTools, type ToolDefinition, toolsForAgent } from '../agent/tools';
 import type { EventPublisher } from '../contracts/lifecycle-events';
+import { errorKindOf } from '../observability/error-kind';
+import { logModelCall, logPromptExchange } from '../observability/logs';
+import { countStop } from '../observability/metrics';
+import { modelCallOf } from '../observability/trace-records';
 import type { ModelAnswer, ModelProvider, ModelProviders } from '../providers/model-provider';
 import { ModelRequestError, SessionStateError } from '../runtime/errors';
+import { logger } from '../runtime/powertools';
 import type { BudgetLedger, ReserveResult, Settlement } from '../store/budget-ledger';
 import type { Conversation, MessageItem, SessionItem, SessionStore } from '../store/session-store';
 import { alertSessionCost, alertTenantDay } from './cost-alerts';
@@ -71,6 +76,8 @@ export interface PlanDeps {
    * `events`, cost alerts are sent. Without it (unit tests of the loop) calls are only counted.
    */
   budget?: { ledger: BudgetLedger; events: EventPublisher };
+  /** Prompts and completions go to the log at DEBUG (LOG_PROMPTS on); off by default. */
+  logPrompts?: boolean;
   now?: () => number;
 }
 
@@ -285,9 +292,31 @@ export const providerFor = (providers: ModelProviders, modelId: string): ModelPr
   return provider;
 };
 
-/** One model call through its provider (errors already mapped to the ASL's names; an unusable answer is Plan's to refuse). */
-const converse = (deps: PlanDeps, request: ConverseCommandInput, modelId: string): Promise<ModelAnswer> =>
-  providerFor(deps.providers, modelId).converse(request);
+/**
+ * One model call through its provider (errors already mapped to the ASL's names; an unusable answer is Plan's to
+ * refuse), its prompt and completion logged with LOG_PROMPTS; a call that fails is a trace record of its own here
+ * (an answered one is recorded with its cost in recordTurn).
+ */
+const converse = async (
+  deps: PlanDeps,
+  session: SessionItem,
+  { route, request }: Pick<ReturnType<typeof routeTurn>, 'route' | 'request'>,
+  turn: number,
+): Promise<ModelAnswer> => {
+  const { modelId, tier, stepKind } = route;
+  const started = Date.now();
+  try {
+    const answer = await providerFor(deps.providers, modelId).converse(request);
+    logPromptExchange(deps.logPrompts === true, { turn, modelId }, request, answer.content);
+    return answer;
+  } catch (error) {
+    logPromptExchange(deps.logPrompts === true, { turn, modelId }, request, undefined);
+    const provider = catalogEntry(modelId)?.provider ?? 'bedrock';
+    const attempt = { turn, modelId, tier, provider, latencyMs: Date.now() - started };
+    logModelCall(session, modelCallOf({ ...attempt, ...(stepKind ? { stepKind } : {}) }, errorKindOf(error)));
+    throw error;
+  }
+};
 
 /**
  * The turn's answer from the routed tier: its model, or (with breakers) the tier's next model when that one's
@@ -300,8 +329,7 @@ const answerTurn = async (
   turn: number,
 ) => {
   const routed = routeTurn(deps, conversation, profile, turn);
-  if (!deps.breakers)
-    return { ...routed, answer: await converse(deps, routed.request, routed.route.modelId) };
+  if (!deps.breakers) return { ...routed, answer: await converse(deps, conversation.session, routed, turn) };
   const breakers = { ...deps.breakers, ...(deps.now ? { now: deps.now } : {}) };
   let chosen = routed;
   const { answer } = await converseOnTier(
@@ -315,7 +343,7 @@ const answerTurn = async (
               modelId,
               reason: `fell back to ${modelId} (${passed.join('; ')})`,
             });
-      return converse(deps, chosen.request, modelId);
+      return converse(deps, conversation.session, chosen, turn);
     },
   );
   return { ...chosen, answer };
@@ -405,6 +433,19 @@ const recordTurn = async (
   const micros = costMicros(answer.usage, rate) + TURN_INFRASTRUCTURE_MICROS;
   const costUsd = microsToUsd(micros);
   const provider = catalogEntry(route.modelId)?.provider ?? 'bedrock';
+  const call = {
+    turn,
+    modelId: route.modelId,
+    tier: route.tier,
+    ...(route.stepKind ? { stepKind: route.stepKind } : {}),
+    usage: answer.usage,
+    costUsd,
+    costMicros: micros,
+    provider,
+    latencyMs: answer.latencyMs,
+    ...(answer.stopReason ? { stopReason: answer.stopReason } : {}),
+  };
+  logModelCall(session, modelCallOf(call, isUsableAnswer(answer.content) ? 'ok' : 'unusable'));
   const ledger = {
     ...settle(deps, session, reserved, answer.usage, micros),
     modelSeen: session.modelUsage?.[route.modelId] !== undefined,
@@ -429,20 +470,11 @@ const recordTurn = async (
     tenantId: session.tenantId,
     sessionId: session.sessionId,
     message: {
-      turn,
+      ...call,
       role: 'assistant',
       agent: session.agent,
       content: answer.content,
-      modelId: route.modelId,
-      tier: route.tier,
-      ...(route.stepKind ? { stepKind: route.stepKind } : {}),
       routeReason: route.reason,
-      usage: answer.usage,
-      costUsd,
-      costMicros: micros,
-      provider,
-      latencyMs: answer.latencyMs,
-      ...(answer.stopReason ? { stopReason: answer.stopReason } : {}),
     },
     ...ledger,
   });
@@ -488,6 +520,7 @@ export const planTurn = async (
   const stop = stopBeforeNextTurn(session, conversation.toolCalls, profile.limits);
   if (stop === 'loop_detected') await openLoopedTool(deps, conversation, profile);
   if (stop) {
+    countStop(stop);
     await alertStop(deps, session, stop);
     return { turn: session.turn, action: 'stop', toolCalls: [], reason: stop };
   }
@@ -496,8 +529,10 @@ export const planTurn = async (
   }
 
   const turn = session.turn + 1;
+  logger.appendKeys({ turn });
   const reserved = await reserveTurn(deps, conversation, profile, turn);
   if (reserved && !reserved.reserved) {
+    countStop(reserved.stop);
     await alertStop(deps, session, reserved.stop);
     return { turn: session.turn, action: 'stop', toolCalls: [], reason: reserved.stop };
   }

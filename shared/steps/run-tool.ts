@@ -24,6 +24,8 @@ import {
   buildActionGroupEvent,
   toActionGroupParameters,
 } from '../contracts/action-group';
+import { logToolCall } from '../observability/logs';
+import { toolCallOf } from '../observability/trace-records';
 import {
   ConfigError,
   SessionStateError,
@@ -413,6 +415,17 @@ const settleCall = (deps: ToolRunnerDeps, session: SessionItem, reserved: Reserv
   };
 };
 
+/** The fields of a finished call its trace record is built from (toolCallOf), as completeToolCall stored them. */
+const recorded = (input: RunToolInput, tool: ToolDefinition | undefined, outcome: Outcome) => ({
+  turn: input.turn,
+  toolUseId: input.call.toolUseId,
+  name: input.call.name,
+  ...(tool ? { actionGroup: tool.actionGroup } : {}),
+  status: outcome.status,
+  ...(outcome.errorKind ? { errorKind: outcome.errorKind } : {}),
+  invocations: outcome.invocations ?? 0,
+});
+
 /**
  * RunTool: find the stored tool use, check it, claim the call under a lease (a finished one is replayed, never
  * re-run; one another attempt is running is refused with ToolCallInProgressError, which the ASL retries after the
@@ -473,6 +486,7 @@ export const runTool = async (deps: ToolRunnerDeps, input: RunToolInput): Promis
   });
   const budget = session ? settleCall(deps, session, reserved) : { extraUpdates: [] };
   const { shown, parts } = splitResult(outcome.result);
+  const latencyMs = now() - startedAt;
   await deps.store.completeToolCall({
     tenantId,
     sessionId,
@@ -482,7 +496,7 @@ export const runTool = async (deps: ToolRunnerDeps, input: RunToolInput): Promis
     ...(outcome.errorKind ? { errorKind: outcome.errorKind } : {}),
     result: shown,
     resultHash: hash(outcome.result),
-    latencyMs: now() - startedAt,
+    latencyMs,
     invocations: outcome.invocations ?? 0,
     ...(parts ? { parts } : {}),
     ...(outcome.breaker ? { breaker: outcome.breaker } : {}),
@@ -499,5 +513,9 @@ export const runTool = async (deps: ToolRunnerDeps, input: RunToolInput): Promis
     ],
   });
   if (guard && tool) await settleBreaker(guard, tool, outcome);
+  logToolCall(
+    input,
+    toolCallOf({ ...recorded(input, tool, outcome), attempts: claim.item.attempts, latencyMs }),
+  );
   return { toolUseId: call.toolUseId, status: outcome.status, replayed: false };
 };

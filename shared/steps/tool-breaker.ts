@@ -22,6 +22,7 @@ import {
   CIRCUIT_OPENED,
   type EventPublisher,
 } from '../contracts/lifecycle-events';
+import { countBreakerOpen } from '../observability/metrics';
 import type { BreakerKind, BreakerStore, TransactUpdate } from '../store/breaker-store';
 import type { LastKnownGoodStore } from '../store/last-known-good';
 import type { ToolCallItem, ToolErrorKind } from '../store/session-store';
@@ -82,8 +83,9 @@ export const publishTransition = (
     cooldownSeconds?: number;
     counts?: WindowCounts;
   },
-) =>
-  deps.events.publish(type, {
+) => {
+  if (type === CIRCUIT_OPENED) countBreakerOpen(detail.kind ?? 'tool');
+  return deps.events.publish(type, {
     kind: detail.kind ?? 'tool',
     name: detail.name,
     state: detail.state,
@@ -93,6 +95,7 @@ export const publishTransition = (
     cooldownSeconds: detail.cooldownSeconds ?? null,
     reason: detail.reason,
   });
+};
 
 /** Before invoking: the state seen and whether this call runs, probes or is refused (a lost probe race refuses). */
 const admit = async (deps: ToolBreakerDeps, tool: ToolDefinition, record: BreakerRecord | undefined) => {

@@ -110,7 +110,7 @@ describe('local Lambda service (Invoke API contract)', () => {
       AWS_ACCESS_KEY_ID: 'local',
       AWS_ENDPOINT_URL_DYNAMODB: 'http://127.0.0.1:1',
       POWERTOOLS_TRACE_ENABLED: 'false',
-      POWERTOOLS_METRICS_DISABLED: 'true',
+      POWERTOOLS_METRICS_DISABLED: 'false',
       FIXTURE_SETTING: 'from-config',
     });
   });

@@ -98,9 +98,9 @@ describe('billing handler', () => {
     expect(info).toHaveBeenCalledWith(
       'Billing tool call succeeded',
       expect.objectContaining({
-        tool: 'audit_billing_logs',
+        function: 'audit_billing_logs',
         tenantId: 'acme',
-        latencyMs: expect.any(Number),
+        handlerMs: expect.any(Number),
       }),
     );
     expect(ddb.calls()).toHaveLength(0);

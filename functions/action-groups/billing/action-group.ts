@@ -15,6 +15,7 @@ import {
 } from '../../../shared/contracts/action-group';
 import { billingOperations } from '../../../shared/contracts/tool-schemas';
 import { compileToolSchema, schemaErrorsText } from '../../../shared/contracts/tool-schemas/validator';
+import { exceptionFields } from '../../../shared/observability/error-kind';
 import { auditBillingLogs } from './audit';
 import { getContractTerms } from './contract-terms';
 import { loadTenantDataset, type TenantDataset } from './dataset';
@@ -192,25 +193,26 @@ export function createBillingHandler(deps: BillingDeps) {
       event = parseActionGroupEvent(input);
     } catch (error) {
       // Not an action-group event: a caller bug, thrown so that it surfaces as a function error.
-      logger.error('Invalid action-group event', { error });
+      logger.error('Invalid action-group event', exceptionFields(error));
       throw error;
     }
     const started = performance.now();
+    // Not a trace record (RunTool writes the one per call): no `trace`, and the handler's own time as handlerMs.
     const log = {
-      tool: event.function,
+      function: event.function,
       tenantId: event.sessionAttributes[TENANT_ID_ATTRIBUTE],
       sessionId: event.sessionId,
     };
     try {
       const response = await invokeBillingTool(event, resolved);
       const state = response.response.functionResponse.responseState;
-      const latencyMs = Math.round(performance.now() - started);
+      const handlerMs = Math.round(performance.now() - started);
       if (state === undefined) {
-        logger.info('Billing tool call succeeded', { ...log, latencyMs });
+        logger.info('Billing tool call succeeded', { ...log, handlerMs });
       } else {
         logger.warn('Billing tool call refused', {
           ...log,
-          latencyMs,
+          handlerMs,
           responseState: state,
           reason: response.response.functionResponse.responseBody.TEXT.body,
         });
@@ -219,8 +221,8 @@ export function createBillingHandler(deps: BillingDeps) {
     } catch (error) {
       logger.error('Billing tool call failed', {
         ...log,
-        latencyMs: Math.round(performance.now() - started),
-        error,
+        handlerMs: Math.round(performance.now() - started),
+        ...exceptionFields(error),
       });
       throw error;
     }

@@ -87,16 +87,18 @@ describe('Logs Insights over the local logs of a goal', () => {
       .map((g) => ({ toolName: g.key[0], sessionId: g.key[1], avgLatency: g.avg, executionCount: g.count }))
       .sort((a, b) => b.avgLatency - a.avgLatency);
     expect(rows).toEqual(expected);
-    // Tightened at merge, once H1's trace records (branch i9-h1-logs) are on main; until then no line carries
-    // "trace" and both sides are empty. This file passed unchanged on a copy of i9-h1-logs with this branch's files
-    // laid over it (2026-12-02), where the rows were the four tools (executionCount 1 each) and one toolName-null
-    // row of the 4 model calls. The coordinator adds:
-    //   const tools = rows.filter((r) => r.toolName !== null);
-    //   expect(tools.map((r) => r.toolName).sort()).toEqual([
-    //     'audit_billing_logs', 'create_optimization_report', 'get_contract_terms', 'list_underutilized_resources']);
-    //   expect(tools.every((r) => r.executionCount === 1)).toBe(true);
-    //   expect(tools.find((r) => r.toolName === 'audit_billing_logs')?.avgLatency).toBeGreaterThanOrEqual(400);
-    //   expect(rows.find((r) => r.toolName === null)?.executionCount).toBe(4); // the script's 4 model calls
+    // The trace records give one row per tool (one call each in this goal) and one row, toolName empty, of the
+    // goal's four model calls (they carry no "function").
+    const tools = rows.filter((r) => r.toolName !== null);
+    expect(tools.map((r) => r.toolName).sort()).toEqual([
+      'audit_billing_logs',
+      'create_optimization_report',
+      'get_contract_terms',
+      'list_underutilized_resources',
+    ]);
+    expect(tools.every((r) => r.executionCount === 1)).toBe(true);
+    expect(tools.find((r) => r.toolName === 'audit_billing_logs')?.avgLatency).toBeGreaterThanOrEqual(400);
+    expect(rows.find((r) => r.toolName === null)?.executionCount).toBe(4);
   });
 
   it('averages the REPORT durations per function (an inner glob *, stats by @log) as the raw REPORT lines give them', () => {

@@ -24,6 +24,7 @@ import { detectStepKind } from '../agent/step-kind';
 import type { StopReason } from '../agent/stop-reasons';
 import { offeredTools, type ToolDefinition, toolsForAgent } from '../agent/tools';
 import type { EventPublisher } from '../contracts/lifecycle-events';
+import { traceModelCall } from '../observability/xray';
 import type { ModelAnswer, ModelProvider, ModelProviders } from '../providers/model-provider';
 import { ModelRequestError, SessionStateError } from '../runtime/errors';
 import type { BudgetLedger, ReserveResult, Settlement } from '../store/budget-ledger';
@@ -287,7 +288,7 @@ export const providerFor = (providers: ModelProviders, modelId: string): ModelPr
 
 /** One model call through its provider (errors already mapped to the ASL's names; an unusable answer is Plan's to refuse). */
 const converse = (deps: PlanDeps, request: ConverseCommandInput, modelId: string): Promise<ModelAnswer> =>
-  providerFor(deps.providers, modelId).converse(request);
+  traceModelCall(request, modelId, () => providerFor(deps.providers, modelId).converse(request));
 
 /**
  * The turn's answer from the routed tier: its model, or (with breakers) the tier's next model when that one's

@@ -24,6 +24,7 @@ import {
   buildActionGroupEvent,
   toActionGroupParameters,
 } from '../contracts/action-group';
+import { traceToolCall } from '../observability/xray';
 import {
   ConfigError,
   SessionStateError,
@@ -467,10 +468,12 @@ export const runTool = async (deps: ToolRunnerDeps, input: RunToolInput): Promis
     input,
     verdict: reserved && !reserved.reserved ? budgetRefusal(reserved.stop) : verdict,
   };
-  const outcome = await invokeChecked(deps, checked, claim.item.idempotencyKey, {
-    ...(guard ? { guard } : {}),
-    ...(breakerSeen ? { seen: breakerSeen } : {}),
-  });
+  const outcome = await traceToolCall({ tenantId, sessionId, turn, tool: call.name }, () =>
+    invokeChecked(deps, checked, claim.item.idempotencyKey, {
+      ...(guard ? { guard } : {}),
+      ...(breakerSeen ? { seen: breakerSeen } : {}),
+    }),
+  );
   const budget = session ? settleCall(deps, session, reserved) : { extraUpdates: [] };
   const { shown, parts } = splitResult(outcome.result);
   await deps.store.completeToolCall({

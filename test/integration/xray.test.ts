@@ -91,6 +91,7 @@ describe('X-Ray traces of a goal', () => {
     expect(runTools).toHaveLength(4);
     for (const fn of runTools) expect(named(fn.children, '## functions/run-tool/')).toHaveLength(1);
     // RunTool's Lambda call carries the trace header: the action group's segment is a child of it.
+    expect(named(nodes, '## tool ')).toHaveLength(4);
     for (const tool of named(nodes, '## tool ')) {
       const invoke = tool.children.find((c) => c.name === 'Lambda');
       expect(invoke?.children.map((c) => c.name)).toEqual(['sovereign-agent-local-billingActionGroup']);

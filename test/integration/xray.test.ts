@@ -4,6 +4,7 @@
  * subsegment per model call and one `## tool` subsegment per tool call, counted against the stored session.
  */
 import type { ModelScript } from '../../local/bedrock/script';
+import { EXIT, main } from '../../local/cli/main';
 import { localClients, runGoal } from '../../local/cli/run-goal';
 import type { LocalStack } from '../../local/stack/start';
 import { readSegments, type Trace, type TraceNode, tracesOfSession, walk } from '../../local/xray/traces';
@@ -70,6 +71,46 @@ describe('X-Ray traces of a goal', () => {
       expect(node.annotations).toMatchObject({ sessionId, tenantId: 'acme' });
       expect(node.error || node.fault).toBe(false);
     }
+  });
+
+  it('prints the session as a tree with `sovereign-agent xray`, and exits 5 for a session without a trace', async () => {
+    // Prepare
+    const summary = await runGoal({
+      stack,
+      event: goalEvent(),
+      modelScript: loadJson<ModelScript>('events/model-scripts/billing-four-tools.json'),
+    });
+    const sessionId = summary.sessionId as string;
+    await settledTraces(sessionId);
+    const printed: string[] = [];
+    const write = jest.spyOn(process.stdout, 'write').mockImplementation((text) => {
+      printed.push(String(text));
+      return true;
+    });
+    const stderr = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    const dataDir = process.env.SOVEREIGN_AGENT_DATA_DIR;
+    process.env.SOVEREIGN_AGENT_DATA_DIR = stack.dataDir;
+
+    // Act
+    let codes: number[];
+    try {
+      codes = [await main(['xray', sessionId]), await main(['xray', 'no-such-session'])];
+    } finally {
+      write.mockRestore();
+      stderr.mockRestore();
+      if (dataDir === undefined) delete process.env.SOVEREIGN_AGENT_DATA_DIR;
+      else process.env.SOVEREIGN_AGENT_DATA_DIR = dataDir;
+    }
+
+    // Assess
+    expect(codes).toEqual([EXIT.ok, EXIT.noSession]);
+    const lines = printed.join('').split('\n');
+    expect(lines[0]).toMatch(/^trace 1-[0-9a-f]{8}-[0-9a-f]{24}$/);
+    expect(lines[1]).toMatch(/^ {2}sovereign-agent-local-intake \(AWS::Lambda::Function\) {2}\d+ ms$/);
+    expect(lines.filter((l) => /^ +## model .+ \d+ ms {2}\[sessionId=/.test(l))).toHaveLength(summary.turns);
+    expect(
+      lines.filter((l) => /^ +## tool .+ \d+ ms {2}\[sessionId=.* outcome=succeeded\]$/.test(l)),
+    ).toHaveLength(summary.toolCalls);
   });
 
   it('nests each invocation under its own function segment, and the action group under its tool call', async () => {

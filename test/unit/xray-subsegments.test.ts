@@ -16,6 +16,7 @@ const { traceModelCall, traceToolCall } =
   require('../../shared/observability/xray') as typeof import('../../shared/observability/xray');
 
 type Recorded = Subsegment & {
+  end_time?: number;
   annotations?: Record<string, unknown>;
   metadata?: Record<string, Record<string, unknown>>;
 };

@@ -1,7 +1,7 @@
 /** The AWS JSON 1.0/1.1 wire protocol for the local Step Functions and EventBridge stand-ins: routing, errors, timestamps, tokens. */
 
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { z } from 'zod';
 import { zodIssues } from '../../shared/runtime/zod-issues';
 import { LocalError } from './errors';
@@ -25,7 +25,11 @@ export class AwsApiError extends LocalServiceError {
   }
 }
 
-export type OperationHandler = (input: Record<string, unknown>) => unknown;
+/** An operation: the request's JSON object, and the request itself for what travels in headers (X-Amzn-Trace-Id). */
+export type OperationHandler = (
+  input: Record<string, unknown>,
+  request: { headers: IncomingHttpHeaders },
+) => unknown;
 
 /** A plain HTTP route beside the JSON protocol (e.g. `GET /_local/events`); returns undefined when it does not apply. */
 export type ExtraRoute = (
@@ -124,7 +128,7 @@ export const startAwsJsonServer = async (o: AwsJsonServerOptions): Promise<AwsJs
       });
     }
     const { handler, input } = await readOperation(req, o);
-    send(res, 200, contentType, (await handler(input)) ?? {});
+    send(res, 200, contentType, (await handler(input, { headers: req.headers })) ?? {});
   };
 
   const server = createServer((req, res) => {

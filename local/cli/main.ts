@@ -36,6 +36,7 @@ import {
   tenantStoreOf,
 } from './tenants';
 import { checkToolFaults } from './tool-faults-file';
+import { formatTraces, sessionTraces } from './xray';
 
 export const EXIT = { ok: 0, usage: 1, rejected: 2, failed: 3, stopped: 4, noSession: 5, gaveUp: 6 } as const;
 
@@ -46,6 +47,7 @@ Usage:
   sovereign-agent resume <sessionId> [--tenant T] [--usd-budget X] [--token-budget N] [--json] [--trace] [--timeout S]
   sovereign-agent status <sessionId> [--tenant T] [--json]
   sovereign-agent trace <sessionId> [--tenant T] [--json]
+  sovereign-agent xray <sessionId> [--json]
   sovereign-agent sessions [--tenant T] [--json]
   sovereign-agent events [--session S] [--type T] [--json]
   sovereign-agent dead-letters [--json]
@@ -70,6 +72,8 @@ resume    puts "Agent Goal Resume Requested" for a failed, paused or resumably s
                             token_budget resumes only with that budget raised
 status    one session's summary.          trace     turn by turn: model, tokens, cost, tool calls.
 sessions  sessions, oldest first.          serve     keep the stack up and print its endpoint variables.
+xray      the session's X-Ray traces as trees (name, ms, annotations, error/fault) from the local X-Ray daemon's
+          .local/xray/segments.jsonl: a subsegment per model call and tool call; exit 5 when none has the session.
 events    what the agent put on its bus (goal Completed/Stopped/Failed/Rejected, circuit Opened/Half-Opened/Closed),
           oldest first; --type "Agent Goal Failed" picks one detail-type, --type all every event on the bus.
 dead-letters  goal events intake never accepted (after Lambda's retries), from the intake dead-letter queue.
@@ -348,6 +352,18 @@ const sessions = async (values: Record<string, string | boolean | undefined>): P
   }
 };
 
+const xray = (rest: string[], values: Flags): number => {
+  const [sessionId] = rest;
+  if (!sessionId) throw new UsageError('xray needs a session id (see `sovereign-agent sessions`)');
+  const { traces, file } = sessionTraces(dataDir(), sessionId);
+  if (traces.length === 0) {
+    err(`No trace in ${file} has a subsegment annotated with session ${sessionId}`);
+    return EXIT.noSession;
+  }
+  out(values.json ? JSON.stringify(traces) : formatTraces(traces));
+  return EXIT.ok;
+};
+
 const events = async (values: Flags): Promise<number> => {
   const listed = filterEvents(await readBusEvents(dataDir()), {
     ...(typeof values.session === 'string' ? { sessionId: values.session } : {}),
@@ -485,6 +501,8 @@ export const main = async (argv: string[]): Promise<number> => {
       case 'status':
       case 'trace':
         return await inspectSession(command, rest, values);
+      case 'xray':
+        return xray(rest, values);
       case 'sessions':
         return await sessions(values);
       case 'events':

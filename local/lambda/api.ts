@@ -45,6 +45,11 @@ export interface StartLambdaServiceOptions {
   /** Waits before the retries of a failed Event invocation (AWS: about 1 and 2 minutes; default 1 s and 2 s). */
   asyncRetryDelaysMs?: number[];
   port?: number;
+  /**
+   * The local X-Ray daemon (`127.0.0.1:<port>`): every function traces as with active tracing (the tracer on,
+   * AWS_XRAY_DAEMON_ADDRESS, `_X_AMZN_TRACE_ID` per invocation) and each invocation's function segment is sent.
+   */
+  xrayDaemonAddress?: string;
   log?: (line: string) => void;
 }
 
@@ -131,7 +136,14 @@ const invokeRoute = async (
   );
   const limit = invocationType === 'Event' ? MAX_ASYNC_PAYLOAD : MAX_SYNC_PAYLOAD;
   const payload = normalizePayload(await readBody(req, limit, () => payloadTooLarge(limit)));
-  const result = await r.invoker.invoke(fn, payload, invocationType as InvocationType, clientContextOf(req));
+  const traceHeader = req.headers['x-amzn-trace-id'];
+  const result = await r.invoker.invoke(
+    fn,
+    payload,
+    invocationType as InvocationType,
+    clientContextOf(req),
+    typeof traceHeader === 'string' ? traceHeader : undefined,
+  );
   const headers: Record<string, string> = { 'x-amzn-requestid': result.requestId };
   if (result.statusCode === 200) {
     headers['content-type'] = 'application/json';
@@ -215,7 +227,10 @@ const listen = async (routes: Routes, port: number, log: (line: string) => void)
 const deployFunction = (
   spec: LambdaFunctionSpec,
   bundle: { bundlePath: string; exportName: string; runtimeFile: string },
-  o: Pick<StartLambdaServiceOptions, 'region' | 'maxConcurrencyPerFunction' | 'sandboxIdleMs'> & {
+  o: Pick<
+    StartLambdaServiceOptions,
+    'region' | 'maxConcurrencyPerFunction' | 'sandboxIdleMs' | 'xrayDaemonAddress'
+  > & {
     buildDir: string;
     logDir: string;
     sharedEnvironment: () => Record<string, string>;
@@ -233,7 +248,13 @@ const deployFunction = (
     new Sandbox(
       bundle.runtimeFile,
       init,
-      sandboxEnvironment(spec, o.sharedEnvironment(), o.region, taskRootOf(o.buildDir, spec.key)),
+      sandboxEnvironment(
+        spec,
+        o.sharedEnvironment(),
+        o.region,
+        taskRootOf(o.buildDir, spec.key),
+        o.xrayDaemonAddress,
+      ),
       logStream,
     );
   const arn = lambdaArn(o.region, spec.name);
@@ -287,7 +308,7 @@ export const startLambdaService = async (options: StartLambdaServiceOptions): Pr
     ...(sqs === undefined ? {} : { sqs }),
     ...(options.asyncRetryDelaysMs === undefined ? {} : { retryDelaysMs: options.asyncRetryDelaysMs }),
   });
-  const invoker = new Invoker(faults, log, asyncInvocations);
+  const invoker = new Invoker(faults, log, asyncInvocations, options.xrayDaemonAddress);
   const { server, url } = await listen({ region, functions, invoker, faults }, options.port ?? 0, log);
   let closed = false;
   log(

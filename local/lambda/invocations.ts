@@ -11,6 +11,7 @@ import {
   type FaultState,
   type ToolFaultInjector,
 } from './tool-faults';
+import { type InvocationTrace, invocationTrace, sendFunctionSegment } from './tracing';
 import type { FunctionErrorPayload, InvokeMessage } from './worker';
 
 export type InvocationType = 'RequestResponse' | 'Event' | 'DryRun';
@@ -67,6 +68,8 @@ class Invocation {
     readonly requestId: string,
     readonly fields: ActionGroupFields,
     private readonly records: InvocationRecord[],
+    readonly trace: InvocationTrace,
+    private readonly xray: { daemonAddress?: string; log: (line: string) => void },
   ) {}
 
   finish(
@@ -89,6 +92,19 @@ class Invocation {
       ...this.fields,
     });
     if (this.records.length > MAX_RECORDS) this.records.splice(0, this.records.length - MAX_RECORDS);
+    sendFunctionSegment(
+      this.xray.daemonAddress,
+      this.trace,
+      {
+        functionName: spec.name,
+        functionArn: this.fn.arn,
+        requestId,
+        startedMs: this.#startedAt.getTime(),
+        endedMs: this.#startedAt.getTime() + durationMs,
+        ...(errorType === undefined ? {} : { errorType }),
+      },
+      this.xray.log,
+    );
     logStream.write(
       `END RequestId: ${requestId}\nREPORT RequestId: ${requestId}\tDuration: ${durationMs.toFixed(2)} ms\tBilled Duration: ${Math.ceil(durationMs)} ms\tMemory Size: ${spec.memorySize} MB\tOutcome: ${outcome}\n`,
     );
@@ -131,6 +147,7 @@ const invokeMessage = (
     requestId: call.requestId,
     payload,
     deadlineMs,
+    traceHeader: call.trace.header,
     context: {
       functionName: spec.name,
       functionVersion: '$LATEST',
@@ -185,6 +202,8 @@ export class Invoker {
     private readonly faults: ToolFaultInjector,
     private readonly log: (line: string) => void,
     asyncInvocations?: AsyncInvocations,
+    /** The X-Ray daemon each traced invocation's function segment goes to (none: nothing is sent). */
+    private readonly xrayDaemonAddress?: string,
   ) {
     this.#async = asyncInvocations ?? new AsyncInvocations({ log });
   }
@@ -195,16 +214,20 @@ export class Invoker {
     payload: string,
     invocationType: InvocationType,
     clientContext: unknown,
+    /** The request's X-Amzn-Trace-Id: the invocation continues the caller's trace. */
+    traceHeader?: string,
   ): Promise<InvokeResult> {
     if (this.#closed)
       throw new ServiceException(503, 'ServiceException', 'The local Lambda service is shutting down');
     if (invocationType === 'DryRun') return { requestId: randomUUID(), statusCode: 204, payload: '' };
     if (invocationType !== 'Event')
-      return this.execute(fn, payload, invocationType, clientContext, randomUUID());
+      return this.execute(fn, payload, invocationType, clientContext, randomUUID(), traceHeader);
     const requestId = randomUUID();
     // Lambda's retries and on-failure destination (async-invocations.ts); every try keeps the request id.
     const run = this.#async
-      .run(fn, requestId, payload, () => this.execute(fn, payload, invocationType, clientContext, requestId))
+      .run(fn, requestId, payload, () =>
+        this.execute(fn, payload, invocationType, clientContext, requestId, traceHeader),
+      )
       .catch((error: unknown) => {
         this.log(`Event invocation of ${fn.spec.name} failed: ${String(error)}`);
       });
@@ -226,10 +249,22 @@ export class Invoker {
     invocationType: InvocationType,
     clientContext: unknown,
     requestId: string,
+    traceHeader: string | undefined,
   ): Promise<InvokeResult> {
     const fields = actionGroupFields(payload);
     const fault = this.faults.faultFor(fields);
-    const call = new Invocation(fn, invocationType, requestId, fields, this.records);
+    const call = new Invocation(
+      fn,
+      invocationType,
+      requestId,
+      fields,
+      this.records,
+      invocationTrace(traceHeader),
+      {
+        ...(this.xrayDaemonAddress === undefined ? {} : { daemonAddress: this.xrayDaemonAddress }),
+        log: this.log,
+      },
+    );
     const timeoutMs = fn.spec.timeoutSeconds * 1000;
     fn.logStream.write(`START RequestId: ${requestId} Version: $LATEST\n`);
     // An injected delay is time the tool spends, so it counts against the timeout; waiting for a free sandbox

@@ -11,16 +11,19 @@ export const sandboxEnvironment = (
   sharedEnvironment: Record<string, string>,
   region: string,
   taskRoot: string,
+  xrayDaemonAddress?: string,
 ): Record<string, string> => ({
   ...(process.env.PATH === undefined ? {} : { PATH: process.env.PATH }),
   LANG: 'en_US.UTF-8',
-  // No X-Ray daemon locally: the tracer is off. EMF metrics are printed into the function's log, as Lambda's
-  // CloudWatch Logs would receive them, so the local log runner sees them too.
-  POWERTOOLS_TRACE_ENABLED: 'false',
+  // The tracer sends to the local X-Ray daemon when the stack runs one (else it is off). EMF metrics are printed
+  // into the function's log, as Lambda's CloudWatch Logs would receive them, so the local log runner sees them too.
+  POWERTOOLS_TRACE_ENABLED: xrayDaemonAddress === undefined ? 'false' : 'true',
   POWERTOOLS_METRICS_DISABLED: 'false',
   ...spec.environment,
   ...sharedEnvironment,
   // Reserved variables: Lambda sets these itself and a function cannot override them.
+  AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs22.x',
+  ...(xrayDaemonAddress === undefined ? {} : { AWS_XRAY_DAEMON_ADDRESS: xrayDaemonAddress }),
   AWS_REGION: region,
   AWS_DEFAULT_REGION: region,
   AWS_LAMBDA_FUNCTION_NAME: spec.name,

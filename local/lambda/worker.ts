@@ -22,6 +22,8 @@ export interface InvokeMessage {
   /** The request payload as received (JSON text). */
   payload: string;
   deadlineMs: number;
+  /** `_X_AMZN_TRACE_ID` for this invocation (Root, Parent, Sampled), as the Lambda service sets it. */
+  traceHeader?: string;
   context: {
     functionName: string;
     functionVersion: string;
@@ -164,6 +166,9 @@ const failFatally = (): void => {
 const invokeHandler = (handler: Handler, message: InvokeMessage): void => {
   currentRequestId = message.requestId;
   const { requestId } = message;
+  // A worker's process.env is its own copy (the Worker's `env` option): this never reaches another sandbox.
+  if (message.traceHeader === undefined) delete process.env._X_AMZN_TRACE_ID;
+  else process.env._X_AMZN_TRACE_ID = message.traceHeader;
   const context: Record<string, unknown> = {
     ...message.context,
     awsRequestId: requestId,

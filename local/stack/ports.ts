@@ -17,6 +17,8 @@ export const SERVICE_PORT_OFFSETS = {
   sqs: 7,
   sns: 8,
   sagemaker: 9,
+  /** UDP (the X-Ray daemon's protocol), not TCP. */
+  xray: 10,
 } as const;
 
 export type PortedService = keyof typeof SERVICE_PORT_OFFSETS;

@@ -19,6 +19,7 @@ import { type SageMakerEmulator, startSageMakerEmulator } from '../sagemaker/emu
 import { type SnsService, startSnsService } from '../sns/service';
 import { type SqsService, startSqsService } from '../sqs/service';
 import { type StepFunctionsService, startStepFunctionsService } from '../stepfunctions/api';
+import { startXrayDaemon, type XrayDaemon } from '../xray/daemon';
 import { defaultDataDir, defaultRootDir } from './data-dir';
 import { planStack, type StackPlan } from './plan';
 import { assertPortsFree, type PortedService, type ServicePorts, servicePorts } from './ports';
@@ -82,6 +83,8 @@ export interface LocalStack {
   sns: SnsService;
   /** The stage's stack as CloudFormation reports it (sls invoke local resolves `Ref` in env vars through it). */
   cloudFormation: CloudFormationService;
+  /** The X-Ray daemon stand-in the functions' tracers send to (`<data dir>/xray/segments.jsonl`). */
+  xray: XrayDaemon;
   /** Functions' DynamoDB requests per operation since start or the last reset (needs countDynamoDbRequests). */
   dynamodbRequests(): Record<string, number>;
   /** The capacity units those requests consumed, as DynamoDB Local reported them (ReturnConsumedCapacity TOTAL). */
@@ -112,7 +115,8 @@ const portOf = (c: StartContext, service: PortedService): { port?: number } =>
 /** With stable ports, every port this start will bind must be free: one clear error instead of a half-started stack. */
 const checkPorts = async (c: StartContext): Promise<void> => {
   if (c.ports === undefined) return;
-  const { dynamodb, dynamodbCountingProxy, ...always } = c.ports;
+  // The X-Ray daemon's port is UDP: its bind reports a taken port itself (startXray).
+  const { dynamodb, dynamodbCountingProxy, xray: _udp, ...always } = c.ports;
   await assertPortsFree({
     ...always,
     ...(c.options.dynamodbEndpoint === undefined ? { dynamodb } : {}),
@@ -197,8 +201,29 @@ const startSns = async (c: StartContext, plan: StackPlan): Promise<SnsService> =
   return sns;
 };
 
-const startLambda = async (c: StartContext, plan: StackPlan, sqsUrl: string): Promise<LambdaService> => {
+/** The X-Ray daemon stand-in first: the functions' environment names its address. */
+const startXray = async (c: StartContext): Promise<XrayDaemon> => {
+  let daemon: XrayDaemon;
+  try {
+    daemon = await startXrayDaemon({ dataDir: c.dataDir, ...portOf(c, 'xray'), log: c.log });
+  } catch (error) {
+    throw new LocalStackError(
+      `The X-Ray daemon stand-in could not bind UDP ${portOf(c, 'xray').port ?? 'a free port'} on 127.0.0.1: ${String(error)}`,
+    );
+  }
+  c.teardown.add('X-Ray daemon', () => daemon.close());
+  c.log(`X-Ray daemon on udp://${daemon.address} (segments in ${daemon.file})`);
+  return daemon;
+};
+
+const startLambda = async (
+  c: StartContext,
+  plan: StackPlan,
+  sqsUrl: string,
+  xrayDaemonAddress: string,
+): Promise<LambdaService> => {
   const service = await startLambdaService({
+    xrayDaemonAddress,
     functions: plan.functions,
     region: plan.config.region,
     esbuild: plan.config.esbuild,
@@ -216,14 +241,19 @@ const startLambda = async (c: StartContext, plan: StackPlan, sqsUrl: string): Pr
 };
 
 /** Java's start (3-4 s) and bundling the functions overlap: neither needs the other's endpoint yet. */
-const startIndependentServices = async (c: StartContext, plan: StackPlan, sqsUrl: string) => {
+const startIndependentServices = async (
+  c: StartContext,
+  plan: StackPlan,
+  sqsUrl: string,
+  xray: XrayDaemon,
+) => {
   const started = performance.now();
   const scripts = new SessionScripts();
   const [dynamo, bedrock, sagemaker, lambda] = await Promise.allSettled([
     startDynamoDb(c, plan, started),
     startBedrock(c, scripts),
     startSageMaker(c, plan, scripts),
-    startLambda(c, plan, sqsUrl),
+    startLambda(c, plan, sqsUrl, xray.address),
   ]);
   if (dynamo.status === 'rejected') throw dynamo.reason;
   if (bedrock.status === 'rejected') throw bedrock.reason;
@@ -244,9 +274,14 @@ const startCountingProxy = async (c: StartContext, target: string): Promise<Dyna
   return proxy;
 };
 
-const startStepFunctions = async (c: StartContext, plan: StackPlan): Promise<StepFunctionsService> => {
+const startStepFunctions = async (
+  c: StartContext,
+  plan: StackPlan,
+  xrayDaemonAddress: string,
+): Promise<StepFunctionsService> => {
   const { machines } = plan;
   const stepFunctions = await startStepFunctionsService({
+    xrayDaemonAddress,
     stateMachines: machines,
     region: plan.config.region,
     ...portOf(c, 'stepFunctions'),
@@ -360,7 +395,13 @@ export const startLocalStack = async (options: StartLocalStackOptions = {}): Pro
     log(`serverless.yml (stage ${plan.config.stage}) read in ${seconds(started)}`);
     const sqs = await startSqs(c, plan);
     const sns = await startSns(c, plan);
-    const { dynamodbEndpoint, bedrock, sagemaker, lambda } = await startIndependentServices(c, plan, sqs.url);
+    const xray = await startXray(c);
+    const { dynamodbEndpoint, bedrock, sagemaker, lambda } = await startIndependentServices(
+      c,
+      plan,
+      sqs.url,
+      xray,
+    );
     const proxy =
       options.countDynamoDbRequests === true ? await startCountingProxy(c, dynamodbEndpoint) : undefined;
 
@@ -370,7 +411,7 @@ export const startLocalStack = async (options: StartLocalStackOptions = {}): Pro
     hostEnv.unset('AWS_IGNORE_CONFIGURED_ENDPOINT_URLS');
     hostEnv.set(endpointEnv);
 
-    const stepFunctions = await startStepFunctions(c, plan);
+    const stepFunctions = await startStepFunctions(c, plan, xray.address);
     const eventBridge = await startEventBridge(c, plan, lambda.url, sqs.url);
     const cloudFormation = await startCloudFormation(c, plan, sqs.url);
     const serviceEndpoints = {
@@ -416,6 +457,7 @@ export const startLocalStack = async (options: StartLocalStackOptions = {}): Pro
       sqs,
       sns,
       cloudFormation,
+      xray,
       dynamodbRequests: () => requestCounts(proxy).counts(),
       dynamodbCapacity: () => requestCounts(proxy).capacity(),
       resetDynamoDbRequests: () => requestCounts(proxy).reset(),

@@ -4,6 +4,7 @@
  * DescribeExecution, StopExecution, GetExecutionHistory (listing, inspecting and stopping executions).
  */
 import { randomUUID } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
 import { join } from 'node:path';
 import { z } from 'zod';
 import {
@@ -16,6 +17,7 @@ import {
   startAwsJsonServer,
   utf8Length,
 } from '../aws/json-protocol';
+import { continueTrace } from '../xray/emitter';
 import { type Execution, Executions } from './executions';
 import { LambdaTaskRunner } from './lambda-tasks';
 import type { RunInput } from './library';
@@ -37,6 +39,8 @@ export interface StepFunctionsServiceOptions {
   retryIntervalOverrides?: Record<string, number | number[]>;
   /** Defaults to a free port on 127.0.0.1. */
   port?: number;
+  /** The local X-Ray daemon: executions are traced (tracingConfig enabled) and their segments sent there. */
+  xrayDaemonAddress?: string;
 }
 
 export interface StepFunctionsService {
@@ -57,6 +61,8 @@ const EXECUTION_ARN = /^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:execution:[^:]+:
 interface ApiContext {
   machines: Map<string, LoadedMachine>;
   executions: Executions;
+  /** Executions are traced (a local X-Ray daemon runs). */
+  traced: boolean;
 }
 
 const machineFor = (ctx: ApiContext, arn: string): LoadedMachine => {
@@ -103,9 +109,14 @@ const parseExecutionInput = (input: string): RunInput => {
   }
 };
 
-const startExecution = (ctx: ApiContext, input: Record<string, unknown>) => {
+const startExecution = (ctx: ApiContext, input: Record<string, unknown>, headers: IncomingHttpHeaders) => {
   const req = parseInput(
-    z.object({ stateMachineArn: z.string(), name: z.string().optional(), input: z.string().optional() }),
+    z.object({
+      stateMachineArn: z.string(),
+      name: z.string().optional(),
+      input: z.string().optional(),
+      traceHeader: z.string().max(256).optional(),
+    }),
     input,
     'StartExecution',
   );
@@ -125,7 +136,12 @@ const startExecution = (ctx: ApiContext, input: Record<string, unknown>) => {
     }
     throw new AwsApiError('ExecutionAlreadyExists', `Execution Already Exists: '${executionArn}'`);
   }
-  const exec = ctx.executions.start(loaded, executionArn, name, executionInput, parsedInput);
+  // The caller's trace goes on in the execution: the traceHeader parameter, else the request's X-Amzn-Trace-Id.
+  const header = headers['x-amzn-trace-id'];
+  const trace = ctx.traced
+    ? continueTrace(req.traceHeader ?? (typeof header === 'string' ? header : undefined))
+    : undefined;
+  const exec = ctx.executions.start(loaded, executionArn, name, executionInput, parsedInput, trace);
   return { executionArn, startDate: epochSeconds(exec.record.startDate) };
 };
 
@@ -239,7 +255,7 @@ const getExecutionHistory = (ctx: ApiContext, input: Record<string, unknown>) =>
 };
 
 const operations = (ctx: ApiContext): Record<string, OperationHandler> => ({
-  StartExecution: (input) => startExecution(ctx, input),
+  StartExecution: (input, request) => startExecution(ctx, input, request.headers),
   DescribeExecution: (input) => describeExecution(ctx, input),
   ListExecutions: (input) => listExecutions(ctx, input),
   StopExecution: (input) => stopExecution(ctx, input),
@@ -259,13 +275,14 @@ export const startStepFunctionsService = async (
     region: o.region,
     ...(o.retryIntervalOverrides ? { retryIntervalOverrides: o.retryIntervalOverrides } : {}),
     ...(files ? { files } : {}),
+    ...(o.xrayDaemonAddress === undefined ? {} : { xrayDaemonAddress: o.xrayDaemonAddress }),
   });
   if (files) executions.restore(await files.load());
   const server = await startAwsJsonServer({
     targetPrefix: 'AWSStepFunctions',
     jsonVersion: '1.0',
     ...(o.port !== undefined ? { port: o.port } : {}),
-    operations: operations({ machines, executions }),
+    operations: operations({ machines, executions, traced: o.xrayDaemonAddress !== undefined }),
   });
   return {
     url: server.url,

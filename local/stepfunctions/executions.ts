@@ -1,6 +1,7 @@
 /** The executions of the local Step Functions: running them on the engine, settling their records, stopping, waiting. */
 import { EventEmitter } from 'node:events';
 import { LocalServiceError } from '../aws/json-protocol';
+import type { ServiceTrace } from '../xray/emitter';
 import { HistoryRecorder, historyLimitFailure, type StopDetails } from './history';
 import { ExecutionAbortedError, ExecutionError, ExecutionTimeoutError, type RunInput } from './library';
 import type { LoadedMachine } from './machines';
@@ -14,6 +15,7 @@ import {
   type PersistedExecution,
 } from './records';
 import { StatusChangeOutbox } from './status-events';
+import { sendExecutionSegment } from './tracing';
 
 export interface Execution {
   readonly record: ExecutionRecord;
@@ -30,6 +32,8 @@ export interface ExecutionsOptions {
   retryIntervalOverrides?: Record<string, number | number[]>;
   /** Where records and histories persist; in memory only without it. */
   files?: ExecutionFiles;
+  /** The X-Ray daemon each traced execution's segment goes to when it ends (none: nothing is sent). */
+  xrayDaemonAddress?: string;
 }
 
 type Outcome = { ok: true; output: unknown } | { ok: false; err: unknown };
@@ -107,6 +111,7 @@ export class Executions {
     name: string,
     input: string,
     parsedInput: RunInput,
+    trace?: ServiceTrace,
   ): Execution {
     const exec: Execution = {
       record: {
@@ -119,6 +124,7 @@ export class Executions {
         stateTransitions: 0,
         historyEventCount: 0,
         ownerPid: process.pid,
+        ...(trace ? { trace } : {}),
       },
       history: [],
     };
@@ -186,7 +192,7 @@ export class Executions {
     const { retryIntervalOverrides } = this.o;
     const execution = loaded.machine.run(input, {
       overrides: {
-        taskResourceLocalHandlers: loaded.handlers,
+        taskResourceLocalHandlers: loaded.handlers(r.trace?.header),
         ...(retryIntervalOverrides ? { retryIntervalOverrides } : {}),
       },
       context: {
@@ -217,6 +223,7 @@ export class Executions {
       if (recorder.limitHit) Object.assign(r, { status: 'FAILED', ...historyLimitFailure });
       else settle(r, outcome, exec.stop);
       delete exec.abort;
+      sendExecutionSegment(this.o.xrayDaemonAddress, r, loaded.spec.name);
       await this.save(exec);
       this.statusEvents.emit(r);
       this.#settled.emit('closed', r.executionArn);

@@ -99,6 +99,18 @@ const taskResult = (functionName: string, text: string): unknown => {
   }
 };
 
+/** Step Functions passes the execution's trace on to the functions it invokes, in the X-Amzn-Trace-Id header. */
+const withTraceHeader = (command: InvokeCommand, header: string): void => {
+  command.middlewareStack.add(
+    (next) => (args) => {
+      const request = args.request as { headers?: Record<string, string> };
+      if (request.headers) request.headers['X-Amzn-Trace-Id'] = header;
+      return next(args);
+    },
+    { step: 'build', name: 'executionTraceHeader' },
+  );
+};
+
 /** Builds the per-state Task handlers that aws-local-stepfunctions calls instead of its own Lambda client. */
 export class LambdaTaskRunner {
   readonly #clients = new Map<string, LambdaClient>();
@@ -106,9 +118,10 @@ export class LambdaTaskRunner {
   constructor(private readonly region: string) {}
 
   /** The handler for a Task whose Resource is a function ARN or the `lambda:invoke` integration. */
-  handlerFor(resource: string): TaskHandler {
+  handlerFor(resource: string, traceHeader?: string): TaskHandler {
     if (resource !== LAMBDA_INVOKE_INTEGRATION) {
-      return async (input) => (await this.invoke(resource, input)) as Awaited<ReturnType<TaskHandler>>;
+      return async (input) =>
+        (await this.invoke(resource, input, traceHeader)) as Awaited<ReturnType<TaskHandler>>;
     }
     // The optimized integration: Parameters carry FunctionName and Payload; the result wraps the payload.
     return async (input) => {
@@ -118,7 +131,7 @@ export class LambdaTaskRunner {
           terminal: true,
         });
       }
-      const payload = await this.invoke(params.FunctionName, params.Payload ?? input);
+      const payload = await this.invoke(params.FunctionName, params.Payload ?? input, traceHeader);
       return { ExecutedVersion: '$LATEST', Payload: payload, StatusCode: 200 } as Awaited<
         ReturnType<TaskHandler>
       >;
@@ -129,12 +142,12 @@ export class LambdaTaskRunner {
     for (const client of this.#clients.values()) client.destroy();
   }
 
-  private async invoke(functionName: string, payload: unknown): Promise<unknown> {
+  private async invoke(functionName: string, payload: unknown, traceHeader?: string): Promise<unknown> {
     let response: InvokeCommandOutput;
     try {
-      response = await this.client().send(
-        new InvokeCommand({ FunctionName: functionName, Payload: Buffer.from(json(payload)) }),
-      );
+      const command = new InvokeCommand({ FunctionName: functionName, Payload: Buffer.from(json(payload)) });
+      if (traceHeader !== undefined) withTraceHeader(command, traceHeader);
+      response = await this.client().send(command);
     } catch (err) {
       throw invokeCallFailure(functionName, err);
     }

@@ -19,7 +19,8 @@ export interface StateMachineSpec {
 export interface LoadedMachine {
   spec: StateMachineSpec;
   machine: StateMachine;
-  handlers: TaskHandlers;
+  /** The Task handlers of one execution: each invocation carries the execution's trace header. */
+  handlers: (traceHeader?: string) => TaskHandlers;
   /** Task state name (nested ones included) -> its Resource. */
   taskResources: Map<string, string>;
   arnParts: { partition: string; region: string; account: string };
@@ -84,8 +85,12 @@ export const loadStateMachine = (
   }
   const taskResources = new Map<string, string>();
   collectTaskResources(spec.definition, taskResources, spec.name);
-  const handlers: TaskHandlers = {};
-  for (const [stateName, resource] of taskResources) handlers[stateName] = tasks.handlerFor(resource);
+  const handlers = (traceHeader?: string): TaskHandlers => {
+    const byState: TaskHandlers = {};
+    for (const [stateName, resource] of taskResources)
+      byState[stateName] = tasks.handlerFor(resource, traceHeader);
+    return byState;
+  };
   return {
     spec,
     machine,

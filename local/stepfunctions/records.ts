@@ -23,6 +23,16 @@ const executionRecordSchema = z.object({
   ownerPid: z.number().int(),
   /** The end's status-change event reached the bus (status-events.ts); a restart sends the ones that did not. */
   statusEventSent: z.boolean().optional(),
+  /** The execution's X-Ray trace (local/xray): its segment id, continued from the StartExecution caller's trace. */
+  trace: z
+    .object({
+      header: z.string(),
+      sampled: z.boolean(),
+      traceId: z.string(),
+      segmentId: z.string(),
+      parentId: z.string().optional(),
+    })
+    .optional(),
 });
 export type ExecutionRecord = z.infer<typeof executionRecordSchema>;
 

@@ -28,6 +28,7 @@ import { errorKindOf } from '../observability/error-kind';
 import { logModelCall, logPromptExchange } from '../observability/logs';
 import { countStop } from '../observability/metrics';
 import { modelCallOf } from '../observability/trace-records';
+import { traceModelCall } from '../observability/xray';
 import type { ModelAnswer, ModelProvider, ModelProviders } from '../providers/model-provider';
 import { ModelRequestError, SessionStateError } from '../runtime/errors';
 import { logger } from '../runtime/powertools';
@@ -306,7 +307,9 @@ const converse = async (
   const { modelId, tier, stepKind } = route;
   const started = Date.now();
   try {
-    const answer = await providerFor(deps.providers, modelId).converse(request);
+    const answer = await traceModelCall(request, modelId, () =>
+      providerFor(deps.providers, modelId).converse(request),
+    );
     logPromptExchange(deps.logPrompts === true, { turn, modelId }, request, answer.content);
     return answer;
   } catch (error) {

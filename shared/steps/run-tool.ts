@@ -26,6 +26,7 @@ import {
 } from '../contracts/action-group';
 import { logToolCall } from '../observability/logs';
 import { toolCallOf } from '../observability/trace-records';
+import { traceToolCall } from '../observability/xray';
 import {
   ConfigError,
   SessionStateError,
@@ -480,10 +481,12 @@ export const runTool = async (deps: ToolRunnerDeps, input: RunToolInput): Promis
     input,
     verdict: reserved && !reserved.reserved ? budgetRefusal(reserved.stop) : verdict,
   };
-  const outcome = await invokeChecked(deps, checked, claim.item.idempotencyKey, {
-    ...(guard ? { guard } : {}),
-    ...(breakerSeen ? { seen: breakerSeen } : {}),
-  });
+  const outcome = await traceToolCall({ tenantId, sessionId, turn, tool: call.name }, () =>
+    invokeChecked(deps, checked, claim.item.idempotencyKey, {
+      ...(guard ? { guard } : {}),
+      ...(breakerSeen ? { seen: breakerSeen } : {}),
+    }),
+  );
   const budget = session ? settleCall(deps, session, reserved) : { extraUpdates: [] };
   const { shown, parts } = splitResult(outcome.result);
   const latencyMs = now() - startedAt;

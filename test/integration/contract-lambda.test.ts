@@ -20,6 +20,8 @@ import {
   loadServerlessConfig,
   resolveEnvironment,
 } from '../../local/stack/serverless-config';
+import { startXrayDaemon } from '../../local/xray/daemon';
+import { readSegments } from '../../local/xray/traces';
 import { FIXTURE_SERVICE, fixtureFunctions } from '../fixtures/lambda/functions';
 
 const ROOT = resolve(__dirname, '..', '..');
@@ -106,13 +108,81 @@ describe('local Lambda service (Invoke API contract)', () => {
       AWS_LAMBDA_FUNCTION_NAME: `${FIXTURE_SERVICE}-echo`,
       AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '256',
       AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
-      AWS_EXECUTION_ENV: null,
+      AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs22.x',
       AWS_ACCESS_KEY_ID: 'local',
       AWS_ENDPOINT_URL_DYNAMODB: 'http://127.0.0.1:1',
       POWERTOOLS_TRACE_ENABLED: 'false',
       POWERTOOLS_METRICS_DISABLED: 'false',
       FIXTURE_SETTING: 'from-config',
+      // No X-Ray daemon here: the tracer is off, but each invocation still has its trace header, as in Lambda.
+      AWS_XRAY_DAEMON_ADDRESS: null,
+      _X_AMZN_TRACE_ID: expect.stringMatching(
+        /^Root=1-[0-9a-f]{8}-[0-9a-f]{24};Parent=[0-9a-f]{16};Sampled=1$/,
+      ),
     });
+  });
+
+  it('with an X-Ray daemon, continues the caller trace per invocation and sends the function segment', async () => {
+    // Prepare: a service traced as with active tracing, and a caller's header (as Step Functions sends it)
+    const daemon = await startXrayDaemon({ dataDir: workDir });
+    const traced = await startLambdaService({
+      functions: fixtureFunctions(sideEffectLog),
+      region: REGION,
+      esbuild: { bundle: true, format: 'cjs', platform: 'node', target: 'node22', sourcemap: true },
+      rootDir: ROOT,
+      logDir: join(workDir, 'logs'),
+      xrayDaemonAddress: daemon.address,
+    });
+    const tracedClient = new LambdaClient({
+      endpoint: traced.url,
+      region: REGION,
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      maxAttempts: 1,
+    });
+    const root = '1-6b0fb9e7-15db169f2bc59d76009f1086';
+    const callerHeader = `Root=${root};Parent=53995c3f42cd8ad8;Sampled=1`;
+    const invokeTraced = async (header: string) => {
+      const command = new InvokeCommand({
+        FunctionName: `${FIXTURE_SERVICE}-echo`,
+        Payload: new TextEncoder().encode('{}'),
+      });
+      command.middlewareStack.add(
+        (next) => (args) => {
+          (args.request as { headers: Record<string, string> }).headers['X-Amzn-Trace-Id'] = header;
+          return next(args);
+        },
+        { step: 'build' },
+      );
+      return parse((await tracedClient.send(command)).Payload).env as Record<string, string>;
+    };
+    try {
+      // Act: twice in the same warm sandbox
+      const first = await invokeTraced(callerHeader);
+      const second = await invokeTraced(`Root=${root};Parent=0000000000000002;Sampled=1`);
+      const deadline = Date.now() + 5_000;
+      while (daemon.counts().accepted < 2 && Date.now() < deadline)
+        await new Promise((ok) => setTimeout(ok, 20));
+
+      // Assess
+      expect(first).toMatchObject({
+        POWERTOOLS_TRACE_ENABLED: 'true',
+        AWS_XRAY_DAEMON_ADDRESS: daemon.address,
+      });
+      const parents = [first, second].map(
+        (env) => /;Parent=([0-9a-f]{16});/.exec(env._X_AMZN_TRACE_ID ?? '')?.[1],
+      );
+      expect(first._X_AMZN_TRACE_ID).toBe(`Root=${root};Parent=${parents[0]};Sampled=1`);
+      expect(parents[0]).not.toBe(parents[1]);
+      const segments = readSegments(daemon.file);
+      expect(segments.map((d) => [d.name, d.origin, d.trace_id, d.id, d.parent_id])).toEqual([
+        [`${FIXTURE_SERVICE}-echo`, 'AWS::Lambda::Function', root, parents[0], '53995c3f42cd8ad8'],
+        [`${FIXTURE_SERVICE}-echo`, 'AWS::Lambda::Function', root, parents[1], '0000000000000002'],
+      ]);
+    } finally {
+      tracedClient.destroy();
+      await traced.close();
+      await daemon.close();
+    }
   });
 
   it('accepts full and partial ARNs and $LATEST, and reuses a warm sandbox', async () => {

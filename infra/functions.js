@@ -22,14 +22,8 @@ const logGroupNames = async (resolver) =>
 // (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/alarm-limits.html).
 const MAX_ALARM_METRICS = 10;
 
-/** The Metrics of an alarm on the sum of every function's Lambda Throttles (AWS/Lambda, by FunctionName). */
-const throttleMetrics = async (resolver) => {
-  const keys = await functionKeysOf(resolver);
-  if (keys.length > MAX_ALARM_METRICS) {
-    throw new Error(
-      `An alarm's metric math takes at most ${MAX_ALARM_METRICS} metrics and there are ${keys.length} functions: split FunctionThrottlesAlarm (infra/observability.yml)`,
-    );
-  }
+/** The Metrics of one alarm on the sum of these functions' Lambda Throttles (AWS/Lambda, by FunctionName). */
+const throttleMetricsOf = (keys) => {
   const ids = keys.map((_, index) => `throttles${index}`);
   return [
     ...keys.map((key, index) => ({
@@ -55,6 +49,40 @@ const throttleMetrics = async (resolver) => {
   ];
 };
 
+/** The function keys in groups of at most MAX_ALARM_METRICS, in serverless.yml's order. */
+const chunks = (keys) =>
+  Array.from({ length: Math.ceil(keys.length / MAX_ALARM_METRICS) }, (_, i) =>
+    keys.slice(i * MAX_ALARM_METRICS, (i + 1) * MAX_ALARM_METRICS),
+  );
+
+/**
+ * Alarms on Lambda's Throttles of every function of the stage: one per group of at most 10 functions (the metric
+ * math limit), `FunctionThrottlesAlarm`, `FunctionThrottlesAlarm2`, ... named `<service>-<stage>-function-throttles`,
+ * `...-function-throttles-2`, ...; each notifies the alert topic.
+ */
+const throttleAlarms = async (resolver) => {
+  const keys = await functionKeysOf(resolver);
+  const prefix = `${await resolver.resolveVariable('self:service')}-${await resolver.resolveVariable('sls:stage')}`;
+  return Object.fromEntries(
+    chunks(keys).map((group, i) => [
+      `FunctionThrottlesAlarm${i === 0 ? '' : i + 1}`,
+      {
+        Type: 'AWS::CloudWatch::Alarm',
+        Properties: {
+          AlarmName: `${prefix}-function-throttles${i === 0 ? '' : `-${i + 1}`}`,
+          AlarmDescription: `Lambda throttled this stage's functions (${group.join(', ')}); raise reserved or account concurrency.`,
+          Metrics: throttleMetricsOf(group),
+          ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+          Threshold: 1,
+          EvaluationPeriods: 1,
+          TreatMissingData: 'notBreaching',
+          AlarmActions: [{ Ref: 'AlertTopic' }],
+        },
+      },
+    ]),
+  );
+};
+
 /**
  * `resources.extensions` giving every function's log group the stage key (AgentKey) when kmsKey is on (the
  * UseAgentKey condition of infra/security.yml); test/integration/template-security.test.ts checks every log group.
@@ -73,4 +101,4 @@ const logGroupKeyExtensions = async (resolver) =>
     ]),
   );
 
-module.exports = { logGroupIds, logGroupKeyExtensions, logGroupNames, throttleMetrics };
+module.exports = { logGroupIds, logGroupKeyExtensions, logGroupNames, throttleAlarms };

@@ -7,7 +7,11 @@ const otel = require('../../infra/otel.js') as {
 const functions = require('../../infra/functions.js') as {
   logGroupIds: (keys: string[]) => string[];
   logGroupNames: (resolver: Resolver) => Promise<{ Ref: string }[]>;
-  throttleMetrics: (resolver: Resolver) => Promise<{ Id: string; Expression?: string }[]>;
+  throttleAlarms: (
+    resolver: Resolver,
+  ) => Promise<
+    Record<string, { Properties: { AlarmName: string; Metrics: { Id: string; Expression?: string }[] } }>
+  >;
 };
 
 const LAYER = 'arn:aws:lambda:eu-west-1:615299751070:layer:AWSOpenTelemetryDistroJs:13';
@@ -64,12 +68,19 @@ describe('per-function pieces', () => {
 
   it('sums the Throttles of every function, a missing data point counted as 0', async () => {
     // Arrange
-    const stage = resolverWith({ 'self:functions': { intake: {}, plan: {} } });
+    const stage = resolverWith({
+      'self:functions': { intake: {}, plan: {} },
+      'self:service': 'demo',
+      'sls:stage': 'prod',
+    });
 
     // Act
-    const metrics = await functions.throttleMetrics(stage);
+    const alarms = await functions.throttleAlarms(stage);
 
     // Assess
+    const metrics = alarms.FunctionThrottlesAlarm?.Properties.Metrics ?? [];
+    expect(Object.keys(alarms)).toEqual(['FunctionThrottlesAlarm']);
+    expect(alarms.FunctionThrottlesAlarm?.Properties.AlarmName).toBe('demo-prod-function-throttles');
     expect(metrics.map((m) => m.Id)).toEqual(['throttles0', 'throttles1', 'throttles']);
     expect(metrics.at(-1)?.Expression).toBe('FILL(throttles0, 0) + FILL(throttles1, 0)');
     await expect(functions.logGroupNames(stage)).resolves.toEqual([
@@ -78,14 +89,22 @@ describe('per-function pieces', () => {
     ]);
   });
 
-  it('fails the packaging when the functions outgrow one metric-math alarm (10 metrics at most)', async () => {
+  it('splits the functions into alarms of at most 10 metrics (the metric-math limit)', async () => {
     // Arrange
     const keys = Array.from({ length: 11 }, (_, i) => [`fn${i}`, {}]);
-    const stage = resolverWith({ 'self:functions': Object.fromEntries(keys) });
+    const stage = resolverWith({
+      'self:functions': Object.fromEntries(keys),
+      'self:service': 'demo',
+      'sls:stage': 'prod',
+    });
 
-    // Act / Assess
-    await expect(functions.throttleMetrics(stage)).rejects.toThrow(
-      /at most 10 metrics and there are 11 functions/,
-    );
+    // Act
+    const alarms = await functions.throttleAlarms(stage);
+
+    // Assess
+    const sizes = Object.values(alarms).map((a) => a.Properties.Metrics.filter((m) => !m.Expression).length);
+    expect(Object.keys(alarms)).toEqual(['FunctionThrottlesAlarm', 'FunctionThrottlesAlarm2']);
+    expect(sizes).toEqual([10, 1]);
+    expect(alarms.FunctionThrottlesAlarm2?.Properties.AlarmName).toBe('demo-prod-function-throttles-2');
   });
 });

@@ -151,3 +151,16 @@ export const intakeConfig = (env: NodeJS.ProcessEnv = process.env): IntakeRules 
     ...(defaultTenantPolicy ? { defaultTenantPolicy } : {}),
   };
 };
+
+/**
+ * RunTool's size limits on a tool call. MAX_TOOL_INPUT_BYTES (default 128 KiB): the JSON of the model's input is
+ * refused over it before any invocation; above the billing schemas' largest ASCII input (50 findings of 2,000
+ * characters), far under Lambda's 6 MB synchronous request payload
+ * (https://docs.aws.amazon.com/lambda/latest/dg/API_Invoke.html, read 2026-12-02). MAX_TOOL_OUTPUT_BYTES (default
+ * 1 MiB): an action group's answer is cut there with a marker; a synchronous response is at most 6 MB (same page),
+ * and RunTool stores at most 50 parts of 20,000 characters, so 1 MiB keeps what is stored whole.
+ */
+export const toolLimitsConfig = (env: NodeJS.ProcessEnv = process.env) => ({
+  maxToolInputBytes: numberEnv('MAX_TOOL_INPUT_BYTES', 128 * 1024, { min: 1 }, env),
+  maxToolOutputBytes: numberEnv('MAX_TOOL_OUTPUT_BYTES', 1024 * 1024, { min: 1 }, env),
+});

@@ -8,7 +8,7 @@ describe('logSecurityEvent', () => {
     const warn = jest.spyOn(logger, 'warn');
     const single = metrics.singleMetric();
     const addDimension = jest.spyOn(single, 'addDimension');
-    const addMetric = jest.spyOn(single, 'addMetric').mockImplementation(() => undefined);
+    const addMetric = jest.spyOn(single, 'addMetric').mockImplementation(() => single);
     jest.spyOn(metrics, 'singleMetric').mockReturnValue(single);
 
     logSecurityEvent('cross_tenant_call', { sessionId: 's-1', tenantId: 'acme', requestedTenant: 'initech' });

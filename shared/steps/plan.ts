@@ -11,7 +11,13 @@ import type {
 } from '@aws-sdk/client-bedrock-runtime';
 import * as z from 'zod';
 import { budgetUsedFraction } from '../agent/budget';
-import { buildMessages, compactToolResults, pendingToolUses, toolUsesOf } from '../agent/conversation';
+import {
+  buildMessages,
+  compactToolResults,
+  pendingToolUses,
+  TOOL_OUTPUT_INSTRUCTION,
+  toolUsesOf,
+} from '../agent/conversation';
 import { shouldContinueAsNew } from '../agent/history-budget';
 import { stopBeforeNextTurn } from '../agent/limits';
 import { type CatalogEntry, catalogEntry } from '../agent/models';
@@ -145,7 +151,9 @@ export const buildRequest = (input: {
   const entry = catalogEntry(input.route.modelId);
   const messages = buildMessages(input.conversation);
   const places = cachePlaces(entry, messages.length, input.promptCaching);
-  const system: SystemContentBlock[] = [{ text: input.profile.instructions }];
+  const system: SystemContentBlock[] = [
+    { text: `${input.profile.instructions}\n\n${TOOL_OUTPUT_INSTRUCTION}` },
+  ];
   if (places.has('system')) system.push(CACHE_POINT);
   const marked = new Set<number>();
   if (places.has('lastMessage')) marked.add(messages.length - 1);

@@ -1,4 +1,5 @@
 /** The Plan step: Converse request shape, model error mapping, and one committed model call per turn. */
+
 import {
   AccessDeniedException,
   BedrockRuntimeClient,
@@ -17,6 +18,7 @@ import {
 import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
+import { TOOL_OUTPUT_INSTRUCTION } from '../../shared/agent/conversation';
 import 'aws-sdk-client-mock-jest';
 import { requireModel } from '../../shared/agent/models';
 import { getProfile } from '../../shared/agent/profiles';
@@ -39,6 +41,7 @@ import {
   assistantText,
   assistantToolUses,
   conversationOf,
+  dataBlock,
   defaultLimits,
   goalItem,
   partitionItems,
@@ -116,7 +119,10 @@ describe('buildRequest', () => {
     });
 
     // Assess
-    expect(request.system).toEqual([{ text: profile.instructions }, CACHE_POINT]);
+    expect(request.system).toEqual([
+      { text: `${profile.instructions}\n\n${TOOL_OUTPUT_INSTRUCTION}` },
+      CACHE_POINT,
+    ]);
     const toolList = request.toolConfig?.tools ?? [];
     expect(toolList.slice(0, -1).map((t) => t.toolSpec?.name)).toEqual(tools.map((t) => t.name));
     // Claude's catalog entry accepts a cache point in toolConfig.tools
@@ -395,7 +401,7 @@ describe('planTurn: a new turn', () => {
     expect(request.messages?.map((m) => m.role)).toEqual(['user', 'assistant', 'user']);
     expect(request.messages?.[2]?.content?.[0]?.toolResult).toEqual({
       toolUseId: 'tu-audit',
-      content: [{ text: '{"total":42}' }],
+      content: dataBlock('{"total":42}'),
       status: 'success',
     });
   });
@@ -715,12 +721,12 @@ describe('planTurn: routing per step and degrading near the cap', () => {
     // Assess
     expect(result).toMatchObject({ tier: 'reader', modelId: TIERS.reader });
     const [, , auditResult, , termsResult] = sentRequest(bedrock).messages ?? [];
-    expect(auditResult?.content?.[0]?.toolResult?.content?.[0]?.text).toBe(
+    expect(auditResult?.content?.[0]?.toolResult?.content?.[1]?.text).toBe(
       `${'a'.repeat(profile.routing.degrade.keepResultChars)} [compacted: ${
         LONG.length - profile.routing.degrade.keepResultChars
       } characters dropped to stay within budget]`,
     );
-    expect(termsResult?.content?.[0]?.toolResult?.content?.[0]?.text).toBe('{"ok":true}');
+    expect(termsResult?.content?.[0]?.toolResult?.content?.[1]?.text).toBe('{"ok":true}');
     expect(committed(ddb)).toMatchObject({ stepKind: 'extract', tier: 'reader' });
     expect(committed(ddb)?.routeReason).toMatch(
       /: executor; budget 85 % used: reader instead of executor; history compacted$/,
@@ -737,6 +743,6 @@ describe('planTurn: routing per step and degrading near the cap', () => {
 
     // Assess
     expect(result).toMatchObject({ tier: 'executor' });
-    expect(sentRequest(bedrock).messages?.[2]?.content?.[0]?.toolResult?.content?.[0]?.text).toBe(LONG);
+    expect(sentRequest(bedrock).messages?.[2]?.content?.[0]?.toolResult?.content?.[1]?.text).toBe(LONG);
   });
 });

@@ -120,7 +120,15 @@ export const historyEventBudget = (env: NodeJS.ProcessEnv = process.env): number
   numberEnv('HISTORY_EVENT_BUDGET', DEFAULT_HISTORY_EVENT_BUDGET, { min: 1 }, env);
 
 /**
- * Intake's rules. MAX_CONTEXT_BYTES (default 32 KiB): a goal's context is stored in the session item (DynamoDB's
+ * MAX_EVENT_BYTES' default, 96 KiB: a goal of 8000 characters (up to 32,000 UTF-8 bytes) with a 32 KiB context and
+ * the envelope fits; EventBridge's own entry limit is 256 KB
+ * (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-putevent-size.html, read 2026-12-02).
+ */
+const DEFAULT_MAX_EVENT_BYTES = 96 * 1024;
+
+/**
+ * Intake's rules. MAX_EVENT_BYTES and MAX_GOAL_CHARS (default 8000, the event schema's ceiling): an event or goal
+ * over them is rejected with its size and the limit. MAX_CONTEXT_BYTES (default 32 KiB): a goal's context is stored in the session item (DynamoDB's
  * 400 KB item limit) and resent in the goal message with every turn; 32 KiB is about 8k tokens, which at a
  * $3/MTok input price costs about $0.025 per turn before caching, a fifth of the $0.125 per turn a default session
  * ($1 over 8 turns) may spend; the 200 KB context found resent every turn cost six times that. DEFAULT_TENANT_POLICY (empty by default): the policy JSON of a tenant that has
@@ -148,6 +156,8 @@ export const intakeConfig = (env: NodeJS.ProcessEnv = process.env): IntakeRules 
   }
   return {
     maxContextBytes: numberEnv('MAX_CONTEXT_BYTES', 32 * 1024, { min: 1 }, env),
+    maxEventBytes: numberEnv('MAX_EVENT_BYTES', DEFAULT_MAX_EVENT_BYTES, { min: 1 }, env),
+    maxGoalChars: numberEnv('MAX_GOAL_CHARS', 8000, { min: 1 }, env),
     ...(defaultTenantPolicy ? { defaultTenantPolicy } : {}),
   };
 };

@@ -10,6 +10,7 @@ import { sageMakerRuntimeClient } from '../../shared/runtime/clients/sagemaker-r
 import {
   breakerConfig,
   busConfig,
+  guardrailConfig,
   historyEventBudget,
   modelTiers,
   privateModelEndpoint,
@@ -24,6 +25,10 @@ import { BudgetLedger } from '../../shared/store/budget-ledger';
 import { SessionStore } from '../../shared/store/session-store';
 
 const table = tableConfig();
+const guardrailOption = () => {
+  const guardrail = guardrailConfig();
+  return guardrail ? { guardrail } : {};
+};
 const bus = busConfig();
 const events = new EventPublisher(eventBridgeClient(), bus.busName, bus.source);
 const deps = {
@@ -40,6 +45,7 @@ const deps = {
     ...breakerConfig(),
   },
   historyEventBudget: historyEventBudget(),
+  ...guardrailOption(),
   budget: { ledger: new BudgetLedger(documentClient(), table.tableName, table.sessionTtlDays), events },
 };
 

@@ -174,3 +174,42 @@ export const toolLimitsConfig = (env: NodeJS.ProcessEnv = process.env) => ({
   maxToolInputBytes: numberEnv('MAX_TOOL_INPUT_BYTES', 128 * 1024, { min: 1 }, env),
   maxToolOutputBytes: numberEnv('MAX_TOOL_OUTPUT_BYTES', 1024 * 1024, { min: 1 }, env),
 });
+
+/** A Bedrock guardrail Converse applies to every model call of the stage (Converse's `guardrailConfig`). */
+export interface GuardrailSettings {
+  guardrailIdentifier: string;
+  guardrailVersion: string;
+}
+
+/**
+ * Converse's GuardrailConfiguration patterns: an id of a-z0-9 or a guardrail ARN, and a version number or DRAFT
+ * (https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_GuardrailConfiguration.html, read 2026-12-02).
+ */
+const GUARDRAIL_ID =
+  /^(([a-z0-9]+)|(arn:aws(-[^:]+)?:bedrock:[a-z0-9-]{1,20}:[0-9]{12}:guardrail\/[a-z0-9]+))$/;
+const GUARDRAIL_VERSION = /^(([1-9][0-9]{0,7})|(DRAFT))$/;
+
+/**
+ * GUARDRAIL_ID and GUARDRAIL_VERSION (stage params guardrailId, guardrailVersion): both empty, no guardrail; both
+ * set, Plan sends it with every Bedrock call; one without the other, or a value outside Converse's patterns, fails
+ * the cold start naming the variable.
+ */
+export const guardrailConfig = (env: NodeJS.ProcessEnv = process.env): GuardrailSettings | undefined => {
+  const id = optionalEnv('GUARDRAIL_ID', '', env);
+  const version = optionalEnv('GUARDRAIL_VERSION', '', env);
+  if (id === '' && version === '') return undefined;
+  if (id === '' || version === '') {
+    throw new ConfigError(
+      `Environment variables GUARDRAIL_ID and GUARDRAIL_VERSION go together: ${id === '' ? 'GUARDRAIL_ID' : 'GUARDRAIL_VERSION'} is empty`,
+    );
+  }
+  if (!GUARDRAIL_ID.test(id)) {
+    throw new ConfigError(`Environment variable GUARDRAIL_ID must be a guardrail id or ARN, got "${id}"`);
+  }
+  if (!GUARDRAIL_VERSION.test(version)) {
+    throw new ConfigError(
+      `Environment variable GUARDRAIL_VERSION must be a version number or DRAFT, got "${version}"`,
+    );
+  }
+  return { guardrailIdentifier: id, guardrailVersion: version };
+};

@@ -30,7 +30,9 @@ import { detectStepKind } from '../agent/step-kind';
 import type { StopReason } from '../agent/stop-reasons';
 import { offeredTools, type ToolDefinition, toolsForAgent } from '../agent/tools';
 import type { EventPublisher } from '../contracts/lifecycle-events';
+import { logSecurityEvent } from '../observability/security-events';
 import type { ModelAnswer, ModelProvider, ModelProviders } from '../providers/model-provider';
+import type { GuardrailSettings } from '../runtime/config';
 import { ModelRequestError, SessionStateError } from '../runtime/errors';
 import type { BudgetLedger, ReserveResult, Settlement } from '../store/budget-ledger';
 import type { Conversation, MessageItem, SessionItem, SessionStore } from '../store/session-store';
@@ -77,10 +79,15 @@ export interface PlanDeps {
    * `events`, cost alerts are sent. Without it (unit tests of the loop) calls are only counted.
    */
   budget?: { ledger: BudgetLedger; events: EventPublisher };
+  /** The stage's Bedrock guardrail (GUARDRAIL_ID, GUARDRAIL_VERSION): sent with every Bedrock call; none without it. */
+  guardrail?: GuardrailSettings;
   now?: () => number;
 }
 
 /** How long a Plan's reservation holds before a later reserve may release it: longer than a Plan Lambda can run. */
+/** Converse's stopReason when a guardrail blocked the input or the output (the content is the guardrail's message). */
+const GUARDRAIL_INTERVENED = 'guardrail_intervened';
+
 export const PLAN_RESERVATION_MS = 15 * 60_000;
 
 export const toolSpecs = (tools: ToolDefinition[]): Tool[] =>
@@ -147,6 +154,7 @@ export const buildRequest = (input: {
   tools: ToolDefinition[];
   turn: number;
   promptCaching: boolean;
+  guardrail?: GuardrailSettings;
 }): ConverseCommandInput => {
   const entry = catalogEntry(input.route.modelId);
   const messages = buildMessages(input.conversation);
@@ -170,6 +178,10 @@ export const buildRequest = (input: {
     messages: withCachePointsAt(messages, marked),
     toolConfig: { tools },
     inferenceConfig: { maxTokens, temperature: input.profile.inference.temperature },
+    // Converse only: the private endpoint (SageMaker) has no guardrails, and the catalog keeps restricted data there.
+    ...(input.guardrail && (entry?.provider ?? 'bedrock') === 'bedrock'
+      ? { guardrailConfig: { ...input.guardrail, trace: 'enabled' as const } }
+      : {}),
     requestMetadata: {
       tenantId: input.session.tenantId,
       sessionId: input.session.sessionId,
@@ -188,8 +200,14 @@ const toolCallsOf = (content: ContentBlock[]): PlannedToolCall[] =>
       index,
     }));
 
-/** The plan a committed assistant message stands for: its tool calls, or finish when it has none. */
-const planFromMessage = (message: Pick<MessageItem, 'turn' | 'content'>): PlanResult => {
+/**
+ * The plan a committed assistant message stands for: a stop when the guardrail intervened (the message is the
+ * guardrail's), else its tool calls, or finish when it has none.
+ */
+const planFromMessage = (message: Pick<MessageItem, 'turn' | 'content' | 'stopReason'>): PlanResult => {
+  if (message.stopReason === GUARDRAIL_INTERVENED) {
+    return { turn: message.turn, action: 'stop', toolCalls: [], reason: GUARDRAIL_INTERVENED };
+  }
   const toolCalls = toolCallsOf(message.content);
   return toolCalls.length > 0
     ? { turn: message.turn, action: 'tools', toolCalls, reason: null }
@@ -200,8 +218,7 @@ const planFromMessage = (message: Pick<MessageItem, 'turn' | 'content'>): PlanRe
 const replay = (conversation: Conversation): PlanResult | undefined => {
   const last = conversation.messages.at(-1);
   if (last?.role !== 'assistant') return undefined;
-  if (toolUsesOf(last).length === 0)
-    return { turn: last.turn, action: 'finish', toolCalls: [], reason: 'completed' };
+  if (toolUsesOf(last).length === 0) return planFromMessage(last);
   if (pendingToolUses(conversation, last).length > 0) {
     // Tool calls of the last committed turn are not all recorded: run them (finished ones replay their outcome).
     return { turn: last.turn, action: 'tools', toolCalls: toolCallsOf(last.content), reason: null };
@@ -274,6 +291,7 @@ const routeTurn = (
     tools,
     turn,
     promptCaching: deps.promptCaching !== false,
+    ...(deps.guardrail ? { guardrail: deps.guardrail } : {}),
   });
   return { route, rate, request };
 };
@@ -467,7 +485,16 @@ const recordTurn = async (
     await alertSessionCost(deps.budget, session, (session.costMicros ?? 0) + micros);
     await alertTenantDay(deps.budget, session);
   }
-  const plan = planFromMessage({ turn, content: answer.content });
+  if (answer.stopReason === GUARDRAIL_INTERVENED) {
+    logSecurityEvent(GUARDRAIL_INTERVENED, {
+      sessionId: session.sessionId,
+      tenantId: session.tenantId,
+      turn,
+      modelId: route.modelId,
+      guardrailId: deps.guardrail?.guardrailIdentifier ?? null,
+    });
+  }
+  const plan = planFromMessage({ turn, content: answer.content, stopReason: answer.stopReason });
   return { ...plan, modelId: route.modelId, tier: route.tier, usage: answer.usage, costUsd };
 };
 

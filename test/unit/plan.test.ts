@@ -130,6 +130,34 @@ describe('buildRequest', () => {
     expect(request.messages?.[0]?.content?.at(-1)).toEqual(CACHE_POINT);
   });
 
+  it("sends the stage's guardrail to Bedrock models only, with its trace, and none without one", () => {
+    // Prepare
+    const guardrail = { guardrailIdentifier: 'abc123', guardrailVersion: '1' };
+    const base = {
+      profile,
+      session: sessionItem(),
+      conversation: firstTurn(),
+      tools,
+      turn: 1,
+      promptCaching: true,
+    };
+    const privateRoute = {
+      ...plannerRoute,
+      modelId: 'sagemaker:llama-3-1-8b-instruct',
+      tier: 'private' as const,
+    };
+
+    // Act
+    const guarded = buildRequest({ ...base, route: plannerRoute, guardrail });
+    const privateCall = buildRequest({ ...base, route: privateRoute, guardrail });
+    const unguarded = buildRequest({ ...base, route: plannerRoute });
+
+    // Assess
+    expect(guarded.guardrailConfig).toEqual({ ...guardrail, trace: 'enabled' });
+    expect(privateCall.guardrailConfig).toBeUndefined();
+    expect(unguarded.guardrailConfig).toBeUndefined();
+  });
+
   it('marks the end of the conversation and the end of the previous request, so a turn reads what the last wrote', () => {
     // Prepare: goal, turn 1 (tools) + results, turn 2 (tools) + results
     const calls = [

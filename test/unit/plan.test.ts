@@ -19,6 +19,7 @@ import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-s
 import { QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { TOOL_OUTPUT_INSTRUCTION } from '../../shared/agent/conversation';
+import * as securityEvents from '../../shared/observability/security-events';
 import 'aws-sdk-client-mock-jest';
 import { requireModel } from '../../shared/agent/models';
 import { getProfile } from '../../shared/agent/profiles';
@@ -536,6 +537,31 @@ describe('planTurn: a new turn', () => {
     // Assess
     await expect(act).rejects.toThrow(ModelRequestError);
     expect(ddb).not.toHaveReceivedCommand(TransactWriteCommand);
+  });
+
+  it("commits a guardrail's intervention as the turn, stops the goal for it, and logs a security event", async () => {
+    // Prepare
+    const { ddb, bedrock, deps } = setup(firstTurn());
+    bedrock.on(ConverseCommand).resolves({
+      ...converseReply([{ text: 'Blocked by the guardrail.' }]),
+      stopReason: 'guardrail_intervened',
+    });
+    const events = jest.spyOn(securityEvents, 'logSecurityEvent').mockImplementation(() => undefined);
+
+    // Act
+    const result = await planTurn(
+      { ...deps, guardrail: { guardrailIdentifier: 'abc123', guardrailVersion: '1' } },
+      ids,
+    );
+
+    // Assess
+    expect(result).toMatchObject({ turn: 1, action: 'stop', reason: 'guardrail_intervened' });
+    expect(ddb).toHaveReceivedCommand(TransactWriteCommand);
+    expect(events).toHaveBeenCalledWith(
+      'guardrail_intervened',
+      expect.objectContaining({ sessionId: SESSION, tenantId: TENANT, turn: 1, guardrailId: 'abc123' }),
+    );
+    events.mockRestore();
   });
 
   it('records the usage and cost of an answer cut at max_tokens with nothing usable, then fails', async () => {

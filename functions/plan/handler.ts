@@ -9,6 +9,7 @@ import { sageMakerRuntimeClient } from '../../shared/runtime/clients/sagemaker-r
 import {
   breakerConfig,
   busConfig,
+  guardrailConfig,
   historyEventBudget,
   logPromptsConfig,
   modelTiers,
@@ -24,6 +25,10 @@ import { BudgetLedger } from '../../shared/store/budget-ledger';
 import { SessionStore } from '../../shared/store/session-store';
 
 const table = tableConfig();
+const guardrailOption = () => {
+  const guardrail = guardrailConfig();
+  return guardrail ? { guardrail } : {};
+};
 const bus = busConfig();
 const events = new EventPublisher(eventBridgeClient(), bus.busName, bus.source);
 const deps = {
@@ -41,6 +46,7 @@ const deps = {
   },
   historyEventBudget: historyEventBudget(),
   logPrompts: logPromptsConfig(),
+  ...guardrailOption(),
   budget: { ledger: new BudgetLedger(documentClient(), table.tableName, table.sessionTtlDays), events },
 };
 

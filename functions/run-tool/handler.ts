@@ -4,7 +4,13 @@ import { EventPublisher } from '../../shared/contracts/lifecycle-events';
 import { documentClient } from '../../shared/runtime/clients/dynamodb';
 import { eventBridgeClient } from '../../shared/runtime/clients/eventbridge';
 import { lambdaClient } from '../../shared/runtime/clients/lambda';
-import { breakerConfig, busConfig, tableConfig, toolRetryConfig } from '../../shared/runtime/config';
+import {
+  breakerConfig,
+  busConfig,
+  tableConfig,
+  toolLimitsConfig,
+  toolRetryConfig,
+} from '../../shared/runtime/config';
 import { lambdaHandler, parseInput } from '../../shared/runtime/lambda';
 import { logger } from '../../shared/runtime/powertools';
 import { runTool, runToolInputSchema } from '../../shared/steps/run-tool';
@@ -27,6 +33,7 @@ const deps = {
     ...breakerConfig(),
   },
   ledger: new BudgetLedger(documentClient(), table.tableName, table.sessionTtlDays),
+  limits: toolLimitsConfig(),
 };
 
 export const handler = lambdaHandler(async (event: unknown) => {

@@ -105,6 +105,13 @@ export const converseRequestSchema = z.looseObject({
     })
     .optional(),
   requestMetadata: z.record(z.string(), z.string()).optional(),
+  guardrailConfig: z
+    .looseObject({
+      guardrailIdentifier: z.string(),
+      guardrailVersion: z.string(),
+      trace: z.enum(['enabled', 'disabled', 'enabled_full']).optional(),
+    })
+    .optional(),
   additionalModelRequestFields: z.json().optional(),
   additionalModelResponseFieldPaths: z.array(z.string()).optional(),
 });

@@ -8,6 +8,7 @@ import { checkAgainstCatalog, requireInvocableModel } from './catalog-rules';
 import { type ConverseRequestBody, validateConverseRequest } from './converse-request';
 import { type ConverseErrorType, ConverseFaultError, ConverseValidationError } from './errors';
 import { planFixtureAnswer } from './fixture-model';
+import { GuardrailEmulator, type Intervention } from './guardrails';
 import { HttpError, sendError, sendJson } from './http2-server';
 import { isJsonObject } from './json';
 import type { Answer, SessionScripts } from './session-scripts';
@@ -33,6 +34,8 @@ export interface ConverseCallRecord {
   at: string;
   /** The client closed the stream before the (delayed) answer was sent; the script turn was not used up. */
   abandoned?: boolean;
+  /** guardrailConfig.guardrailIdentifier of the call, when it named a guardrail. */
+  guardrail?: string;
 }
 
 export const MAX_BODY_BYTES = 20 * 1024 * 1024;
@@ -80,6 +83,7 @@ const readRequest = async (
   record.turn = turnOf(body);
   const entry = requireInvocableModel(modelId);
   const request = validateConverseRequest(modelId, body);
+  if (request.guardrailConfig) record.guardrail = request.guardrailConfig.guardrailIdentifier;
   checkAgainstCatalog(entry, request);
   return request;
 };
@@ -89,7 +93,10 @@ export class ConverseHandler {
   private readonly records: ConverseCallRecord[] = [];
   private readonly cache = new PromptCache();
 
-  constructor(private readonly scripts: SessionScripts) {}
+  constructor(
+    private readonly scripts: SessionScripts,
+    private readonly guardrails: GuardrailEmulator = new GuardrailEmulator(),
+  ) {}
 
   /** Every call answered so far (calls still being answered are left out). */
   calls(): ConverseCallRecord[] {
@@ -113,6 +120,9 @@ export class ConverseHandler {
     };
     try {
       const request = await readRequest(modelId, req, record);
+      // A guardrail that blocks the input answers before the model is called (no script turn is used up).
+      const blocked = this.guardrails.checkInput(request);
+      if (blocked) return this.send(res, record, modelId, request, blocked, started);
       const { sessionId } = record;
       const answer = this.scripts.has(sessionId)
         ? await this.scripts.answer(sessionId, request, res.stream, modelId)
@@ -122,7 +132,8 @@ export class ConverseHandler {
         record.status = 499;
         return;
       }
-      this.send(res, record, modelId, request, answer, started);
+      const intervened = this.guardrails.checkOutput(request, answer.content);
+      this.send(res, record, modelId, request, intervened ? { ...answer, ...intervened } : answer, started);
     } catch (error) {
       if (error instanceof ConverseFaultError || error instanceof HttpError) {
         fail(error.status, error.errorType, error.message);
@@ -139,7 +150,7 @@ export class ConverseHandler {
     record: ConverseCallRecord,
     modelId: string,
     request: ConverseRequestBody,
-    answer: Answer,
+    answer: Answer | (Intervention & Partial<Answer>),
     started: number,
   ): void {
     const fitted = fitToMaxTokens(answer.content, request.inferenceConfig?.maxTokens);
@@ -162,6 +173,7 @@ export class ConverseHandler {
           usage.inputTokens + usage.outputTokens + usage.cacheReadInputTokens + usage.cacheWriteInputTokens,
       },
       metrics: { latencyMs: Math.max(1, Date.now() - started) },
+      ...('trace' in answer && answer.trace ? { trace: answer.trace } : {}),
     });
   }
 }

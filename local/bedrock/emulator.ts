@@ -7,6 +7,7 @@ import type http2 from 'node:http2';
 import { readBody } from '../aws/http';
 import { type ConverseCallRecord, ConverseHandler, MAX_BODY_BYTES, tooLarge } from './converse';
 import { ModelScriptError } from './errors';
+import { type GuardrailDenyLists, GuardrailEmulator } from './guardrails';
 import { decodePathSegment, HttpError, listenHttp2 } from './http2-server';
 import type { ModelScript } from './script';
 import { SessionScripts } from './session-scripts';
@@ -50,10 +51,10 @@ const putScript = async (scripts: SessionScripts, sessionId: string, req: http2.
 
 export const startBedrockEmulator = async (
   /** `scripts`: shared with the SageMaker emulator, so one session's script answers whichever provider it calls. */
-  options: { port?: number; scripts?: SessionScripts } = {},
+  options: { port?: number; scripts?: SessionScripts; guardrails?: GuardrailDenyLists } = {},
 ): Promise<BedrockEmulator> => {
   const scripts = options.scripts ?? new SessionScripts();
-  const converse = new ConverseHandler(scripts);
+  const converse = new ConverseHandler(scripts, new GuardrailEmulator(options.guardrails));
   const server = await listenHttp2(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://emulator.local');
     const converseMatch = CONVERSE_PATH.exec(url.pathname);

@@ -245,10 +245,16 @@ const fillObject = (schema: JsonObject, ctx: FillContext): JsonObject => {
 export const fillToolInput = (tool: ConverseToolSpec, goal: Goal, findings: string[]): JsonObject =>
   fillObject(tool.inputSchema.json, { goal, findings });
 
-/** One line for a tool result: its JSON `summary` when it has one, else the first 160 characters. */
+/** The opening and closing delimiters of a tool result's data block (shared/agent/conversation.ts): not the data. */
+const DATA_BLOCK_DELIMITER = /^<\/?tool_output nonce="[0-9a-f]+">$/;
+
+/** One line for a tool result: its JSON `summary` when it has one, else the first 160 characters of its data. */
 export const resultLine = (
-  content: { text?: string; json?: JsonValue }[],
+  blocks: { text?: string; json?: JsonValue }[],
 ): { line: string; summary?: string } => {
+  const content = blocks.filter(
+    (block) => block.text === undefined || !DATA_BLOCK_DELIMITER.test(block.text),
+  );
   for (const block of content) {
     let value: JsonValue | undefined = block.json;
     if (value === undefined && block.text !== undefined) {

@@ -4,6 +4,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { LOCAL_CREDENTIAL_ENV } from '../aws/credentials';
 import { type BedrockEmulator, startBedrockEmulator } from '../bedrock/emulator';
+import { type GuardrailDenyLists, readGuardrailsFile } from '../bedrock/guardrails';
 import { SessionScripts } from '../bedrock/session-scripts';
 import {
   type CloudFormationService,
@@ -62,6 +63,11 @@ export interface StartLocalStackOptions {
    * it, free random ports (tests, `run` without serve).
    */
   portBase?: number;
+  /**
+   * The Bedrock emulator's guardrail deny-lists by guardrail id (local/bedrock/guardrails.ts); default: the file
+   * `<dataDir>/guardrails.json` when it exists (`.local/guardrails.json`), else none.
+   */
+  guardrails?: GuardrailDenyLists;
   /** Progress lines ("DynamoDB Local ready in 3.4 s"); nothing is printed without it. */
   log?: (line: string) => void;
 }
@@ -150,7 +156,11 @@ const startDynamoDb = async (c: StartContext, plan: StackPlan, started: number):
 };
 
 const startBedrock = async (c: StartContext, scripts: SessionScripts): Promise<BedrockEmulator> => {
-  const emulator = await startBedrockEmulator({ ...portOf(c, 'bedrock'), scripts });
+  const emulator = await startBedrockEmulator({
+    ...portOf(c, 'bedrock'),
+    scripts,
+    guardrails: c.options.guardrails ?? readGuardrailsFile(join(c.dataDir, 'guardrails.json')),
+  });
   c.teardown.add('Bedrock emulator', () => emulator.close());
   c.log(`Bedrock emulator on ${emulator.url}`);
   return emulator;

@@ -13,6 +13,7 @@ const REFUSED_KINDS: ReadonlySet<string> = new Set([
   'schema',
   'circuit_open',
   'budget',
+  'cross_tenant',
 ]);
 
 /**

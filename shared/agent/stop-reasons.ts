@@ -16,6 +16,8 @@ export const stopReasonSchema = z.enum([
   'tenant_paused',
   /** The tenant's daily spend ledger could not fund the next call: resumable (the next day, or a raised cap). */
   'tenant_daily_cap',
+  /** The stage's Bedrock guardrail blocked the input or the answer: the turn holds the guardrail's message. */
+  'guardrail_intervened',
 ]);
 export type StopReason = z.infer<typeof stopReasonSchema>;
 
@@ -30,6 +32,7 @@ export const STOP_EXPLANATIONS: Readonly<Record<Exclude<StopReason, 'completed'>
   tools_unavailable: 'every tool call failed, so the answer rests on no tool results',
   tenant_paused: 'its tenant was paused',
   tenant_daily_cap: "its tenant's daily spend cap was reached",
+  guardrail_intervened: "the stage's guardrail blocked the request or the answer",
 };
 
 /**

@@ -129,7 +129,15 @@ export const historyEventBudget = (env: NodeJS.ProcessEnv = process.env): number
   numberEnv('HISTORY_EVENT_BUDGET', DEFAULT_HISTORY_EVENT_BUDGET, { min: 1 }, env);
 
 /**
- * Intake's rules. MAX_CONTEXT_BYTES (default 32 KiB): a goal's context is stored in the session item (DynamoDB's
+ * MAX_EVENT_BYTES' default, 96 KiB: a goal of 8000 characters (up to 32,000 UTF-8 bytes) with a 32 KiB context and
+ * the envelope fits; EventBridge's own entry limit is 256 KB
+ * (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-putevent-size.html, read 2026-12-02).
+ */
+const DEFAULT_MAX_EVENT_BYTES = 96 * 1024;
+
+/**
+ * Intake's rules. MAX_EVENT_BYTES and MAX_GOAL_CHARS (default 8000, the event schema's ceiling): an event or goal
+ * over them is rejected with its size and the limit. MAX_CONTEXT_BYTES (default 32 KiB): a goal's context is stored in the session item (DynamoDB's
  * 400 KB item limit) and resent in the goal message with every turn; 32 KiB is about 8k tokens, which at a
  * $3/MTok input price costs about $0.025 per turn before caching, a fifth of the $0.125 per turn a default session
  * ($1 over 8 turns) may spend; the 200 KB context found resent every turn cost six times that. DEFAULT_TENANT_POLICY (empty by default): the policy JSON of a tenant that has
@@ -157,6 +165,60 @@ export const intakeConfig = (env: NodeJS.ProcessEnv = process.env): IntakeRules 
   }
   return {
     maxContextBytes: numberEnv('MAX_CONTEXT_BYTES', 32 * 1024, { min: 1 }, env),
+    maxEventBytes: numberEnv('MAX_EVENT_BYTES', DEFAULT_MAX_EVENT_BYTES, { min: 1 }, env),
+    maxGoalChars: numberEnv('MAX_GOAL_CHARS', 8000, { min: 1 }, env),
     ...(defaultTenantPolicy ? { defaultTenantPolicy } : {}),
   };
+};
+
+/**
+ * RunTool's size limits on a tool call. MAX_TOOL_INPUT_BYTES (default 128 KiB): the JSON of the model's input is
+ * refused over it before any invocation; above the billing schemas' largest ASCII input (50 findings of 2,000
+ * characters), far under Lambda's 6 MB synchronous request payload
+ * (https://docs.aws.amazon.com/lambda/latest/dg/API_Invoke.html, read 2026-12-02). MAX_TOOL_OUTPUT_BYTES (default
+ * 1 MiB): an action group's answer is cut there with a marker; a synchronous response is at most 6 MB (same page),
+ * and RunTool stores at most 50 parts of 20,000 characters, so 1 MiB keeps what is stored whole.
+ */
+export const toolLimitsConfig = (env: NodeJS.ProcessEnv = process.env) => ({
+  maxToolInputBytes: numberEnv('MAX_TOOL_INPUT_BYTES', 128 * 1024, { min: 1 }, env),
+  maxToolOutputBytes: numberEnv('MAX_TOOL_OUTPUT_BYTES', 1024 * 1024, { min: 1 }, env),
+});
+
+/** A Bedrock guardrail Converse applies to every model call of the stage (Converse's `guardrailConfig`). */
+export interface GuardrailSettings {
+  guardrailIdentifier: string;
+  guardrailVersion: string;
+}
+
+/**
+ * Converse's GuardrailConfiguration patterns: an id of a-z0-9 or a guardrail ARN, and a version number or DRAFT
+ * (https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_GuardrailConfiguration.html, read 2026-12-02).
+ */
+const GUARDRAIL_ID =
+  /^(([a-z0-9]+)|(arn:aws(-[^:]+)?:bedrock:[a-z0-9-]{1,20}:[0-9]{12}:guardrail\/[a-z0-9]+))$/;
+const GUARDRAIL_VERSION = /^(([1-9][0-9]{0,7})|(DRAFT))$/;
+
+/**
+ * GUARDRAIL_ID and GUARDRAIL_VERSION (stage params guardrailId, guardrailVersion): both empty, no guardrail; both
+ * set, Plan sends it with every Bedrock call; one without the other, or a value outside Converse's patterns, fails
+ * the cold start naming the variable.
+ */
+export const guardrailConfig = (env: NodeJS.ProcessEnv = process.env): GuardrailSettings | undefined => {
+  const id = optionalEnv('GUARDRAIL_ID', '', env);
+  const version = optionalEnv('GUARDRAIL_VERSION', '', env);
+  if (id === '' && version === '') return undefined;
+  if (id === '' || version === '') {
+    throw new ConfigError(
+      `Environment variables GUARDRAIL_ID and GUARDRAIL_VERSION go together: ${id === '' ? 'GUARDRAIL_ID' : 'GUARDRAIL_VERSION'} is empty`,
+    );
+  }
+  if (!GUARDRAIL_ID.test(id)) {
+    throw new ConfigError(`Environment variable GUARDRAIL_ID must be a guardrail id or ARN, got "${id}"`);
+  }
+  if (!GUARDRAIL_VERSION.test(version)) {
+    throw new ConfigError(
+      `Environment variable GUARDRAIL_VERSION must be a version number or DRAFT, got "${version}"`,
+    );
+  }
+  return { guardrailIdentifier: id, guardrailVersion: version };
 };

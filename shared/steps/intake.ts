@@ -6,6 +6,7 @@ import { agentNames, getProfile, hasProfile } from '../agent/profiles';
 import { RAISE_TO_RESUME, RESUMABLE_STOPS, type StopReason } from '../agent/stop-reasons';
 import { executionNameFor, type GoalDetail, type ParsedEvent, parseBusEvent } from '../contracts/goal-events';
 import { type EventPublisher, GOAL_REJECTED } from '../contracts/lifecycle-events';
+import { logSecurityEvent } from '../observability/security-events';
 import { InvalidGoalError } from '../runtime/errors';
 import type { SessionItem, SessionLimits, SessionStore } from '../store/session-store';
 import type { TenantPolicyItem } from '../store/table';
@@ -20,6 +21,10 @@ export interface TenantPolicies {
 export interface IntakeRules {
   /** The largest goal `context`, JSON-encoded, in bytes: it is stored with the session and resent every turn. */
   maxContextBytes: number;
+  /** The largest event intake accepts, JSON-encoded, in bytes (checked before it is parsed); absent: no limit. */
+  maxEventBytes?: number;
+  /** The longest goal text, in characters (the event schema's own ceiling is 8000); absent: that ceiling. */
+  maxGoalChars?: number;
   /** The policy of a tenant that has none stored; absent: such a tenant's goals are refused. */
   defaultTenantPolicy?: DefaultTenantPolicy;
 }
@@ -111,6 +116,34 @@ const effectivePolicy = async (deps: IntakeDeps, tenantId: string): Promise<Effe
   throw new InvalidGoalError(noPolicyMessage(tenantId), ['tenantId: no tenant policy']);
 };
 
+/** A goal over one of the stage's input limits: an input_limit security event, and the rejection to throw. */
+const limitRefusal = (
+  details: { limit: string; tenantId?: string; size: number; max: number },
+  reason: string,
+  issue: string,
+): InvalidGoalError => {
+  logSecurityEvent('input_limit', details);
+  return new InvalidGoalError(reason, [issue]);
+};
+
+/**
+ * An event over MAX_EVENT_BYTES, refused before it is parsed. EventBridge itself refuses PutEvents entries of 256 KB
+ * or more (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-putevent-size.html, read 2026-12-02); the
+ * stage's limit sits below that, at what a goal within the goal and context limits can need.
+ */
+const checkEventSize = (rules: IntakeRules, raw: unknown): void => {
+  if (rules.maxEventBytes === undefined) return;
+  const size = Buffer.byteLength(JSON.stringify(raw) ?? '', 'utf8');
+  if (size <= rules.maxEventBytes) return;
+  const { tenantId } = peek(raw);
+  throw limitRefusal(
+    { limit: 'maxEventBytes', ...(tenantId ? { tenantId } : {}), size, max: rules.maxEventBytes },
+    `event is ${size} bytes, over the limit of ${rules.maxEventBytes} bytes: keep the goal short and pass ` +
+      'references to large data in context',
+    `event: ${size} bytes > ${rules.maxEventBytes}`,
+  );
+};
+
 /** Every check a goal passes before a session is stored: its agent, its context's size, its tenant's policy. */
 const checkGoal = async (deps: IntakeDeps, detail: GoalDetail): Promise<EffectivePolicy> => {
   if (!hasProfile(detail.agent)) {
@@ -118,8 +151,23 @@ const checkGoal = async (deps: IntakeDeps, detail: GoalDetail): Promise<Effectiv
       `agent: unknown agent "${detail.agent}"; known agents: ${agentNames().join(', ')}`,
     ]);
   }
+  const { maxGoalChars } = deps.rules;
+  if (maxGoalChars !== undefined && detail.goal.length > maxGoalChars) {
+    throw limitRefusal(
+      { limit: 'maxGoalChars', tenantId: detail.tenantId, size: detail.goal.length, max: maxGoalChars },
+      `goal is ${detail.goal.length} characters, over the limit of ${maxGoalChars}: state the goal briefly and ` +
+        'pass references to the data in context',
+      `goal: ${detail.goal.length} characters > ${maxGoalChars}`,
+    );
+  }
   const size = contextBytes(detail);
   if (size > deps.rules.maxContextBytes) {
+    logSecurityEvent('input_limit', {
+      limit: 'maxContextBytes',
+      tenantId: detail.tenantId,
+      size,
+      max: deps.rules.maxContextBytes,
+    });
     throw new InvalidGoalError(
       `context is ${size} bytes, over the limit of ${deps.rules.maxContextBytes} bytes: it is resent with every ` +
         'turn; pass a reference (an id the tools can fetch) instead of the data',
@@ -339,6 +387,7 @@ const peek = (
 /** Validates and accepts one delivered event. Rejections are published, never thrown (a retry cannot fix them). */
 export const acceptEvent = async (deps: IntakeDeps, raw: unknown): Promise<IntakeOutcome> => {
   try {
+    checkEventSize(deps.rules, raw);
     const event = parseBusEvent(raw);
     return event.kind === 'goal' ? await acceptGoal(deps, event) : await acceptResume(deps, event);
   } catch (error) {

@@ -11,7 +11,13 @@ import type {
 } from '@aws-sdk/client-bedrock-runtime';
 import * as z from 'zod';
 import { budgetUsedFraction } from '../agent/budget';
-import { buildMessages, compactToolResults, pendingToolUses, toolUsesOf } from '../agent/conversation';
+import {
+  buildMessages,
+  compactToolResults,
+  pendingToolUses,
+  TOOL_OUTPUT_INSTRUCTION,
+  toolUsesOf,
+} from '../agent/conversation';
 import { shouldContinueAsNew } from '../agent/history-budget';
 import { stopBeforeNextTurn } from '../agent/limits';
 import { type CatalogEntry, catalogEntry } from '../agent/models';
@@ -27,9 +33,11 @@ import type { EventPublisher } from '../contracts/lifecycle-events';
 import { errorKindOf } from '../observability/error-kind';
 import { logModelCall, logPromptExchange } from '../observability/logs';
 import { countStop } from '../observability/metrics';
+import { logSecurityEvent } from '../observability/security-events';
 import { modelCallOf } from '../observability/trace-records';
 import { traceModelCall } from '../observability/xray';
 import type { ModelAnswer, ModelProvider, ModelProviders } from '../providers/model-provider';
+import type { GuardrailSettings } from '../runtime/config';
 import { ModelRequestError, SessionStateError } from '../runtime/errors';
 import { logger } from '../runtime/powertools';
 import type { BudgetLedger, ReserveResult, Settlement } from '../store/budget-ledger';
@@ -79,10 +87,15 @@ export interface PlanDeps {
   budget?: { ledger: BudgetLedger; events: EventPublisher };
   /** Prompts and completions go to the log at DEBUG (LOG_PROMPTS on); off by default. */
   logPrompts?: boolean;
+  /** The stage's Bedrock guardrail (GUARDRAIL_ID, GUARDRAIL_VERSION): sent with every Bedrock call; none without it. */
+  guardrail?: GuardrailSettings;
   now?: () => number;
 }
 
 /** How long a Plan's reservation holds before a later reserve may release it: longer than a Plan Lambda can run. */
+/** Converse's stopReason when a guardrail blocked the input or the output (the content is the guardrail's message). */
+const GUARDRAIL_INTERVENED = 'guardrail_intervened';
+
 export const PLAN_RESERVATION_MS = 15 * 60_000;
 
 export const toolSpecs = (tools: ToolDefinition[]): Tool[] =>
@@ -149,11 +162,14 @@ export const buildRequest = (input: {
   tools: ToolDefinition[];
   turn: number;
   promptCaching: boolean;
+  guardrail?: GuardrailSettings;
 }): ConverseCommandInput => {
   const entry = catalogEntry(input.route.modelId);
   const messages = buildMessages(input.conversation);
   const places = cachePlaces(entry, messages.length, input.promptCaching);
-  const system: SystemContentBlock[] = [{ text: input.profile.instructions }];
+  const system: SystemContentBlock[] = [
+    { text: `${input.profile.instructions}\n\n${TOOL_OUTPUT_INSTRUCTION}` },
+  ];
   if (places.has('system')) system.push(CACHE_POINT);
   const marked = new Set<number>();
   if (places.has('lastMessage')) marked.add(messages.length - 1);
@@ -170,6 +186,10 @@ export const buildRequest = (input: {
     messages: withCachePointsAt(messages, marked),
     toolConfig: { tools },
     inferenceConfig: { maxTokens, temperature: input.profile.inference.temperature },
+    // Converse only: the private endpoint (SageMaker) has no guardrails, and the catalog keeps restricted data there.
+    ...(input.guardrail && (entry?.provider ?? 'bedrock') === 'bedrock'
+      ? { guardrailConfig: { ...input.guardrail, trace: 'enabled' as const } }
+      : {}),
     requestMetadata: {
       tenantId: input.session.tenantId,
       sessionId: input.session.sessionId,
@@ -188,8 +208,14 @@ const toolCallsOf = (content: ContentBlock[]): PlannedToolCall[] =>
       index,
     }));
 
-/** The plan a committed assistant message stands for: its tool calls, or finish when it has none. */
-const planFromMessage = (message: Pick<MessageItem, 'turn' | 'content'>): PlanResult => {
+/**
+ * The plan a committed assistant message stands for: a stop when the guardrail intervened (the message is the
+ * guardrail's), else its tool calls, or finish when it has none.
+ */
+const planFromMessage = (message: Pick<MessageItem, 'turn' | 'content' | 'stopReason'>): PlanResult => {
+  if (message.stopReason === GUARDRAIL_INTERVENED) {
+    return { turn: message.turn, action: 'stop', toolCalls: [], reason: GUARDRAIL_INTERVENED };
+  }
   const toolCalls = toolCallsOf(message.content);
   return toolCalls.length > 0
     ? { turn: message.turn, action: 'tools', toolCalls, reason: null }
@@ -200,8 +226,7 @@ const planFromMessage = (message: Pick<MessageItem, 'turn' | 'content'>): PlanRe
 const replay = (conversation: Conversation): PlanResult | undefined => {
   const last = conversation.messages.at(-1);
   if (last?.role !== 'assistant') return undefined;
-  if (toolUsesOf(last).length === 0)
-    return { turn: last.turn, action: 'finish', toolCalls: [], reason: 'completed' };
+  if (toolUsesOf(last).length === 0) return planFromMessage(last);
   if (pendingToolUses(conversation, last).length > 0) {
     // Tool calls of the last committed turn are not all recorded: run them (finished ones replay their outcome).
     return { turn: last.turn, action: 'tools', toolCalls: toolCallsOf(last.content), reason: null };
@@ -274,6 +299,7 @@ const routeTurn = (
     tools,
     turn,
     promptCaching: deps.promptCaching !== false,
+    ...(deps.guardrail ? { guardrail: deps.guardrail } : {}),
   });
   return { route, rate, request };
 };
@@ -494,7 +520,16 @@ const recordTurn = async (
     await alertSessionCost(deps.budget, session, (session.costMicros ?? 0) + micros);
     await alertTenantDay(deps.budget, session);
   }
-  const plan = planFromMessage({ turn, content: answer.content });
+  if (answer.stopReason === GUARDRAIL_INTERVENED) {
+    logSecurityEvent(GUARDRAIL_INTERVENED, {
+      sessionId: session.sessionId,
+      tenantId: session.tenantId,
+      turn,
+      modelId: route.modelId,
+      guardrailId: deps.guardrail?.guardrailIdentifier ?? null,
+    });
+  }
+  const plan = planFromMessage({ turn, content: answer.content, stopReason: answer.stopReason });
   return { ...plan, modelId: route.modelId, tier: route.tier, usage: answer.usage, costUsd };
 };
 

@@ -10,6 +10,7 @@ import type { BreakerRecord } from '../agent/breaker';
 import { toolUsesOf } from '../agent/conversation';
 import { type AgentProfile, getProfile } from '../agent/profiles';
 import { toolCallReservation } from '../agent/reservation';
+import { capToolOutput, crossTenantRefusal, toolInputRefusal } from '../agent/tool-guards';
 import { type Coercion, validateToolInput } from '../agent/tool-input';
 import {
   type ActionGroupFunctions,
@@ -25,6 +26,7 @@ import {
   toActionGroupParameters,
 } from '../contracts/action-group';
 import { logToolCall } from '../observability/logs';
+import { logSecurityEvent } from '../observability/security-events';
 import { toolCallOf } from '../observability/trace-records';
 import { traceToolCall } from '../observability/xray';
 import {
@@ -89,6 +91,8 @@ export interface ToolRunnerDeps {
   breakers?: Omit<ToolBreakerDeps, 'now' | 'probeLeaseMs'>;
   /** The budget ledger: a call's cost is reserved before it is invoked and settled with its outcome. */
   ledger?: BudgetLedger;
+  /** Size limits on a call's input (refused over it) and output (cut to it); config.ts toolLimitsConfig. */
+  limits?: { maxToolInputBytes: number; maxToolOutputBytes: number };
   now?: () => number;
 }
 
@@ -297,13 +301,17 @@ type Verdict =
   | { refusal: Outcome; coercions: Coercion[] }
   | { refusal?: undefined; tool: ToolDefinition; input: Record<string, unknown>; coercions: Coercion[] };
 
-/** Checks a call (per-turn limit, known tool, schema with safe coercions); every refusal is an outcome. */
+/**
+ * Checks a call (per-turn limit, known tool, the session's tenant, input size, schema with safe coercions); every
+ * refusal is an outcome.
+ */
 const verdictOf = (
   profile: AgentProfile,
   tools: ToolDefinition[],
   tool: ToolDefinition | undefined,
   input: RunToolInput,
   toolInput: unknown,
+  limits?: ToolRunnerDeps['limits'],
 ): Verdict => {
   const { maxToolCallsPerTurn } = profile.limits;
   if (input.call.index >= maxToolCallsPerTurn) {
@@ -317,6 +325,10 @@ const verdictOf = (
     const result = `Unknown tool "${input.call.name}". Available tools: ${available}.`;
     return { refusal: { status: 'failed', errorKind: 'unknown_tool', result }, coercions: [] };
   }
+  const guarded =
+    crossTenantRefusal(tool, toolInput, input.tenantId) ??
+    (limits ? toolInputRefusal(tool, toolInput, limits.maxToolInputBytes) : undefined);
+  if (guarded) return { refusal: guarded, coercions: [] };
   const validation = validateToolInput(tool, toolInput);
   if (!validation.ok) {
     const result =
@@ -426,6 +438,47 @@ const recorded = (input: RunToolInput, tool: ToolDefinition | undefined, outcome
   ...(outcome.errorKind ? { errorKind: outcome.errorKind } : {}),
   invocations: outcome.invocations ?? 0,
 });
+/** A refusal that guards a boundary (another tenant, an input over its size) is a security event, logged once per call. */
+const reportRefusal = (input: RunToolInput, tool: ToolDefinition | undefined, verdict: Verdict): void => {
+  const refusal = verdict.refusal as (Outcome & { requestedTenant?: string; bytes?: number }) | undefined;
+  if (!refusal || !tool) return;
+  const where = {
+    sessionId: input.sessionId,
+    tenantId: input.tenantId,
+    turn: input.turn,
+    callId: input.call.toolUseId,
+    actionGroup: tool.actionGroup,
+    function: tool.name,
+  };
+  if (refusal.errorKind === 'cross_tenant') {
+    logSecurityEvent('cross_tenant_call', { ...where, requestedTenant: refusal.requestedTenant });
+  } else if (refusal.errorKind === 'limit') {
+    logSecurityEvent(
+      'input_limit',
+      refusal.bytes === undefined
+        ? { ...where, limit: 'maxToolCallsPerTurn', index: input.call.index }
+        : { ...where, limit: 'maxToolInputBytes', bytes: refusal.bytes },
+    );
+  }
+};
+
+/** The tool's answer cut to MAX_TOOL_OUTPUT_BYTES (with a marker), and the cut logged as an input_limit event. */
+const cappedResult = (deps: ToolRunnerDeps, input: RunToolInput, result: string): string => {
+  if (!deps.limits) return result;
+  const capped = capToolOutput(result, deps.limits.maxToolOutputBytes);
+  if (capped.truncatedFrom !== undefined) {
+    logSecurityEvent('input_limit', {
+      sessionId: input.sessionId,
+      tenantId: input.tenantId,
+      turn: input.turn,
+      callId: input.call.toolUseId,
+      function: input.call.name,
+      limit: 'maxToolOutputBytes',
+      bytes: capped.truncatedFrom,
+    });
+  }
+  return capped.text;
+};
 
 /**
  * RunTool: find the stored tool use, check it, claim the call under a lease (a finished one is replayed, never
@@ -442,7 +495,7 @@ export const runTool = async (deps: ToolRunnerDeps, input: RunToolInput): Promis
   const profile = getProfile(agent);
   const tools = toolsForAgent(profile.actionGroups);
   const tool = tools.find((t) => t.name === call.name);
-  const verdict = verdictOf(profile, tools, tool, input, use.input);
+  const verdict = verdictOf(profile, tools, tool, input, use.input, deps.limits);
   const idempotencyKey = idempotencyKeyOf(input, verdict);
   const now = deps.now ?? Date.now;
   const claim = await deps.store.claimToolCall({
@@ -469,6 +522,7 @@ export const runTool = async (deps: ToolRunnerDeps, input: RunToolInput): Promis
     }
     return { toolUseId: call.toolUseId, status: claim.item.status, replayed: true };
   }
+  reportRefusal(input, tool, verdict);
 
   const startedAt = now();
   // A taken-over call runs with the key its first attempt recorded, whatever this attempt derived.
@@ -488,7 +542,7 @@ export const runTool = async (deps: ToolRunnerDeps, input: RunToolInput): Promis
     }),
   );
   const budget = session ? settleCall(deps, session, reserved) : { extraUpdates: [] };
-  const { shown, parts } = splitResult(outcome.result);
+  const { shown, parts } = splitResult(cappedResult(deps, input, outcome.result));
   const latencyMs = now() - startedAt;
   await deps.store.completeToolCall({
     tenantId,

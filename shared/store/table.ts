@@ -324,6 +324,8 @@ export const toolErrorKindSchema = z.enum([
   'lost',
   /** The session's budget could not fund the call's reservation: never invoked, and Plan stops for the budget. */
   'budget',
+  /** The input named a tenant other than the session's: never invoked, logged as a security event. */
+  'cross_tenant',
 ]);
 export type ToolErrorKind = z.infer<typeof toolErrorKindSchema>;
 

@@ -191,3 +191,10 @@ export const intakeRules = (overrides: Partial<IntakeRules> = {}): IntakeRules =
   maxContextBytes: 32 * 1024,
   ...overrides,
 });
+
+/** A tool result's content as the model gets it: `text` inside its opening and closing data-block delimiters. */
+export const dataBlock = (text: string) => [
+  { text: expect.stringMatching(/^<tool_output nonce="[0-9a-f]{16}">$/) },
+  { text },
+  { text: expect.stringMatching(/^<\/tool_output nonce="[0-9a-f]{16}">$/) },
+];

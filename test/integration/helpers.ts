@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { localClients } from '../../local/cli/run-goal';
-import { type LocalStack, startLocalStack } from '../../local/stack/start';
+import { type LocalStack, type StartLocalStackOptions, startLocalStack } from '../../local/stack/start';
 import { createDocumentClient } from '../../shared/runtime/clients/dynamodb';
 import type { NewSession } from '../../shared/store/session-store';
 import { tenantPk } from '../../shared/store/table';
@@ -53,7 +53,10 @@ export const newSessionInput = (tenantId: string, sessionId: string): NewSession
 });
 
 export const startTestStack = (
-  options: { functionEnvironment?: Record<string, Record<string, string>> } = {},
+  options: {
+    functionEnvironment?: Record<string, Record<string, string>>;
+    guardrails?: StartLocalStackOptions['guardrails'];
+  } = {},
 ): Promise<LocalStack> => {
   const endpoint = process.env.AWS_ENDPOINT_URL_DYNAMODB;
   if (!endpoint)
@@ -61,6 +64,7 @@ export const startTestStack = (
   return startLocalStack({
     dynamodbEndpoint: endpoint,
     inMemory: true,
+    ...(options.guardrails ? { guardrails: options.guardrails } : {}),
     dataDir: mkdtempSync(join(tmpdir(), 'sovereign-agent-it-')),
     // Each test file its own table: breakers are shared by everything on a table.
     tableName: `sovereign-agent-it-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`,

@@ -87,8 +87,9 @@ describe('tenant policies at intake', () => {
     expect(exitCodeFor(summary)).toBe(EXIT.rejected);
   });
 
-  it('rejects a 200 KB context with its size and the limit', async () => {
-    const context = { billingExport: 'x'.repeat(200 * 1024) };
+  it('rejects a 64 KB context with its size and the limit', async () => {
+    // Over MAX_CONTEXT_BYTES and under MAX_EVENT_BYTES (96 KiB): a larger one is refused for the event's size first.
+    const context = { billingExport: 'x'.repeat(64 * 1024) };
 
     const summary = await runGoal({ stack, event: goalEvent({ context }) });
 

@@ -1,4 +1,5 @@
 /** The Plan step: Converse request shape, model error mapping, and one committed model call per turn. */
+
 import {
   AccessDeniedException,
   BedrockRuntimeClient,
@@ -17,6 +18,8 @@ import {
 import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
+import { TOOL_OUTPUT_INSTRUCTION } from '../../shared/agent/conversation';
+import * as securityEvents from '../../shared/observability/security-events';
 import 'aws-sdk-client-mock-jest';
 import { requireModel } from '../../shared/agent/models';
 import { getProfile } from '../../shared/agent/profiles';
@@ -39,6 +42,7 @@ import {
   assistantText,
   assistantToolUses,
   conversationOf,
+  dataBlock,
   defaultLimits,
   goalItem,
   partitionItems,
@@ -116,12 +120,43 @@ describe('buildRequest', () => {
     });
 
     // Assess
-    expect(request.system).toEqual([{ text: profile.instructions }, CACHE_POINT]);
+    expect(request.system).toEqual([
+      { text: `${profile.instructions}\n\n${TOOL_OUTPUT_INSTRUCTION}` },
+      CACHE_POINT,
+    ]);
     const toolList = request.toolConfig?.tools ?? [];
     expect(toolList.slice(0, -1).map((t) => t.toolSpec?.name)).toEqual(tools.map((t) => t.name));
     // Claude's catalog entry accepts a cache point in toolConfig.tools
     expect(toolList.at(-1)).toEqual(CACHE_POINT);
     expect(request.messages?.[0]?.content?.at(-1)).toEqual(CACHE_POINT);
+  });
+
+  it("sends the stage's guardrail to Bedrock models only, with its trace, and none without one", () => {
+    // Prepare
+    const guardrail = { guardrailIdentifier: 'abc123', guardrailVersion: '1' };
+    const base = {
+      profile,
+      session: sessionItem(),
+      conversation: firstTurn(),
+      tools,
+      turn: 1,
+      promptCaching: true,
+    };
+    const privateRoute = {
+      ...plannerRoute,
+      modelId: 'sagemaker:llama-3-1-8b-instruct',
+      tier: 'private' as const,
+    };
+
+    // Act
+    const guarded = buildRequest({ ...base, route: plannerRoute, guardrail });
+    const privateCall = buildRequest({ ...base, route: privateRoute, guardrail });
+    const unguarded = buildRequest({ ...base, route: plannerRoute });
+
+    // Assess
+    expect(guarded.guardrailConfig).toEqual({ ...guardrail, trace: 'enabled' });
+    expect(privateCall.guardrailConfig).toBeUndefined();
+    expect(unguarded.guardrailConfig).toBeUndefined();
   });
 
   it('marks the end of the conversation and the end of the previous request, so a turn reads what the last wrote', () => {
@@ -395,7 +430,7 @@ describe('planTurn: a new turn', () => {
     expect(request.messages?.map((m) => m.role)).toEqual(['user', 'assistant', 'user']);
     expect(request.messages?.[2]?.content?.[0]?.toolResult).toEqual({
       toolUseId: 'tu-audit',
-      content: [{ text: '{"total":42}' }],
+      content: dataBlock('{"total":42}'),
       status: 'success',
     });
   });
@@ -502,6 +537,31 @@ describe('planTurn: a new turn', () => {
     // Assess
     await expect(act).rejects.toThrow(ModelRequestError);
     expect(ddb).not.toHaveReceivedCommand(TransactWriteCommand);
+  });
+
+  it("commits a guardrail's intervention as the turn, stops the goal for it, and logs a security event", async () => {
+    // Prepare
+    const { ddb, bedrock, deps } = setup(firstTurn());
+    bedrock.on(ConverseCommand).resolves({
+      ...converseReply([{ text: 'Blocked by the guardrail.' }]),
+      stopReason: 'guardrail_intervened',
+    });
+    const events = jest.spyOn(securityEvents, 'logSecurityEvent').mockImplementation(() => undefined);
+
+    // Act
+    const result = await planTurn(
+      { ...deps, guardrail: { guardrailIdentifier: 'abc123', guardrailVersion: '1' } },
+      ids,
+    );
+
+    // Assess
+    expect(result).toMatchObject({ turn: 1, action: 'stop', reason: 'guardrail_intervened' });
+    expect(ddb).toHaveReceivedCommand(TransactWriteCommand);
+    expect(events).toHaveBeenCalledWith(
+      'guardrail_intervened',
+      expect.objectContaining({ sessionId: SESSION, tenantId: TENANT, turn: 1, guardrailId: 'abc123' }),
+    );
+    events.mockRestore();
   });
 
   it('records the usage and cost of an answer cut at max_tokens with nothing usable, then fails', async () => {
@@ -715,12 +775,12 @@ describe('planTurn: routing per step and degrading near the cap', () => {
     // Assess
     expect(result).toMatchObject({ tier: 'reader', modelId: TIERS.reader });
     const [, , auditResult, , termsResult] = sentRequest(bedrock).messages ?? [];
-    expect(auditResult?.content?.[0]?.toolResult?.content?.[0]?.text).toBe(
+    expect(auditResult?.content?.[0]?.toolResult?.content?.[1]?.text).toBe(
       `${'a'.repeat(profile.routing.degrade.keepResultChars)} [compacted: ${
         LONG.length - profile.routing.degrade.keepResultChars
       } characters dropped to stay within budget]`,
     );
-    expect(termsResult?.content?.[0]?.toolResult?.content?.[0]?.text).toBe('{"ok":true}');
+    expect(termsResult?.content?.[0]?.toolResult?.content?.[1]?.text).toBe('{"ok":true}');
     expect(committed(ddb)).toMatchObject({ stepKind: 'extract', tier: 'reader' });
     expect(committed(ddb)?.routeReason).toMatch(
       /: executor; budget 85 % used: reader instead of executor; history compacted$/,
@@ -737,6 +797,6 @@ describe('planTurn: routing per step and degrading near the cap', () => {
 
     // Assess
     expect(result).toMatchObject({ tier: 'executor' });
-    expect(sentRequest(bedrock).messages?.[2]?.content?.[0]?.toolResult?.content?.[0]?.text).toBe(LONG);
+    expect(sentRequest(bedrock).messages?.[2]?.content?.[0]?.toolResult?.content?.[1]?.text).toBe(LONG);
   });
 });

@@ -4,6 +4,7 @@ import { GetCommand, PutCommand, TransactWriteCommand, UpdateCommand } from '@aw
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import { type ActionGroupEvent, buildActionGroupResponse } from '../../shared/contracts/action-group';
+import * as securityEvents from '../../shared/observability/security-events';
 import { ConfigError, SessionStateError, ToolCallInProgressError } from '../../shared/runtime/errors';
 import {
   leaseDurationMs,
@@ -146,18 +147,36 @@ describe('runTool: a successful call', () => {
     });
   });
 
-  it('takes the tenant attribute from the session, never from what the model wrote', async () => {
+  it('refuses a call naming another tenant before invoking it, and logs a cross_tenant_call security event', async () => {
     // Prepare: the model asks for another tenant's data
-    const { lambda, deps } = setup([
+    const { ddb, lambda, deps } = setup([
       { toolUseId: 'tu-audit', name: 'audit_billing_logs', input: { tenant_id: 'globex' } },
     ]);
-    lambda.on(InvokeCommand).resolves(answer('audit_billing_logs', { error: 'tenant mismatch' }, 'FAILURE'));
+    const events = jest.spyOn(securityEvents, 'logSecurityEvent').mockImplementation(() => undefined);
 
     // Act
-    await runTool(deps, auditCall);
+    const result = await runTool(deps, auditCall);
 
     // Assess
-    expect(invokedEvent(lambda).sessionAttributes.tenantId).toBe(TENANT);
+    expect(result).toEqual({ toolUseId: 'tu-audit', status: 'failed', replayed: false });
+    expect(lambda).not.toHaveReceivedAnyCommand();
+    expect(recorded(ddb)).toMatchObject({ ':status': 'failed', ':kind': 'cross_tenant' });
+    expect(recorded(ddb)[':result']).toMatch(
+      new RegExp(
+        `may only act for this session's tenant "${TENANT}"; tenant_id "globex" names another tenant`,
+      ),
+    );
+    expect(events).toHaveBeenCalledTimes(1);
+    expect(events).toHaveBeenCalledWith('cross_tenant_call', {
+      sessionId: SESSION,
+      tenantId: TENANT,
+      turn: 1,
+      callId: 'tu-audit',
+      actionGroup: 'billing',
+      function: 'audit_billing_logs',
+      requestedTenant: 'globex',
+    });
+    events.mockRestore();
   });
 
   it('fills schema defaults into the parameters sent', async () => {
@@ -346,6 +365,63 @@ describe('runTool: calls that are not run', () => {
     expect(update?.Key).toEqual(keys.toolCall(TENANT, SESSION, 1, 8));
     expect(update?.ExpressionAttributeValues?.[':result']).toMatch(/at most 8 tool calls per turn/);
     expect(update?.ExpressionAttributeValues?.[':kind']).toBe('limit');
+  });
+
+  it('refuses an input over MAX_TOOL_INPUT_BYTES before invoking, with its size and the limit', async () => {
+    // Prepare: a report whose findings make the input 2,000+ bytes against a 1,000-byte limit
+    const findings = Array.from({ length: 4 }, (_, i) => `Finding ${i}: ${'x'.repeat(500)}`);
+    const { ddb, lambda, deps } = setup([
+      {
+        toolUseId: 'tu-audit',
+        name: 'create_optimization_report',
+        input: { tenant_id: TENANT, title: 'Q4', findings },
+      },
+    ]);
+    const events = jest.spyOn(securityEvents, 'logSecurityEvent').mockImplementation(() => undefined);
+
+    // Act
+    await runTool(
+      { ...deps, limits: { maxToolInputBytes: 1000, maxToolOutputBytes: 10_000 } },
+      callOf('tu-audit', 'create_optimization_report'),
+    );
+
+    // Assess
+    expect(lambda).not.toHaveReceivedAnyCommand();
+    const values = recorded(ddb);
+    expect(values[':kind']).toBe('limit');
+    expect(values[':result']).toMatch(
+      /^Not run: the input of create_optimization_report is \d+ bytes, over the limit of 1000 bytes/,
+    );
+    expect(events).toHaveBeenCalledWith(
+      'input_limit',
+      expect.objectContaining({ limit: 'maxToolInputBytes' }),
+    );
+    events.mockRestore();
+  });
+
+  it('cuts an answer over MAX_TOOL_OUTPUT_BYTES to the limit with a marker, and records it succeeded', async () => {
+    // Prepare
+    const { ddb, lambda, deps } = setup();
+    lambda.on(InvokeCommand).resolves(answer('audit_billing_logs', { rows: 'é'.repeat(600) }));
+    const events = jest.spyOn(securityEvents, 'logSecurityEvent').mockImplementation(() => undefined);
+
+    // Act
+    const result = await runTool(
+      { ...deps, limits: { maxToolInputBytes: 1000, maxToolOutputBytes: 101 } },
+      auditCall,
+    );
+
+    // Assess: 101 bytes is 9 ASCII bytes and 46 two-byte characters: never half a character
+    expect(result.status).toBe('succeeded');
+    const shown = String(recorded(ddb)[':result']);
+    const [kept] = shown.split('\n');
+    expect(kept).toBe(`{"rows":"${'é'.repeat(46)}`);
+    expect(shown).toMatch(/\[tool output truncated: 101 of 1211 bytes kept; the limit is 101 bytes\]$/);
+    expect(events).toHaveBeenCalledWith(
+      'input_limit',
+      expect.objectContaining({ limit: 'maxToolOutputBytes', bytes: 1211 }),
+    );
+    events.mockRestore();
   });
 
   it('refuses a call the stored turn does not contain, and claims nothing', async () => {

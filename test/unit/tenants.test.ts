@@ -10,6 +10,7 @@ import resumeRequest from '../../events/resume-request.json';
 import { policyInputOf } from '../../local/cli/tenants';
 import { readTenantsFile } from '../../local/stack/tenants';
 import { GOAL_REJECTED } from '../../shared/contracts/lifecycle-events';
+import * as securityEvents from '../../shared/observability/security-events';
 import { intakeConfig } from '../../shared/runtime/config';
 import { ConfigError } from '../../shared/runtime/errors';
 import { acceptEvent, type IntakeDeps, policyRefusals, resolveLimits } from '../../shared/steps/intake';
@@ -127,6 +128,55 @@ describe('intake: tenant policy', () => {
     expect(ddb).not.toHaveReceivedAnyCommand();
   });
 
+  it('rejects an event over MAX_EVENT_BYTES with its size and the limit, before parsing it or reading anything', async () => {
+    // Prepare
+    const { ddb, eventBridge, deps } = setup(
+      { acme: tenantPolicy('acme') },
+      intakeRules({ maxEventBytes: 2048 }),
+    );
+    const event = goal({ context: { notes: 'z'.repeat(3000) } });
+    const events = jest.spyOn(securityEvents, 'logSecurityEvent').mockImplementation(() => undefined);
+
+    // Act
+    const outcome = await acceptEvent(deps, event);
+
+    // Assess
+    const size = Buffer.byteLength(JSON.stringify(event));
+    expect(outcome).toMatchObject({
+      outcome: 'rejected',
+      reason: expect.stringContaining(`event is ${size} bytes, over the limit of 2048 bytes`),
+      issues: [`event: ${size} bytes > 2048`],
+      tenantId: 'acme',
+    });
+    expect(ddb).not.toHaveReceivedAnyCommand();
+    expect(published(eventBridge)[0]?.DetailType).toBe(GOAL_REJECTED);
+    expect(events).toHaveBeenCalledWith('input_limit', {
+      limit: 'maxEventBytes',
+      tenantId: 'acme',
+      size,
+      max: 2048,
+    });
+    events.mockRestore();
+  });
+
+  it('rejects a goal over MAX_GOAL_CHARS with its length and the limit, and accepts one of exactly the limit', async () => {
+    // Prepare
+    const { ddb, deps } = setup({ acme: tenantPolicy('acme') }, intakeRules({ maxGoalChars: 100 }));
+
+    // Act
+    const over = await acceptEvent(deps, goal({ goal: 'a'.repeat(101) }));
+    const exact = await acceptEvent(deps, goal({ goal: 'b'.repeat(100), goalId: 'goal-exact' }));
+
+    // Assess
+    expect(over).toMatchObject({
+      outcome: 'rejected',
+      reason: expect.stringContaining('goal is 101 characters, over the limit of 100'),
+      issues: ['goal: 101 characters > 100'],
+    });
+    expect(exact).toMatchObject({ outcome: 'started' });
+    expect(ddb).toHaveReceivedCommand(TransactWriteCommand);
+  });
+
   it('accepts a context of exactly the limit', async () => {
     const context = { rows: '' };
     const limit = Buffer.byteLength(JSON.stringify(context)) + 10;
@@ -242,9 +292,11 @@ describe('policy validation at the edges', () => {
     expect(() => intakeConfig({ DEFAULT_TENANT_POLICY: '{"sessionUsdBudget":1}' })).toThrow(
       /DEFAULT_TENANT_POLICY is not a tenant policy: dailyCapUsd/,
     );
-    expect(intakeConfig({})).toEqual({ maxContextBytes: 32768 });
+    expect(intakeConfig({})).toEqual({ maxContextBytes: 32768, maxEventBytes: 98304, maxGoalChars: 8000 });
     expect(intakeConfig({ DEFAULT_TENANT_POLICY: '{"dailyCapUsd":5}', MAX_CONTEXT_BYTES: '1024' })).toEqual({
       maxContextBytes: 1024,
+      maxEventBytes: 98304,
+      maxGoalChars: 8000,
       defaultTenantPolicy: { dailyCapUsd: 5 },
     });
   });

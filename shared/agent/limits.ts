@@ -13,6 +13,9 @@ const REFUSED_KINDS: ReadonlySet<string> = new Set([
   'schema',
   'circuit_open',
   'budget',
+  'not_allowed',
+  'denied',
+  'expired',
 ]);
 
 /**

@@ -22,7 +22,8 @@ import { countInputTokens, dearestRates, modelReservation } from '../agent/reser
 import { chooseRoute, type ModelTiers, type Route } from '../agent/routing';
 import { detectStepKind } from '../agent/step-kind';
 import type { StopReason } from '../agent/stop-reasons';
-import { offeredTools, type ToolDefinition, toolsForAgent } from '../agent/tools';
+import { allowedTools } from '../agent/tool-policy';
+import { type ToolDefinition, toolsForAgent } from '../agent/tools';
 import type { EventPublisher } from '../contracts/lifecycle-events';
 import type { ModelAnswer, ModelProvider, ModelProviders } from '../providers/model-provider';
 import { ModelRequestError, SessionStateError } from '../runtime/errors';
@@ -232,7 +233,7 @@ const routeTurn = (
   fallback?: { modelId: string; reason: string },
 ) => {
   const { session } = conversation;
-  const tools = offeredTools(toolsForAgent(profile.actionGroups));
+  const tools = allowedTools(profile);
   const step = detectStepKind({
     turn,
     toolCalls: conversation.toolCalls,

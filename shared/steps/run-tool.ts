@@ -11,10 +11,10 @@ import { toolUsesOf } from '../agent/conversation';
 import { type AgentProfile, getProfile } from '../agent/profiles';
 import { toolCallReservation } from '../agent/reservation';
 import { type Coercion, validateToolInput } from '../agent/tool-input';
+import { allowedTools, isAllowed } from '../agent/tool-policy';
 import {
   type ActionGroupFunctions,
   getActionGroup,
-  offeredTools,
   type ToolDefinition,
   toolsForAgent,
 } from '../agent/tools';
@@ -24,6 +24,7 @@ import {
   buildActionGroupEvent,
   toActionGroupParameters,
 } from '../contracts/action-group';
+import { logSecurityEvent } from '../observability/security-events';
 import {
   ConfigError,
   SessionStateError,
@@ -294,7 +295,27 @@ type Verdict =
   | { refusal: Outcome; coercions: Coercion[] }
   | { refusal?: undefined; tool: ToolDefinition; input: Record<string, unknown>; coercions: Coercion[] };
 
-/** Checks a call (per-turn limit, known tool, schema with safe coercions); every refusal is an outcome. */
+/**
+ * A call to a tool the profile's allow-list does not name (the model was never offered it: an injected or
+ * hallucinated call) is refused before anything runs, and logged as a tool_not_allowed security event.
+ */
+const notAllowed = (profile: AgentProfile, input: RunToolInput): Verdict => {
+  logSecurityEvent('tool_not_allowed', {
+    tenantId: input.tenantId,
+    sessionId: input.sessionId,
+    turn: input.turn,
+    callId: input.call.toolUseId,
+    function: input.call.name,
+    agent: profile.name,
+  });
+  const available = allowedTools(profile)
+    .map((t) => t.name)
+    .join(', ');
+  const result = `Refused: ${input.call.name} is not allowed for this agent. Allowed tools: ${available}.`;
+  return { refusal: { status: 'failed', errorKind: 'not_allowed', result }, coercions: [] };
+};
+
+/** Checks a call (per-turn limit, allow-list, known tool, schema with safe coercions); every refusal is an outcome. */
 const verdictOf = (
   profile: AgentProfile,
   tools: ToolDefinition[],
@@ -307,8 +328,9 @@ const verdictOf = (
     const result = `Not run: at most ${maxToolCallsPerTurn} tool calls per turn. Call fewer tools at once.`;
     return { refusal: { status: 'failed', errorKind: 'limit', result }, coercions: [] };
   }
+  if (tool && !isAllowed(profile, tool.name)) return notAllowed(profile, input);
   if (!tool) {
-    const available = offeredTools(tools)
+    const available = allowedTools(profile)
       .map((t) => t.name)
       .join(', ');
     const result = `Unknown tool "${input.call.name}". Available tools: ${available}.`;

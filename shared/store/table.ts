@@ -100,7 +100,16 @@ export type BreakerKind = 'tool' | 'model';
  * paused: its tenant was paused (an operator, or its daily cap): the session stopped at a turn boundary with its
  * state saved and resumes with `resume` once the tenant is resumed. It ends an execution like a terminal status.
  */
-export const sessionStatusSchema = z.enum(['pending', 'running', 'completed', 'stopped', 'failed', 'paused']);
+/** awaiting_approval: running, with at least one tool call waiting for a person's decision (pendingApprovals). */
+export const sessionStatusSchema = z.enum([
+  'pending',
+  'running',
+  'awaiting_approval',
+  'completed',
+  'stopped',
+  'failed',
+  'paused',
+]);
 export type SessionStatus = z.infer<typeof sessionStatusSchema>;
 export const TERMINAL_STATUSES: readonly SessionStatus[] = ['completed', 'stopped', 'failed', 'paused'];
 
@@ -112,6 +121,8 @@ export const sessionLimitsSchema = z.object({
   dataClassification: dataClassificationSchema,
   /** The tenant's daily cap when the session was accepted (its policy's dailyCapUsd); absent: no daily cap. */
   tenantDailyCapUsd: z.number().positive().optional(),
+  /** The goal's own approval timeout (shorter than the profile's only: tool-policy approvalTimeoutSeconds). */
+  approvalTimeoutSeconds: z.number().int().min(1).optional(),
 });
 export type SessionLimits = z.infer<typeof sessionLimitsSchema>;
 
@@ -324,6 +335,11 @@ export const toolErrorKindSchema = z.enum([
   'lost',
   /** The session's budget could not fund the call's reservation: never invoked, and Plan stops for the budget. */
   'budget',
+  /** The profile's allow-list does not name the tool: never invoked (a tool_not_allowed security event). */
+  'not_allowed',
+  /** The tool requires approval and a person denied it, or nobody decided before the approval expired. */
+  'denied',
+  'expired',
 ]);
 export type ToolErrorKind = z.infer<typeof toolErrorKindSchema>;
 

@@ -10,7 +10,7 @@ import {
   LambdaClient,
   type LambdaClientConfig,
 } from '@aws-sdk/client-lambda';
-import { LocalServiceError, utf8Length } from '../aws/json-protocol';
+import { utf8Length } from '../aws/json-protocol';
 import type { TaskHandler } from './library';
 import { json, MAX_PAYLOAD_BYTES } from './records';
 import { TaskFailedError, type TaskTokens } from './task-tokens';

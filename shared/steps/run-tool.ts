@@ -318,7 +318,6 @@ const notAllowed = (profile: AgentProfile, input: RunToolInput): Verdict => {
 /** Checks a call (per-turn limit, allow-list, known tool, schema with safe coercions); every refusal is an outcome. */
 const verdictOf = (
   profile: AgentProfile,
-  tools: ToolDefinition[],
   tool: ToolDefinition | undefined,
   input: RunToolInput,
   toolInput: unknown,
@@ -450,7 +449,7 @@ export const runTool = async (deps: ToolRunnerDeps, input: RunToolInput): Promis
   const profile = getProfile(agent);
   const tools = toolsForAgent(profile.actionGroups);
   const tool = tools.find((t) => t.name === call.name);
-  const verdict = verdictOf(profile, tools, tool, input, use.input);
+  const verdict = verdictOf(profile, tool, input, use.input);
   const idempotencyKey = idempotencyKeyOf(input, verdict);
   const now = deps.now ?? Date.now;
   const claim = await deps.store.claimToolCall({

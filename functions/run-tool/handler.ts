@@ -9,6 +9,7 @@ import { breakerConfig, busConfig, tableConfig, toolRetryConfig } from '../../sh
 import { lambdaHandler, parseInput } from '../../shared/runtime/lambda';
 import { logger, metrics } from '../../shared/runtime/powertools';
 import { runTool, runToolInputSchema } from '../../shared/steps/run-tool';
+import { ApprovalStore } from '../../shared/store/approval-store';
 import { BreakerStore } from '../../shared/store/breaker-store';
 import { BudgetLedger } from '../../shared/store/budget-ledger';
 import { LastKnownGoodStore } from '../../shared/store/last-known-good';
@@ -28,6 +29,7 @@ const deps = {
     ...breakerConfig(),
   },
   ledger: new BudgetLedger(documentClient(), table.tableName, table.sessionTtlDays),
+  approvals: new ApprovalStore(documentClient(), table.tableName, table.sessionTtlDays),
 };
 
 export const handler = lambdaHandler(async (event: unknown) => {

@@ -22,7 +22,7 @@ import { countInputTokens, dearestRates, modelReservation } from '../agent/reser
 import { chooseRoute, type ModelTiers, type Route } from '../agent/routing';
 import { detectStepKind } from '../agent/step-kind';
 import type { StopReason } from '../agent/stop-reasons';
-import { allowedTools } from '../agent/tool-policy';
+import { allowedTools, approvalTimeoutSeconds, requiresApproval } from '../agent/tool-policy';
 import { type ToolDefinition, toolsForAgent } from '../agent/tools';
 import type { EventPublisher } from '../contracts/lifecycle-events';
 import type { ModelAnswer, ModelProvider, ModelProviders } from '../providers/model-provider';
@@ -43,6 +43,8 @@ export interface PlannedToolCall {
   toolUseId: string;
   name: string;
   index: number;
+  /** Set on a call to a tool the profile marks requiresApproval: the Map routes it through RequestApproval. */
+  approvalTimeoutSeconds?: number;
 }
 
 /**
@@ -464,6 +466,16 @@ const recordTurn = async (
   return { ...plan, modelId: route.modelId, tier: route.tier, usage: answer.usage, costUsd };
 };
 
+/** The plan with each call that needs a person's approval marked with how long the approval waits. */
+const withApprovals = <P extends PlanResult>(plan: P, profile: AgentProfile, session: SessionItem): P => {
+  if (plan.action !== 'tools') return plan;
+  const timeout = approvalTimeoutSeconds(profile, session.limits);
+  const toolCalls = plan.toolCalls.map((call) =>
+    requiresApproval(profile, call.name) ? { ...call, approvalTimeoutSeconds: timeout } : call,
+  );
+  return { ...plan, toolCalls };
+};
+
 /**
  * Plan: replay what the stored conversation already says, stop when a stop rule says so (loop, schema, budget,
  * turn limit), else route, call the model and commit the turn. A retried or resumed Plan never calls the model for
@@ -483,9 +495,9 @@ export const planTurn = async (
   }
   // Spend since the last turn (its tool calls) may have crossed a threshold: no request unless one is due.
   if (deps.budget) await alertSessionCost(deps.budget, session, session.costMicros ?? 0);
-  const replayed = replay(conversation);
-  if (replayed) return replayed;
   const profile = getProfile(session.agent);
+  const replayed = replay(conversation);
+  if (replayed) return withApprovals(replayed, profile, session);
   const stop = stopBeforeNextTurn(session, conversation.toolCalls, profile.limits);
   if (stop === 'loop_detected') await openLoopedTool(deps, conversation, profile);
   if (stop) {
@@ -502,5 +514,12 @@ export const planTurn = async (
     await alertStop(deps, session, reserved.stop);
     return { turn: session.turn, action: 'stop', toolCalls: [], reason: reserved.stop };
   }
-  return recordTurn(deps, session, turn, await answerTurn(deps, conversation, profile, turn), reserved);
+  const recorded = await recordTurn(
+    deps,
+    session,
+    turn,
+    await answerTurn(deps, conversation, profile, turn),
+    reserved,
+  );
+  return withApprovals(recorded, profile, session);
 };

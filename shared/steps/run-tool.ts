@@ -11,7 +11,7 @@ import { toolUsesOf } from '../agent/conversation';
 import { type AgentProfile, getProfile } from '../agent/profiles';
 import { toolCallReservation } from '../agent/reservation';
 import { type Coercion, validateToolInput } from '../agent/tool-input';
-import { allowedTools, isAllowed } from '../agent/tool-policy';
+import { allowedTools, isAllowed, requiresApproval } from '../agent/tool-policy';
 import {
   type ActionGroupFunctions,
   getActionGroup,
@@ -34,6 +34,7 @@ import {
   ToolTimeoutError,
 } from '../runtime/errors';
 import { type RetryPolicy, withFullJitter } from '../runtime/retry';
+import type { ApprovalStore } from '../store/approval-store';
 import { breakerRecordOf } from '../store/breaker-store';
 import type { BudgetLedger, LedgerStop, ReserveResult, Settlement } from '../store/budget-ledger';
 import type { SessionItem, SessionStore, ToolCallStatus } from '../store/session-store';
@@ -68,6 +69,8 @@ export const runToolInputSchema = z.object({
   sessionId: z.string().min(1),
   turn: z.number().int().min(1),
   call: z.object({ toolUseId: z.string().min(1), name: z.string().min(1), index: z.number().int().min(0) }),
+  /** A call that needed approval: the decision RequestApproval's task token returned, or expired (its timeout). */
+  approval: z.object({ decision: z.enum(['approved', 'denied', 'expired']) }).optional(),
 });
 export type RunToolInput = z.infer<typeof runToolInputSchema>;
 
@@ -87,6 +90,8 @@ export interface ToolRunnerDeps {
   breakers?: Omit<ToolBreakerDeps, 'now' | 'probeLeaseMs'>;
   /** The budget ledger: a call's cost is reserved before it is invoked and settled with its outcome. */
   ledger?: BudgetLedger;
+  /** Approvals of calls to tools the profile marks requiresApproval; without it such calls are refused. */
+  approvals?: ApprovalStore;
   now?: () => number;
 }
 
@@ -345,6 +350,52 @@ const verdictOf = (
   return { tool, input: validation.input, coercions: validation.coercions };
 };
 
+const refused = (errorKind: 'denied' | 'expired', result: string): Verdict => ({
+  refusal: { status: 'failed', errorKind, result },
+  coercions: [],
+});
+
+/**
+ * A checked call to a tool that requires approval runs only when a person approved it: RunTool closes the approval
+ * (counting it down on the session) and reads the decision from the table, not from the payload. A denied or
+ * expired approval is a refused result the model sees; so is a call that reached RunTool without one.
+ */
+const approvalVerdict = async (
+  deps: ToolRunnerDeps,
+  input: RunToolInput,
+  verdict: Verdict,
+): Promise<Verdict> => {
+  if (verdict.refusal !== undefined) return verdict;
+  const name = verdict.tool.name;
+  if (!input.approval || !deps.approvals) {
+    return refused(
+      'denied',
+      `Refused: ${name} needs a person's approval and none was asked for. It was not run.`,
+    );
+  }
+  const timedOut = input.approval.decision === 'expired';
+  const approval = await deps.approvals.close(
+    input.tenantId,
+    input.sessionId,
+    input.call.toolUseId,
+    timedOut,
+  );
+  if (approval.status === 'approved' && !timedOut) return verdict;
+  if (approval.status === 'denied') {
+    const why = approval.reason ? `: ${approval.reason}` : '';
+    return refused(
+      'denied',
+      `Refused: ${approval.decidedBy ?? 'a person'} denied ${name}${why}. It was not run; do not call it again ` +
+        'in this session. Finish with what you have.',
+    );
+  }
+  return refused(
+    'expired',
+    `Refused: ${name} needed a person's approval, which expired at ${new Date(approval.deadline).toISOString()} ` +
+      'without a decision. It was not run.',
+  );
+};
+
 /**
  * The key the action group dedupes on. A side-effecting tool's key is its tenant, session, tool and normalised
  * arguments (defaults and coercions applied; hash sorts keys), so the same request in a later turn reuses the
@@ -449,7 +500,9 @@ export const runTool = async (deps: ToolRunnerDeps, input: RunToolInput): Promis
   const profile = getProfile(agent);
   const tools = toolsForAgent(profile.actionGroups);
   const tool = tools.find((t) => t.name === call.name);
-  const verdict = verdictOf(profile, tool, input, use.input);
+  const policyVerdict = verdictOf(profile, tool, input, use.input);
+  const verdict =
+    tool && requiresApproval(profile, tool.name) ? await approvalVerdict(deps, input, policyVerdict) : policyVerdict;
   const idempotencyKey = idempotencyKeyOf(input, verdict);
   const now = deps.now ?? Date.now;
   const claim = await deps.store.claimToolCall({

@@ -971,8 +971,9 @@ export class SessionStore {
             values: { ':completed': 'completed', ':stopped': 'stopped', ':paused': 'paused' },
           }
         : {
-            expression: '#status = :running AND executionArn = :arn',
-            values: { ':running': 'running', ':arn': input.underExecution },
+            // A session whose execution ended while calls waited for approval failed with it too.
+            expression: '#status IN (:running, :awaiting) AND executionArn = :arn',
+            values: { ':running': 'running', ':awaiting': 'awaiting_approval', ':arn': input.underExecution },
           };
     try {
       const out = await this.client.send(

@@ -52,7 +52,14 @@ export interface PlannedToolCall {
  * finish or stop carries the reason Finalize records.
  */
 export type PlanResult =
-  | { turn: number; action: 'tools'; toolCalls: PlannedToolCall[]; reason: null }
+  | {
+      turn: number;
+      action: 'tools';
+      toolCalls: PlannedToolCall[];
+      reason: null;
+      /** Some call waits for a person: the state machine runs this turn's calls through RunToolsWithApprovals. */
+      approvals?: true;
+    }
   | { turn: number; action: 'finish'; toolCalls: []; reason: 'completed' }
   | { turn: number; action: 'stop'; toolCalls: []; reason: Exclude<StopReason, 'completed'> }
   /** This execution's history nears its limit: the session goes on in a new execution (continue-as-new). */
@@ -473,7 +480,8 @@ const withApprovals = <P extends PlanResult>(plan: P, profile: AgentProfile, ses
   const toolCalls = plan.toolCalls.map((call) =>
     requiresApproval(profile, call.name) ? { ...call, approvalTimeoutSeconds: timeout } : call,
   );
-  return { ...plan, toolCalls };
+  if (!toolCalls.some((call) => call.approvalTimeoutSeconds !== undefined)) return plan;
+  return { ...plan, toolCalls, approvals: true };
 };
 
 /**

@@ -502,7 +502,9 @@ export const runTool = async (deps: ToolRunnerDeps, input: RunToolInput): Promis
   const tool = tools.find((t) => t.name === call.name);
   const policyVerdict = verdictOf(profile, tool, input, use.input);
   const verdict =
-    tool && requiresApproval(profile, tool.name) ? await approvalVerdict(deps, input, policyVerdict) : policyVerdict;
+    tool && requiresApproval(profile, tool.name)
+      ? await approvalVerdict(deps, input, policyVerdict)
+      : policyVerdict;
   const idempotencyKey = idempotencyKeyOf(input, verdict);
   const now = deps.now ?? Date.now;
   const claim = await deps.store.claimToolCall({

@@ -77,12 +77,33 @@ describe('agent-goal.asl.json', () => {
   );
 
   it('routes a call marked approvalTimeoutSeconds through RequestApproval, which waits for its task token until then', () => {
-    const processor = (asl.States.RunTools as State).ItemProcessor?.States ?? {};
+    // A turn without approvals keeps its shape (and cost): RunTools runs RunTool directly.
+    expect((asl.States.RunTools as State).ItemProcessor).toMatchObject({ StartAt: 'RunTool' });
+    expect(Object.keys((asl.States.RunTools as State).ItemProcessor?.States ?? {})).toEqual(['RunTool']);
+    expect(asl.States.HasToolCalls).toMatchObject({
+      Choices: [
+        {
+          And: [
+            { Variable: '$.plan.action', StringEquals: 'tools' },
+            { Variable: '$.plan.approvals', IsPresent: true },
+          ],
+          Next: 'RunToolsWithApprovals',
+        },
+        { Variable: '$.plan.action', StringEquals: 'tools', Next: 'RunTools' },
+        expect.anything(),
+      ],
+    });
+    const processor = (asl.States.RunToolsWithApprovals as State).ItemProcessor?.States ?? {};
     expect(processor.NeedsApproval).toMatchObject({
       Type: 'Choice',
       Choices: [{ Variable: '$.call.approvalTimeoutSeconds', IsPresent: true, Next: 'RequestApproval' }],
-      Default: 'RunTool',
+      Default: 'RunApprovedTool',
     });
+    // The same RunTool task as the plain Map's, under another name (state names are unique in a machine).
+    const { Next: _next, ...approvedTool } = processor.RunApprovedTool as State & { Next?: string };
+    expect({ ...approvedTool, End: true }).toEqual(
+      (asl.States.RunTools as State).ItemProcessor?.States.RunTool,
+    );
     const request = processor.RequestApproval as State;
     expect(request.Resource).toBe(CALLBACK);
     expect(request.TimeoutSecondsPath).toBe('$.call.approvalTimeoutSeconds');
@@ -99,9 +120,9 @@ describe('agent-goal.asl.json', () => {
       Type: 'Pass',
       Result: { decision: 'expired' },
       ResultPath: '$.approval',
-      Next: 'RunTool',
+      Next: 'RunApprovedTool',
     });
-    expect(request).toMatchObject({ ResultPath: '$.approval', Next: 'RunTool' });
+    expect(request).toMatchObject({ ResultPath: '$.approval', Next: 'RunApprovedTool' });
   });
 
   it('catches every failure of the top-level steps into RecordFailure, through a Pass naming the step, or the final Fail state', () => {

@@ -473,12 +473,26 @@ const recordTurn = async (
   return { ...plan, modelId: route.modelId, tier: route.tier, usage: answer.usage, costUsd };
 };
 
-/** The plan with each call that needs a person's approval marked with how long the approval waits. */
-const withApprovals = <P extends PlanResult>(plan: P, profile: AgentProfile, session: SessionItem): P => {
+/**
+ * The plan with each call that needs a person's approval marked with how long the approval waits. A replayed
+ * turn's call that already has its outcome is not asked again: RunTool replays it.
+ */
+const withApprovals = <P extends PlanResult>(
+  plan: P,
+  profile: AgentProfile,
+  conversation: Conversation,
+): P => {
   if (plan.action !== 'tools') return plan;
-  const timeout = approvalTimeoutSeconds(profile, session.limits);
+  const timeout = approvalTimeoutSeconds(profile, conversation.session.limits);
+  const finished = new Set(
+    conversation.toolCalls
+      .filter((c) => c.turn === plan.turn && c.status !== 'started')
+      .map((c) => c.toolUseId),
+  );
   const toolCalls = plan.toolCalls.map((call) =>
-    requiresApproval(profile, call.name) ? { ...call, approvalTimeoutSeconds: timeout } : call,
+    requiresApproval(profile, call.name) && !finished.has(call.toolUseId)
+      ? { ...call, approvalTimeoutSeconds: timeout }
+      : call,
   );
   if (!toolCalls.some((call) => call.approvalTimeoutSeconds !== undefined)) return plan;
   return { ...plan, toolCalls, approvals: true };
@@ -505,7 +519,7 @@ export const planTurn = async (
   if (deps.budget) await alertSessionCost(deps.budget, session, session.costMicros ?? 0);
   const profile = getProfile(session.agent);
   const replayed = replay(conversation);
-  if (replayed) return withApprovals(replayed, profile, session);
+  if (replayed) return withApprovals(replayed, profile, conversation);
   const stop = stopBeforeNextTurn(session, conversation.toolCalls, profile.limits);
   if (stop === 'loop_detected') await openLoopedTool(deps, conversation, profile);
   if (stop) {
@@ -529,5 +543,5 @@ export const planTurn = async (
     await answerTurn(deps, conversation, profile, turn),
     reserved,
   );
-  return withApprovals(recorded, profile, session);
+  return withApprovals(recorded, profile, conversation);
 };

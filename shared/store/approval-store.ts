@@ -122,25 +122,71 @@ export class ApprovalStore {
     }
   }
 
+  /**
+   * A call asked again (a retried Task, or a resumed run whose call had no outcome yet): the item waits anew with
+   * the new token and deadline, and any decision the old token never delivered is dropped, so a person decides
+   * for this run. The session is set awaiting_approval again; it counts the call again only when RunTool had
+   * closed it (counted it down). Conditioned on the item as read, so a concurrent change retries the step.
+   */
   private async renewToken(input: ApprovalRequest): Promise<ApprovalItem> {
+    const old = await this.get(input.tenantId, input.sessionId, input.callId);
+    if (!old)
+      throw new SessionStateError(`The approval of call ${input.callId} changed while it was renewed`);
+    const at = this.now().toISOString();
+    const recount = old.closedAt !== undefined;
     try {
-      const out = await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: keys.approval(input.tenantId, input.sessionId, input.callId),
-          UpdateExpression: 'SET taskToken = :token',
-          ConditionExpression: '#status = :pending',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':token': input.taskToken, ':pending': 'pending' },
-          ReturnValues: 'ALL_NEW',
+      await this.client.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Update: {
+                TableName: this.tableName,
+                Key: keys.approval(input.tenantId, input.sessionId, input.callId),
+                UpdateExpression:
+                  'SET taskToken = :token, deadline = :deadline, #status = :pending, requestedAt = :at ' +
+                  'REMOVE decidedBy, decidedAt, reason, closedAt',
+                ConditionExpression: recount ? 'closedAt = :closed' : 'attribute_not_exists(closedAt)',
+                ExpressionAttributeNames: { '#status': 'status' },
+                ExpressionAttributeValues: {
+                  ':token': input.taskToken,
+                  ':deadline': input.deadline,
+                  ':pending': 'pending',
+                  ':at': at,
+                  ...(recount ? { ':closed': old.closedAt } : {}),
+                },
+              },
+            },
+            {
+              Update: {
+                TableName: this.tableName,
+                Key: keys.session(input.tenantId, input.sessionId),
+                UpdateExpression: `SET #status = :awaiting, updatedAt = :at ADD pendingApprovals :count`,
+                ConditionExpression: '#status IN (:running, :awaiting)',
+                ExpressionAttributeNames: { '#status': 'status' },
+                ExpressionAttributeValues: {
+                  ':awaiting': 'awaiting_approval',
+                  ':running': 'running',
+                  ':at': at,
+                  ':count': recount ? 1 : 0,
+                },
+              },
+            },
+          ],
         }),
       );
-      return parseItem(approvalItemSchema, out.Attributes ?? {});
     } catch (error) {
       if (isConditionFailure(error))
-        throw new SessionStateError(`The approval of call ${input.callId} was already decided`);
-      return wrapStoreError(error, 'renewing an approval token');
+        throw new SessionStateError(`The approval of call ${input.callId} changed while it was renewed`);
+      return wrapStoreError(error, 'renewing an approval');
     }
+    const { decidedBy: _by, decidedAt: _at, reason: _reason, closedAt: _closed, ...kept } = old;
+    return {
+      ...kept,
+      taskToken: input.taskToken,
+      deadline: input.deadline,
+      status: 'pending',
+      requestedAt: at,
+    };
   }
 
   /**

@@ -5,9 +5,11 @@
  * Agent Action Approved, as the CLI sends it) runs the call; `deny` and expiry give the model a refused result, and
  * the goal completes either way. Decisions on unknown, decided or expired calls are refused.
  */
+import { SFNClient, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import type { ModelScript } from '../../local/bedrock/script';
 import { approvalStoreOf, decideCall } from '../../local/cli/approvals';
 import { buildTrace } from '../../local/cli/inspect';
+import { resumeSession } from '../../local/cli/resume';
 import { localClients, type RunSummary, runGoal } from '../../local/cli/run-goal';
 import { fetchBusEvents } from '../../local/eventbridge/service';
 import type { LocalStack } from '../../local/stack/start';
@@ -195,5 +197,38 @@ describe('a tool call that requires approval', () => {
     );
     await decide(sessionId, pending.callId, 'approved');
     expect((await finished).status).toBe('completed');
+  });
+
+  it('asks again after a resume when its execution ended while waiting; the finished call is not run again', async () => {
+    // Prepare: the execution is stopped while the report waits; the reconciler fails the session
+    const { sessionId, finished, pending } = await startAwaiting();
+    const { executionArn } = await clients().store.requireSession('acme', sessionId);
+    const sfn = new SFNClient({ endpoint: stack.env.AWS_ENDPOINT_URL_SFN });
+    await sfn.send(
+      new StopExecutionCommand({ executionArn, error: 'OperatorStop', cause: 'stopped by a test' }),
+    );
+    sfn.destroy();
+    expect((await finished).status).toBe('failed');
+
+    // Act: resume; the report call waits for a person again (a new token), then is approved
+    const resumed = resumeSession(clients(), { stack, sessionId, tenantId: 'acme' });
+    const again = await until('the report call to be asked again', async () => {
+      const [item] = await approvalStoreOf(clients()).list('acme', sessionId, 'pending');
+      return item && item.taskToken !== pending.taskToken ? item : undefined;
+    });
+    expect(await clients().store.requireSession('acme', sessionId)).toMatchObject({
+      status: 'awaiting_approval',
+      pendingApprovals: 1,
+    });
+    await decide(sessionId, again.callId, 'approved');
+
+    // Assess
+    expect((await resumed)?.status).toBe('completed');
+    expect((await reportsOf(stack, 'acme')).filter((r) => r.sessionId === sessionId)).toHaveLength(1);
+    const calls = buildTrace((await reportCallOf(sessionId)).conversation).turns[0]?.toolCalls ?? [];
+    expect(calls.map((c) => [c.name, c.status, c.attempts])).toEqual([
+      ['audit_billing_logs', 'succeeded', 1],
+      [REPORT.name, 'succeeded', 1],
+    ]);
   });
 });

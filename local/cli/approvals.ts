@@ -6,10 +6,11 @@
 import { userInfo } from 'node:os';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import type { ApprovalDecision } from '../../shared/contracts/approval-events';
-import { ACTION_APPROVED, ACTION_DENIED } from '../../shared/contracts/lifecycle-events';
+import { ACTION_APPROVED, ACTION_DENIED, APPROVAL_REQUESTED } from '../../shared/contracts/lifecycle-events';
 import { ApprovalStore } from '../../shared/store/approval-store';
 import type { ApprovalItem, SessionItem } from '../../shared/store/table';
 import { LocalError } from '../aws/errors';
+import type { BusEventRecord } from '../eventbridge/bus-events';
 import { CLI_SOURCE } from './resume';
 import type { LocalClients } from './run-goal';
 
@@ -25,6 +26,23 @@ export const formatPending = (pending: ApprovalItem[]): string[] =>
       `awaiting  ${a.callId}: ${a.tool} ${JSON.stringify(a.input)} until ${new Date(a.deadline).toISOString()} ` +
       `(sovereign-agent approve|deny ${a.sessionId} ${a.callId})`,
   );
+
+/** `run`'s progress: one line per Agent Action Approval Requested of the session it has not shown yet. */
+export const approvalRequestLines = (
+  records: BusEventRecord[],
+  sessionId: string,
+  seen: Set<string>,
+): string[] =>
+  records.flatMap(({ event }) => {
+    const d = event.detail as Record<string, unknown>;
+    const key = `approval:${String(d.eventId)}:${String(d.expiresAt)}`;
+    if (event['detail-type'] !== APPROVAL_REQUESTED || d.sessionId !== sessionId || seen.has(key)) return [];
+    seen.add(key);
+    return [
+      `  ${String(d.tool)} awaits approval until ${String(d.expiresAt)}: ` +
+        `sovereign-agent approve|deny ${sessionId} ${String(d.callId)} (from another shell, with \`serve\` running)`,
+    ];
+  });
 
 /** Why `approve`/`deny` cannot decide this call, or undefined when it can. */
 export const refusalOf = (

@@ -62,12 +62,18 @@ const startAwaiting = async (constraints: Record<string, unknown> = {}) => {
     constraints: { maxTurns: 6, usdBudget: 0.5, ...constraints },
   });
   const sessionId = (event.detail as { goalId: string }).goalId;
-  const finished: Promise<RunSummary> = runGoal({ stack, event, modelScript: script });
+  const progress: string[] = [];
+  const finished: Promise<RunSummary> = runGoal({
+    stack,
+    event,
+    modelScript: script,
+    onProgress: (line) => progress.push(line),
+  });
   const pending = await until('the report call to await approval', async () => {
     const [first] = await approvalStoreOf(clients()).list('acme', sessionId, 'pending');
     return first;
   });
-  return { sessionId, finished, pending };
+  return { sessionId, finished, pending, progress };
 };
 
 const requestedEvents = async (sessionId: string) =>
@@ -105,9 +111,12 @@ const decide = (sessionId: string, callId: string, decision: 'approved' | 'denie
 describe('a tool call that requires approval', () => {
   it('pauses awaiting_approval with the Requested event, and runs when approved', async () => {
     // Prepare
-    const { sessionId, finished, pending } = await startAwaiting();
+    const { sessionId, finished, pending, progress } = await startAwaiting();
 
-    // Assess: paused, announced, not run yet
+    // Assess: paused, announced, not run yet; `run` tells how to decide
+    await until('run to show the approval', async () =>
+      progress.find((l) => l.includes(`sovereign-agent approve|deny ${sessionId} ${pending.callId}`)),
+    );
     const session = await clients().store.requireSession('acme', sessionId);
     expect(session).toMatchObject({ status: 'awaiting_approval', pendingApprovals: 1 });
     const [requested] = await until('the Requested event', async () => {

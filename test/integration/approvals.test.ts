@@ -147,6 +147,11 @@ describe('a tool call that requires approval', () => {
     const { call } = await reportCallOf(sessionId);
     expect(call).toMatchObject({ status: 'succeeded' });
     expect((await clients().store.requireSession('acme', sessionId)).pendingApprovals).toBe(0);
+    // What the approval costs: the two calls' turn is 7 transitions (Choice, Map, NeedsApproval x2, RequestApproval,
+    // RunApprovedTool x2) against 4 without approvals (Choice, Map, RunTool x2); 13 for the goal in all.
+    const { executionArn } = await clients().store.requireSession('acme', sessionId);
+    const record = stack.stepFunctions.executions().find((e) => e.executionArn === executionArn);
+    expect(record?.stateTransitions).toBe(13);
   });
 
   it('is skipped when denied: no report, the model gets a refused result with the reason, the goal completes', async () => {

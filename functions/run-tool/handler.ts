@@ -14,6 +14,7 @@ import {
 import { lambdaHandler, parseInput } from '../../shared/runtime/lambda';
 import { logger } from '../../shared/runtime/powertools';
 import { runTool, runToolInputSchema } from '../../shared/steps/run-tool';
+import { ApprovalStore } from '../../shared/store/approval-store';
 import { BreakerStore } from '../../shared/store/breaker-store';
 import { BudgetLedger } from '../../shared/store/budget-ledger';
 import { LastKnownGoodStore } from '../../shared/store/last-known-good';
@@ -34,6 +35,7 @@ const deps = {
   },
   ledger: new BudgetLedger(documentClient(), table.tableName, table.sessionTtlDays),
   limits: toolLimitsConfig(),
+  approvals: new ApprovalStore(documentClient(), table.tableName, table.sessionTtlDays),
 };
 
 export const handler = lambdaHandler(async (event: unknown) => {

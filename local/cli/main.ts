@@ -14,6 +14,7 @@ import { loadServerlessConfig } from '../stack/serverless-config';
 import { findRunningStack } from '../stack/stack-file';
 import { startLocalStack } from '../stack/start';
 import { formatAlert } from './alerts';
+import { ApprovalCommandError, approvalStoreOf, decideCall, formatPending } from './approvals';
 import { BusEventsError, filterEvents, formatEvent, readBusEvents } from './bus-events';
 import { DeadLettersError, formatDeadLetter, listDeadLetters } from './dead-letters';
 import { printEnv } from './env';
@@ -46,6 +47,7 @@ Usage:
   sovereign-agent run <event.json> [--model-script F] [--tool-faults F] [--fresh] [--json] [--trace] [--timeout S]
   sovereign-agent resume <sessionId> [--tenant T] [--usd-budget X] [--token-budget N] [--json] [--trace] [--timeout S]
   sovereign-agent status <sessionId> [--tenant T] [--json]
+  sovereign-agent approve|deny <sessionId> <callId> [--tenant T] [--reason R] [--timeout S] [--json]
   sovereign-agent trace <sessionId> [--tenant T] [--json]
   sovereign-agent xray <sessionId> [--json]
   sovereign-agent sessions [--tenant T] [--json]
@@ -70,7 +72,11 @@ resume    puts "Agent Goal Resume Requested" for a failed, paused or resumably s
           not run again. A session that cannot be resumed (or is already being resumed) exits 2 with the reason.
           --usd-budget X / --token-budget N  raise the session's limits: a session stopped by usd_budget or
                             token_budget resumes only with that budget raised
-status    one session's summary.          trace     turn by turn: model, tokens, cost, tool calls.
+status    one session's summary; an awaiting_approval session lists the calls waiting for a person.
+trace     turn by turn: model, tokens, cost, tool calls.
+approve / deny  decide a call waiting for approval (its profile's tools.requiresApproval): puts "Agent Action
+          Approved/Denied" on the bus and waits until it is recorded; an unknown, decided or expired call exits 1
+          with the reason. The waiting execution lives in the process that runs it: use \`serve\`.
 sessions  sessions, oldest first.          serve     keep the stack up and print its endpoint variables.
 xray      the session's X-Ray traces as trees (name, ms, annotations, error/fault) from the local X-Ray daemon's
           .local/xray/segments.jsonl: a subsegment per model call and tool call; exit 5 when none has the session.
@@ -308,9 +314,19 @@ const inspectSession = async (
       return EXIT.noSession;
     }
     const trace = buildTrace(await clients.store.loadConversation(session.tenantId, session.sessionId));
-    if (command === 'status' && values.json) out(JSON.stringify(trace.session));
+    const pending =
+      command === 'status'
+        ? await approvalStoreOf(clients).list(session.tenantId, session.sessionId, 'pending')
+        : [];
+    if (command === 'status' && values.json)
+      out(JSON.stringify({ ...trace.session, pendingApprovals: pending }));
     else if (command === 'status')
-      out(formatSummary(trace.session, await describeStatus(stack.env, session)));
+      out(
+        [
+          formatSummary(trace.session, await describeStatus(stack.env, session)),
+          ...formatPending(pending),
+        ].join('\n'),
+      );
     else out(values.json ? JSON.stringify(trace) : formatTrace(trace));
     return EXIT.ok;
   } finally {
@@ -382,6 +398,41 @@ const deadLetters = async (values: Flags): Promise<number> => {
     if (values.json) out(JSON.stringify(letters));
     else if (letters.length === 0) out('no dead letters');
     else for (const letter of letters) out(formatDeadLetter(letter));
+    return EXIT.ok;
+  } finally {
+    await stack.stop();
+  }
+};
+
+/** `approve|deny <sessionId> <callId>`. */
+const decide = async (command: 'approve' | 'deny', positionals: string[], values: Flags): Promise<number> => {
+  const [sessionId, callId] = positionals;
+  if (!sessionId || !callId)
+    throw new UsageError(
+      `${command} needs a session id and a call id (see \`sovereign-agent status <sessionId>\`)`,
+    );
+  const stack = await acquireStack({ quiet: true });
+  try {
+    const clients = localClients(stack.env);
+    const tenant = typeof values.tenant === 'string' ? values.tenant : undefined;
+    const session = await findSession(clients, sessionId, tenant);
+    if (!session) {
+      err(`No session ${sessionId}${tenant ? ` for tenant ${tenant}` : ''} in ${dataDir()}`);
+      return EXIT.noSession;
+    }
+    const item = await decideCall(stack.env, clients, {
+      session,
+      callId,
+      decision: command === 'approve' ? 'approved' : 'denied',
+      ...(typeof values.reason === 'string' ? { reason: values.reason } : {}),
+      timeoutMs: timeoutOf(values) * 1000,
+    });
+    const { taskToken: _token, ...shown } = item;
+    out(
+      values.json
+        ? JSON.stringify(shown)
+        : `call ${callId} (${item.tool}) ${item.status} by ${item.decidedBy ?? '?'}`,
+    );
     return EXIT.ok;
   } finally {
     await stack.stop();
@@ -511,6 +562,9 @@ export const main = async (argv: string[]): Promise<number> => {
         return await deadLetters(values);
       case 'tenant':
         return await tenant(rest, values);
+      case 'approve':
+      case 'deny':
+        return await decide(command, rest, values);
       case 'costs':
         return await costs(values);
       case 'alerts':
@@ -533,6 +587,7 @@ export const main = async (argv: string[]): Promise<number> => {
       error instanceof TenantCommandError ||
       error instanceof LogsCommandError ||
       error instanceof LogsInsightsQueryError ||
+      error instanceof ApprovalCommandError ||
       (error as Error).name === 'ParseArgsError' ||
       (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
     ) {

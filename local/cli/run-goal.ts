@@ -32,6 +32,7 @@ import type { ModelScript } from '../bedrock/script';
 import { localDynamoDbClient } from '../dynamodb/local';
 import { type BusEventRecord, fetchBusEvents } from '../eventbridge/service';
 import { putToolFaults, type ToolFaults } from '../lambda/tool-faults';
+import { approvalRequestLines } from './approvals';
 
 export interface StackEndpoints {
   env: Record<string, string>;
@@ -291,6 +292,7 @@ const watchSession = async (w: Watch, timeoutMs: number, pollMs: number): Promis
           w.progress(`session ${sessionId} ${last.status} (intake accepted the event)`);
         }
         for (const line of progressLines(conversation, seen)) w.progress(line);
+        for (const line of approvalRequestLines(events, sessionId, seen)) w.progress(line);
         if (TERMINAL_STATUSES.includes(last.status) && moved) return summarize(last);
       }
     }

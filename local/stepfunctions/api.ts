@@ -1,7 +1,8 @@
 /**
  * Local Step Functions: runs STANDARD workflows with aws-local-stepfunctions behind the subset of the Step Functions
  * API (AWS JSON 1.0) that sovereign-agent and an operator use: StartExecution (intake), and ListExecutions,
- * DescribeExecution, StopExecution, GetExecutionHistory (listing, inspecting and stopping executions).
+ * DescribeExecution, StopExecution, GetExecutionHistory (listing, inspecting and stopping executions), and
+ * SendTaskSuccess / SendTaskFailure / SendTaskHeartbeat for Tasks of the callback pattern (task-tokens.ts).
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
@@ -25,6 +26,7 @@ import { type LoadedMachine, loadStateMachine, STATE_MACHINE_ARN, type StateMach
 import { ExecutionFiles } from './persistence';
 import { type ExecutionRecord, MAX_PAYLOAD_BYTES, nowIso } from './records';
 import type { StatusChangeSink } from './status-events';
+import { TaskTokens } from './task-tokens';
 
 export type { StateMachineSpec } from './machines';
 export type { ExecutionRecord } from './records';
@@ -63,6 +65,7 @@ interface ApiContext {
   executions: Executions;
   /** Executions are traced (a local X-Ray daemon runs). */
   traced: boolean;
+  tokens: TaskTokens;
 }
 
 const machineFor = (ctx: ApiContext, arn: string): LoadedMachine => {
@@ -254,7 +257,35 @@ const getExecutionHistory = (ctx: ApiContext, input: Record<string, unknown>) =>
   };
 };
 
+const taskTokenInput = z.object({ taskToken: z.string().min(1) });
+
+/** SendTaskSuccess / SendTaskFailure / SendTaskHeartbeat: settle (or check) a callback Task's token; `{}` on success. */
+const taskResponses = (ctx: ApiContext): Record<string, OperationHandler> => ({
+  SendTaskSuccess: (input) => {
+    const req = parseInput(taskTokenInput.extend({ output: z.string() }), input, 'SendTaskSuccess');
+    ctx.tokens.succeed(req.taskToken, req.output);
+    return {};
+  },
+  SendTaskFailure: (input) => {
+    const req = parseInput(
+      taskTokenInput.extend({
+        error: z.string().max(256).optional(),
+        cause: z.string().max(32768).optional(),
+      }),
+      input,
+      'SendTaskFailure',
+    );
+    ctx.tokens.fail(req.taskToken, req.error, req.cause);
+    return {};
+  },
+  SendTaskHeartbeat: (input) => {
+    ctx.tokens.heartbeat(parseInput(taskTokenInput, input, 'SendTaskHeartbeat').taskToken);
+    return {};
+  },
+});
+
 const operations = (ctx: ApiContext): Record<string, OperationHandler> => ({
+  ...taskResponses(ctx),
   StartExecution: (input, request) => startExecution(ctx, input, request.headers),
   DescribeExecution: (input) => describeExecution(ctx, input),
   ListExecutions: (input) => listExecutions(ctx, input),
@@ -266,7 +297,8 @@ const operations = (ctx: ApiContext): Record<string, OperationHandler> => ({
 export const startStepFunctionsService = async (
   o: StepFunctionsServiceOptions,
 ): Promise<StepFunctionsService> => {
-  const tasks = new LambdaTaskRunner(o.region);
+  const tokens = new TaskTokens();
+  const tasks = new LambdaTaskRunner(o.region, tokens);
   const machines = new Map(
     o.stateMachines.map((spec) => [spec.arn, loadStateMachine(spec, o.region, tasks)]),
   );
@@ -282,7 +314,7 @@ export const startStepFunctionsService = async (
     targetPrefix: 'AWSStepFunctions',
     jsonVersion: '1.0',
     ...(o.port !== undefined ? { port: o.port } : {}),
-    operations: operations({ machines, executions, traced: o.xrayDaemonAddress !== undefined }),
+    operations: operations({ machines, executions, tokens, traced: o.xrayDaemonAddress !== undefined }),
   });
   return {
     url: server.url,
@@ -291,6 +323,8 @@ export const startStepFunctionsService = async (
     connectStatusEvents: (sink) => executions.statusEvents.connect(sink),
     close: async () => {
       await executions.close();
+      // A stopped execution's waiting Task: its token closes (SendTask* answers TaskTimedOut).
+      tokens.close();
       await server.close();
       await files?.flush();
       tasks.destroy();

@@ -10,36 +10,25 @@ import {
   LambdaClient,
   type LambdaClientConfig,
 } from '@aws-sdk/client-lambda';
-import { LocalServiceError, utf8Length } from '../aws/json-protocol';
+import { utf8Length } from '../aws/json-protocol';
 import type { TaskHandler } from './library';
 import { json, MAX_PAYLOAD_BYTES } from './records';
+import { TaskFailedError, type TaskTokens } from './task-tokens';
 
 export const LAMBDA_FUNCTION_ARN =
   /^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]+(:[$A-Za-z0-9_-]+)?$/;
 export const LAMBDA_INVOKE_INTEGRATION = 'arn:aws:states:::lambda:invoke';
+/** The callback pattern: invoke, then wait for SendTaskSuccess/SendTaskFailure with the Task's token. */
+export const LAMBDA_INVOKE_CALLBACK = 'arn:aws:states:::lambda:invoke.waitForTaskToken';
+/**
+ * The library has no `$$.Task.Token`: machines.ts rewrites the path to this value, which the callback handler
+ * replaces with the token it issues, and passes the Task's timeout (TimeoutSeconds or TimeoutSecondsPath, read
+ * from the state input as Step Functions reads it) under CALLBACK_TIMEOUT_KEY.
+ */
+export const TASK_TOKEN_PLACEHOLDER = '<local:$$.Task.Token>';
+export const CALLBACK_TIMEOUT_KEY = '__localCallbackTimeoutSeconds';
 /** The local stand-ins do not check signatures; these only keep the SDK from searching for credentials. */
 const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
-
-/**
- * A Task failure as Step Functions reports it: `name` is the ASL error code that Retry/Catch match, the message is
- * the Cause. Terminal errors (States.DataLimitExceeded) are neither retried nor caught, as in Step Functions.
- * It takes no `{ cause }`: the library reports `error.cause ?? error.message` as Cause, so a JS cause would
- * replace the Cause Step Functions shows.
- */
-class TaskFailedError extends LocalServiceError {
-  readonly #terminal: boolean;
-  constructor(errorName: string, cause: string, options?: { terminal?: boolean }) {
-    super(cause);
-    this.name = errorName;
-    this.#terminal = options?.terminal ?? false;
-  }
-  get isRetryable(): boolean {
-    return !this.#terminal;
-  }
-  get isCatchable(): boolean {
-    return !this.#terminal;
-  }
-}
 
 /** The SDK's error for a failed Invoke call, named as Step Functions names Lambda service errors. */
 const invokeCallFailure = (functionName: string, err: unknown): TaskFailedError => {
@@ -115,10 +104,15 @@ const withTraceHeader = (command: InvokeCommand, header: string): void => {
 export class LambdaTaskRunner {
   readonly #clients = new Map<string, LambdaClient>();
 
-  constructor(private readonly region: string) {}
+  constructor(
+    private readonly region: string,
+    private readonly tokens: TaskTokens,
+  ) {}
 
-  /** The handler for a Task whose Resource is a function ARN or the `lambda:invoke` integration. */
+  /** The handler for a Task whose Resource is a function ARN, the `lambda:invoke` integration or its callback form. */
   handlerFor(resource: string, traceHeader?: string): TaskHandler {
+    if (resource === LAMBDA_INVOKE_CALLBACK)
+      return (input) => this.invokeAndWait(input, traceHeader) as ReturnType<TaskHandler>;
     if (resource !== LAMBDA_INVOKE_INTEGRATION) {
       return async (input) =>
         (await this.invoke(resource, input, traceHeader)) as Awaited<ReturnType<TaskHandler>>;
@@ -136,6 +130,28 @@ export class LambdaTaskRunner {
         ReturnType<TaskHandler>
       >;
     };
+  }
+
+  /**
+   * `.waitForTaskToken`: issue a token, invoke the function with it (its answer is ignored, its failure fails the
+   * Task), then wait for the token's SendTaskSuccess (the output is the Task's result), SendTaskFailure or timeout.
+   */
+  private async invokeAndWait(input: unknown, traceHeader?: string): Promise<unknown> {
+    const { [CALLBACK_TIMEOUT_KEY]: timeout, ...params } = (input ?? {}) as Record<string, unknown>;
+    if (typeof params.FunctionName !== 'string' || typeof timeout !== 'number' || timeout < 1) {
+      throw new TaskFailedError(
+        'States.Runtime',
+        'lambda:invoke.waitForTaskToken needs Parameters.FunctionName and a TimeoutSeconds of at least 1',
+        { terminal: true },
+      );
+    }
+    const { token, result } = this.tokens.issue(timeout);
+    try {
+      await this.invoke(params.FunctionName, withToken(params.Payload ?? {}, token), traceHeader);
+    } catch (err) {
+      this.tokens.cancel(token, err as Error);
+    }
+    return result;
   }
 
   destroy(): void {
@@ -170,3 +186,13 @@ export class LambdaTaskRunner {
     return client;
   }
 }
+
+/** The payload with every placeholder value replaced by the issued token. */
+const withToken = (value: unknown, token: string): unknown => {
+  if (value === TASK_TOKEN_PLACEHOLDER) return token;
+  if (Array.isArray(value)) return value.map((v) => withToken(v, token));
+  if (typeof value === 'object' && value !== null) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withToken(v, token)]));
+  }
+  return value;
+};

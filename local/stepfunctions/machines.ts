@@ -1,6 +1,13 @@
 /** The state machines the local Step Functions runs: ARN checks, ASL validation and their Lambda Task handlers. */
 import { LocalServiceError } from '../aws/json-protocol';
-import { LAMBDA_FUNCTION_ARN, LAMBDA_INVOKE_INTEGRATION, type LambdaTaskRunner } from './lambda-tasks';
+import {
+  CALLBACK_TIMEOUT_KEY,
+  LAMBDA_FUNCTION_ARN,
+  LAMBDA_INVOKE_CALLBACK,
+  LAMBDA_INVOKE_INTEGRATION,
+  type LambdaTaskRunner,
+  TASK_TOKEN_PLACEHOLDER,
+} from './lambda-tasks';
 import {
   type StateMachine,
   StateMachineClass,
@@ -41,7 +48,9 @@ const collectTaskResources = (definition: unknown, into: Map<string, string>, sm
       const resource = state.Resource;
       if (
         typeof resource !== 'string' ||
-        (!LAMBDA_FUNCTION_ARN.test(resource) && resource !== LAMBDA_INVOKE_INTEGRATION)
+        (!LAMBDA_FUNCTION_ARN.test(resource) &&
+          resource !== LAMBDA_INVOKE_INTEGRATION &&
+          resource !== LAMBDA_INVOKE_CALLBACK)
       ) {
         throw new LocalServiceError(
           `State machine ${smName}, Task state ${name}: Resource ${json(resource)} is not a Lambda function ARN or ` +
@@ -58,6 +67,61 @@ const collectTaskResources = (definition: unknown, into: Map<string, string>, sm
   }
 };
 
+/** A Task's default TimeoutSeconds when it sets none (the Amazon States Language's 99999999). */
+const DEFAULT_TASK_TIMEOUT_SECONDS = 99_999_999;
+/** The library's own timer for a callback Task, past any local one (TaskTokens times the Task). */
+const LIBRARY_CALLBACK_TIMEOUT_SECONDS = 2_000_000;
+
+/** Parameters with each `"<key>.$": "$$.Task.Token"` turned into `"<key>": TASK_TOKEN_PLACEHOLDER`. */
+const placeholderParameters = (value: unknown): unknown => {
+  if (Array.isArray(value)) return value.map(placeholderParameters);
+  if (typeof value !== 'object' || value === null) return value;
+  return Object.fromEntries(
+    Object.entries(value).map(([key, v]) =>
+      key.endsWith('.$') && v === '$$.Task.Token'
+        ? [key.slice(0, -2), TASK_TOKEN_PLACEHOLDER]
+        : [key, placeholderParameters(v)],
+    ),
+  );
+};
+
+/** A `.waitForTaskToken` Task as the library can run it: the token a placeholder, the timeout a parameter. */
+const localCallbackTask = (state: Record<string, unknown>): Record<string, unknown> => {
+  const { TimeoutSeconds, TimeoutSecondsPath, Parameters, ...rest } = state;
+  const timeout =
+    typeof TimeoutSecondsPath === 'string'
+      ? { [`${CALLBACK_TIMEOUT_KEY}.$`]: TimeoutSecondsPath }
+      : { [CALLBACK_TIMEOUT_KEY]: TimeoutSeconds ?? DEFAULT_TASK_TIMEOUT_SECONDS };
+  return {
+    ...rest,
+    TimeoutSeconds: LIBRARY_CALLBACK_TIMEOUT_SECONDS,
+    Parameters: { ...(placeholderParameters(Parameters ?? {}) as Record<string, unknown>), ...timeout },
+  };
+};
+
+/** The definition with every callback Task (nested ones included) rewritten by localCallbackTask. */
+const localDefinition = (definition: unknown): unknown => {
+  if (typeof definition !== 'object' || definition === null) return definition;
+  const states = (definition as { States?: unknown }).States;
+  if (typeof states !== 'object' || states === null) return definition;
+  const rewritten = Object.fromEntries(
+    Object.entries(states).map(([name, raw]) => {
+      const state = raw as Record<string, unknown>;
+      if (state.Type === 'Task' && state.Resource === LAMBDA_INVOKE_CALLBACK)
+        return [name, localCallbackTask(state)];
+      if (state.Type === 'Map') {
+        const key = state.ItemProcessor ? 'ItemProcessor' : 'Iterator';
+        return [name, { ...state, [key]: localDefinition(state[key]) }];
+      }
+      if (state.Type === 'Parallel' && Array.isArray(state.Branches)) {
+        return [name, { ...state, Branches: state.Branches.map(localDefinition) }];
+      }
+      return [name, state];
+    }),
+  );
+  return { ...definition, States: rewritten };
+};
+
 /** Checks the ARN and the definition (the library runs asl-validator), and routes every Task to Lambda. */
 export const loadStateMachine = (
   spec: StateMachineSpec,
@@ -72,7 +136,7 @@ export const loadStateMachine = (
   }
   let machine: StateMachine;
   try {
-    machine = new StateMachineClass(spec.definition as unknown as StateMachineDefinition, {
+    machine = new StateMachineClass(localDefinition(spec.definition) as unknown as StateMachineDefinition, {
       validationOptions: { checkArn: true, checkPaths: true },
     });
   } catch (err) {

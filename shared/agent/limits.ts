@@ -14,6 +14,9 @@ const REFUSED_KINDS: ReadonlySet<string> = new Set([
   'circuit_open',
   'budget',
   'cross_tenant',
+  'not_allowed',
+  'denied',
+  'expired',
 ]);
 
 /**

@@ -27,6 +27,8 @@ export const constraintsSchema = z
     usdBudget: z.number().positive().max(1000).optional(),
     latencyToleranceMs: z.number().int().min(100).max(900_000).optional(),
     dataClassification: dataClassificationSchema.optional(),
+    /** Approvals of this goal expire sooner than the profile says (never later). */
+    approvalTimeoutSeconds: z.number().int().min(1).max(604_800).optional(),
   })
   .strict();
 export type Constraints = z.infer<typeof constraintsSchema>;

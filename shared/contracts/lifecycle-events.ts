@@ -22,6 +22,11 @@ export const TENANT_RESUME_REQUESTED = 'Agent Tenant Resume Requested';
 /** A tenant was paused or resumed (its policy item changed). */
 export const TENANT_PAUSED = 'Agent Tenant Paused';
 export const TENANT_RESUMED = 'Agent Tenant Resumed';
+/** A tool call waits for a person (its profile's tools.requiresApproval): the call's details and its expiry. */
+export const APPROVAL_REQUESTED = 'Agent Action Approval Requested';
+/** A person's decision on a waiting call (`sovereign-agent approve|deny`, or any tool of theirs on the bus). */
+export const ACTION_APPROVED = 'Agent Action Approved';
+export const ACTION_DENIED = 'Agent Action Denied';
 
 export type AgentEventType =
   | typeof GOAL_REJECTED
@@ -36,7 +41,10 @@ export type AgentEventType =
   | typeof TENANT_PAUSE_REQUESTED
   | typeof TENANT_RESUME_REQUESTED
   | typeof TENANT_PAUSED
-  | typeof TENANT_RESUMED;
+  | typeof TENANT_RESUMED
+  | typeof APPROVAL_REQUESTED
+  | typeof ACTION_APPROVED
+  | typeof ACTION_DENIED;
 
 /** Every detail-type the agent itself puts on its bus (what `sovereign-agent events` lists by default). */
 export const AGENT_EVENT_TYPES: readonly AgentEventType[] = [
@@ -53,6 +61,9 @@ export const AGENT_EVENT_TYPES: readonly AgentEventType[] = [
   TENANT_RESUME_REQUESTED,
   TENANT_PAUSED,
   TENANT_RESUMED,
+  APPROVAL_REQUESTED,
+  ACTION_APPROVED,
+  ACTION_DENIED,
 ];
 
 /** The detail of Agent Cost Threshold Crossed: which ledger, which threshold, and its figures. */

@@ -69,6 +69,7 @@ export const resolveLimits = (detail: GoalDetail, policy?: EffectivePolicy): Ses
     dataClassification:
       c.dataClassification ?? policy?.defaultDataClassification ?? profile.defaults.dataClassification,
     ...(policy ? { tenantDailyCapUsd: policy.dailyCapUsd } : {}),
+    ...(c.approvalTimeoutSeconds ? { approvalTimeoutSeconds: c.approvalTimeoutSeconds } : {}),
   };
 };
 

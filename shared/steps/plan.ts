@@ -28,7 +28,8 @@ import { countInputTokens, dearestRates, modelReservation } from '../agent/reser
 import { chooseRoute, type ModelTiers, type Route } from '../agent/routing';
 import { detectStepKind } from '../agent/step-kind';
 import type { StopReason } from '../agent/stop-reasons';
-import { offeredTools, type ToolDefinition, toolsForAgent } from '../agent/tools';
+import { allowedTools, approvalTimeoutSeconds, requiresApproval } from '../agent/tool-policy';
+import { type ToolDefinition, toolsForAgent } from '../agent/tools';
 import type { EventPublisher } from '../contracts/lifecycle-events';
 import { errorKindOf } from '../observability/error-kind';
 import { logModelCall, logPromptExchange } from '../observability/logs';
@@ -56,6 +57,8 @@ export interface PlannedToolCall {
   toolUseId: string;
   name: string;
   index: number;
+  /** Set on a call to a tool the profile marks requiresApproval: the Map routes it through RequestApproval. */
+  approvalTimeoutSeconds?: number;
 }
 
 /**
@@ -63,7 +66,14 @@ export interface PlannedToolCall {
  * finish or stop carries the reason Finalize records.
  */
 export type PlanResult =
-  | { turn: number; action: 'tools'; toolCalls: PlannedToolCall[]; reason: null }
+  | {
+      turn: number;
+      action: 'tools';
+      toolCalls: PlannedToolCall[];
+      reason: null;
+      /** Some call waits for a person: the state machine runs this turn's calls through RunToolsWithApprovals. */
+      approvals?: true;
+    }
   | { turn: number; action: 'finish'; toolCalls: []; reason: 'completed' }
   | { turn: number; action: 'stop'; toolCalls: []; reason: Exclude<StopReason, 'completed'> }
   /** This execution's history nears its limit: the session goes on in a new execution (continue-as-new). */
@@ -265,7 +275,7 @@ const routeTurn = (
   fallback?: { modelId: string; reason: string },
 ) => {
   const { session } = conversation;
-  const tools = offeredTools(toolsForAgent(profile.actionGroups));
+  const tools = allowedTools(profile);
   const step = detectStepKind({
     turn,
     toolCalls: conversation.toolCalls,
@@ -534,6 +544,31 @@ const recordTurn = async (
 };
 
 /**
+ * The plan with each call that needs a person's approval marked with how long the approval waits. A replayed
+ * turn's call that already has its outcome is not asked again: RunTool replays it.
+ */
+const withApprovals = <P extends PlanResult>(
+  plan: P,
+  profile: AgentProfile,
+  conversation: Conversation,
+): P => {
+  if (plan.action !== 'tools') return plan;
+  const timeout = approvalTimeoutSeconds(profile, conversation.session.limits);
+  const finished = new Set(
+    conversation.toolCalls
+      .filter((c) => c.turn === plan.turn && c.status !== 'started')
+      .map((c) => c.toolUseId),
+  );
+  const toolCalls = plan.toolCalls.map((call) =>
+    requiresApproval(profile, call.name) && !finished.has(call.toolUseId)
+      ? { ...call, approvalTimeoutSeconds: timeout }
+      : call,
+  );
+  if (!toolCalls.some((call) => call.approvalTimeoutSeconds !== undefined)) return plan;
+  return { ...plan, toolCalls, approvals: true };
+};
+
+/**
  * Plan: replay what the stored conversation already says, stop when a stop rule says so (loop, schema, budget,
  * turn limit), else route, call the model and commit the turn. A retried or resumed Plan never calls the model for
  * a turn that is already committed. One Query and two transactions per turn: the budget reservation, and the
@@ -552,9 +587,9 @@ export const planTurn = async (
   }
   // Spend since the last turn (its tool calls) may have crossed a threshold: no request unless one is due.
   if (deps.budget) await alertSessionCost(deps.budget, session, session.costMicros ?? 0);
-  const replayed = replay(conversation);
-  if (replayed) return replayed;
   const profile = getProfile(session.agent);
+  const replayed = replay(conversation);
+  if (replayed) return withApprovals(replayed, profile, conversation);
   const stop = stopBeforeNextTurn(session, conversation.toolCalls, profile.limits);
   if (stop === 'loop_detected') await openLoopedTool(deps, conversation, profile);
   if (stop) {
@@ -574,5 +609,12 @@ export const planTurn = async (
     await alertStop(deps, session, reserved.stop);
     return { turn: session.turn, action: 'stop', toolCalls: [], reason: reserved.stop };
   }
-  return recordTurn(deps, session, turn, await answerTurn(deps, conversation, profile, turn), reserved);
+  const recorded = await recordTurn(
+    deps,
+    session,
+    turn,
+    await answerTurn(deps, conversation, profile, turn),
+    reserved,
+  );
+  return withApprovals(recorded, profile, conversation);
 };

@@ -12,10 +12,10 @@ import { type AgentProfile, getProfile } from '../agent/profiles';
 import { toolCallReservation } from '../agent/reservation';
 import { capToolOutput, crossTenantRefusal, toolInputRefusal } from '../agent/tool-guards';
 import { type Coercion, validateToolInput } from '../agent/tool-input';
+import { allowedTools, isAllowed, requiresApproval } from '../agent/tool-policy';
 import {
   type ActionGroupFunctions,
   getActionGroup,
-  offeredTools,
   type ToolDefinition,
   toolsForAgent,
 } from '../agent/tools';
@@ -38,6 +38,7 @@ import {
   ToolTimeoutError,
 } from '../runtime/errors';
 import { type RetryPolicy, withFullJitter } from '../runtime/retry';
+import type { ApprovalStore } from '../store/approval-store';
 import { breakerRecordOf } from '../store/breaker-store';
 import type { BudgetLedger, LedgerStop, ReserveResult, Settlement } from '../store/budget-ledger';
 import type { SessionItem, SessionStore, ToolCallStatus } from '../store/session-store';
@@ -72,6 +73,8 @@ export const runToolInputSchema = z.object({
   sessionId: z.string().min(1),
   turn: z.number().int().min(1),
   call: z.object({ toolUseId: z.string().min(1), name: z.string().min(1), index: z.number().int().min(0) }),
+  /** A call that needed approval: the decision RequestApproval's task token returned, or expired (its timeout). */
+  approval: z.object({ decision: z.enum(['approved', 'denied', 'expired']) }).optional(),
 });
 export type RunToolInput = z.infer<typeof runToolInputSchema>;
 
@@ -93,6 +96,8 @@ export interface ToolRunnerDeps {
   ledger?: BudgetLedger;
   /** Size limits on a call's input (refused over it) and output (cut to it); config.ts toolLimitsConfig. */
   limits?: { maxToolInputBytes: number; maxToolOutputBytes: number };
+  /** Approvals of calls to tools the profile marks requiresApproval; without it such calls are refused. */
+  approvals?: ApprovalStore;
   now?: () => number;
 }
 
@@ -302,12 +307,31 @@ type Verdict =
   | { refusal?: undefined; tool: ToolDefinition; input: Record<string, unknown>; coercions: Coercion[] };
 
 /**
- * Checks a call (per-turn limit, known tool, the session's tenant, input size, schema with safe coercions); every
- * refusal is an outcome.
+ * A call to a tool the profile's allow-list does not name (the model was never offered it: an injected or
+ * hallucinated call) is refused before anything runs, and logged as a tool_not_allowed security event.
+ */
+const notAllowed = (profile: AgentProfile, input: RunToolInput): Verdict => {
+  logSecurityEvent('tool_not_allowed', {
+    tenantId: input.tenantId,
+    sessionId: input.sessionId,
+    turn: input.turn,
+    callId: input.call.toolUseId,
+    function: input.call.name,
+    agent: profile.name,
+  });
+  const available = allowedTools(profile)
+    .map((t) => t.name)
+    .join(', ');
+  const result = `Refused: ${input.call.name} is not allowed for this agent. Allowed tools: ${available}.`;
+  return { refusal: { status: 'failed', errorKind: 'not_allowed', result }, coercions: [] };
+};
+
+/**
+ * Checks a call (per-turn limit, allow-list, known tool, the session's tenant, input size, schema with safe
+ * coercions); every refusal is an outcome.
  */
 const verdictOf = (
   profile: AgentProfile,
-  tools: ToolDefinition[],
   tool: ToolDefinition | undefined,
   input: RunToolInput,
   toolInput: unknown,
@@ -318,8 +342,9 @@ const verdictOf = (
     const result = `Not run: at most ${maxToolCallsPerTurn} tool calls per turn. Call fewer tools at once.`;
     return { refusal: { status: 'failed', errorKind: 'limit', result }, coercions: [] };
   }
+  if (tool && !isAllowed(profile, tool.name)) return notAllowed(profile, input);
   if (!tool) {
-    const available = offeredTools(tools)
+    const available = allowedTools(profile)
       .map((t) => t.name)
       .join(', ');
     const result = `Unknown tool "${input.call.name}". Available tools: ${available}.`;
@@ -337,6 +362,52 @@ const verdictOf = (
     return { refusal: { status: 'failed', errorKind: 'schema', result }, coercions: validation.coercions };
   }
   return { tool, input: validation.input, coercions: validation.coercions };
+};
+
+const refused = (errorKind: 'denied' | 'expired', result: string): Verdict => ({
+  refusal: { status: 'failed', errorKind, result },
+  coercions: [],
+});
+
+/**
+ * A checked call to a tool that requires approval runs only when a person approved it: RunTool closes the approval
+ * (counting it down on the session) and reads the decision from the table, not from the payload. A denied or
+ * expired approval is a refused result the model sees; so is a call that reached RunTool without one.
+ */
+const approvalVerdict = async (
+  deps: ToolRunnerDeps,
+  input: RunToolInput,
+  verdict: Verdict,
+): Promise<Verdict> => {
+  if (verdict.refusal !== undefined) return verdict;
+  const name = verdict.tool.name;
+  if (!input.approval || !deps.approvals) {
+    return refused(
+      'denied',
+      `Refused: ${name} needs a person's approval and none was asked for. It was not run.`,
+    );
+  }
+  const timedOut = input.approval.decision === 'expired';
+  const approval = await deps.approvals.close(
+    input.tenantId,
+    input.sessionId,
+    input.call.toolUseId,
+    timedOut,
+  );
+  if (approval.status === 'approved' && !timedOut) return verdict;
+  if (approval.status === 'denied') {
+    const why = approval.reason ? `: ${approval.reason}` : '';
+    return refused(
+      'denied',
+      `Refused: ${approval.decidedBy ?? 'a person'} denied ${name}${why}. It was not run; do not call it again ` +
+        'in this session. Finish with what you have.',
+    );
+  }
+  return refused(
+    'expired',
+    `Refused: ${name} needed a person's approval, which expired at ${new Date(approval.deadline).toISOString()} ` +
+      'without a decision. It was not run.',
+  );
 };
 
 /**
@@ -495,7 +566,11 @@ export const runTool = async (deps: ToolRunnerDeps, input: RunToolInput): Promis
   const profile = getProfile(agent);
   const tools = toolsForAgent(profile.actionGroups);
   const tool = tools.find((t) => t.name === call.name);
-  const verdict = verdictOf(profile, tools, tool, input, use.input, deps.limits);
+  const policyVerdict = verdictOf(profile, tool, input, use.input, deps.limits);
+  const verdict =
+    tool && requiresApproval(profile, tool.name)
+      ? await approvalVerdict(deps, input, policyVerdict)
+      : policyVerdict;
   const idempotencyKey = idempotencyKeyOf(input, verdict);
   const now = deps.now ?? Date.now;
   const claim = await deps.store.claimToolCall({

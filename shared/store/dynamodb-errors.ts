@@ -17,6 +17,10 @@ const cancellationReasons = (error: unknown): CancellationReason[] =>
     ? ((error.CancellationReasons as CancellationReason[] | undefined) ?? [])
     : [];
 
+/** The cancellation reason code of a transaction's action at `index` (e.g. ConditionalCheckFailed, None). */
+export const cancellationReasonCode = (error: unknown, index: number): string | undefined =>
+  cancellationReasons(error)[index]?.Code;
+
 /** A Put/Update condition failed, or a transaction was cancelled because one of its conditions failed. */
 export const isConditionFailure = (error: unknown): boolean =>
   isNamed(error, 'ConditionalCheckFailedException') ||

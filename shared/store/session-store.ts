@@ -118,6 +118,10 @@ export interface FinishInput {
 }
 
 /** The session made tool calls and every one failed (or its outcome is unknown): its answer rests on none. */
+/** Whether a recorded call counts towards failedToolCalls (and so towards the tools_unavailable stop). */
+const countsAsFailed = (call: { status: string; errorKind?: string }): boolean =>
+  call.status !== 'succeeded' && call.errorKind !== 'denied' && call.errorKind !== 'expired';
+
 export const allToolCallsFailed = (session: Pick<SessionItem, 'toolCalls' | 'failedToolCalls'>): boolean =>
   session.toolCalls > 0 && (session.failedToolCalls ?? 0) >= session.toolCalls;
 
@@ -719,9 +723,10 @@ export class SessionStore {
                 TableName: this.tableName,
                 Key: keys.session(input.tenantId, input.sessionId),
                 // A call that did not succeed (failed or unknown) is counted too: Finalize tells "every tool call
-                // failed" from these two counters alone.
+                // failed" from these two counters alone. A call a person denied (or let expire) did not fail: the
+                // tool was there, and a goal whose every call was refused completes.
                 UpdateExpression:
-                  `ADD toolCalls :one${input.status === 'succeeded' ? '' : ', failedToolCalls :one'}` +
+                  `ADD toolCalls :one${countsAsFailed(input) ? ', failedToolCalls :one' : ''}` +
                   // The call's cost in micro-dollars and, derived, in USD (DynamoDB adds decimals exactly).
                   (settle ? `, ${settle.add}, costUsd :settledUsd` : '') +
                   ' SET updatedAt = :now' +
@@ -971,8 +976,9 @@ export class SessionStore {
             values: { ':completed': 'completed', ':stopped': 'stopped', ':paused': 'paused' },
           }
         : {
-            expression: '#status = :running AND executionArn = :arn',
-            values: { ':running': 'running', ':arn': input.underExecution },
+            // A session whose execution ended while calls waited for approval failed with it too.
+            expression: '#status IN (:running, :awaiting) AND executionArn = :arn',
+            values: { ':running': 'running', ':awaiting': 'awaiting_approval', ':arn': input.underExecution },
           };
     try {
       const out = await this.client.send(

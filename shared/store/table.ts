@@ -30,6 +30,8 @@ export const TENANT_DAY_PREFIX = 'SPEND#';
 export const BREAKER_PREFIX = 'BREAKER#';
 export const BREAKER_STATE_SK = 'STATE' as const;
 export const BREAKER_WINDOW_PREFIX = 'W#';
+/** Sorts after R# (result parts): the conversation's Query (sk < R#) never reads approvals. */
+export const APPROVAL_PREFIX = 'X#';
 export const SESSION_INDEX = 'gsi1';
 export const SESSION_INDEX_PREFIX = 'SESSION#';
 
@@ -49,6 +51,11 @@ export const keys = {
   toolCall: (tenantId: string, sessionId: string, turn: number, index: number): TableKey => ({
     pk: sessionPk(tenantId, sessionId),
     sk: `${TOOL_CALL_PREFIX}${pad(turn)}#${pad(index, 2)}`,
+  }),
+  /** A tool call's approval (task token, deadline, decision), by the call's id (the model's toolUseId). */
+  approval: (tenantId: string, sessionId: string, callId: string): TableKey => ({
+    pk: sessionPk(tenantId, sessionId),
+    sk: `${APPROVAL_PREFIX}${callId}`,
   }),
   /** A report stored by the billing action group's create_optimization_report. */
   report: (tenantId: string, reportId: string): TableKey => ({
@@ -100,7 +107,16 @@ export type BreakerKind = 'tool' | 'model';
  * paused: its tenant was paused (an operator, or its daily cap): the session stopped at a turn boundary with its
  * state saved and resumes with `resume` once the tenant is resumed. It ends an execution like a terminal status.
  */
-export const sessionStatusSchema = z.enum(['pending', 'running', 'completed', 'stopped', 'failed', 'paused']);
+/** awaiting_approval: running, with at least one tool call waiting for a person's decision (pendingApprovals). */
+export const sessionStatusSchema = z.enum([
+  'pending',
+  'running',
+  'awaiting_approval',
+  'completed',
+  'stopped',
+  'failed',
+  'paused',
+]);
 export type SessionStatus = z.infer<typeof sessionStatusSchema>;
 export const TERMINAL_STATUSES: readonly SessionStatus[] = ['completed', 'stopped', 'failed', 'paused'];
 
@@ -112,6 +128,8 @@ export const sessionLimitsSchema = z.object({
   dataClassification: dataClassificationSchema,
   /** The tenant's daily cap when the session was accepted (its policy's dailyCapUsd); absent: no daily cap. */
   tenantDailyCapUsd: z.number().positive().optional(),
+  /** The goal's own approval timeout (shorter than the profile's only: tool-policy approvalTimeoutSeconds). */
+  approvalTimeoutSeconds: z.number().int().min(1).optional(),
 });
 export type SessionLimits = z.infer<typeof sessionLimitsSchema>;
 
@@ -144,6 +162,8 @@ export const sessionItemSchema = z.object({
   requested: constraintsSchema.optional(),
   limits: sessionLimitsSchema,
   status: sessionStatusSchema,
+  /** Tool calls waiting for a person (status awaiting_approval while above 0). */
+  pendingApprovals: count.optional(),
   /** Last committed model turn (0 before the first Converse call). */
   turn: count,
   tokensInput: count,
@@ -326,6 +346,11 @@ export const toolErrorKindSchema = z.enum([
   'budget',
   /** The input named a tenant other than the session's: never invoked, logged as a security event. */
   'cross_tenant',
+  /** The profile's allow-list does not name the tool: never invoked (a tool_not_allowed security event). */
+  'not_allowed',
+  /** The tool requires approval and a person denied it, or nobody decided before the approval expired. */
+  'denied',
+  'expired',
 ]);
 export type ToolErrorKind = z.infer<typeof toolErrorKindSchema>;
 
@@ -427,3 +452,35 @@ export const parseItem = <S extends z.ZodType>(schema: S, item: unknown, key?: T
     },
   );
 };
+
+export const approvalStatusSchema = z.enum(['pending', 'approved', 'denied', 'expired']);
+export type ApprovalStatus = z.infer<typeof approvalStatusSchema>;
+
+/** A tool call waiting for (or decided by) a person: RequestApproval writes it, ApprovalDecision and RunTool settle it. */
+export const approvalItemSchema = z.object({
+  pk: z.string(),
+  sk: z.string().startsWith(APPROVAL_PREFIX),
+  entity: z.literal('approval'),
+  tenantId: z.string(),
+  sessionId: z.string(),
+  turn: count,
+  index: count,
+  callId: z.string(),
+  tool: z.string(),
+  actionGroup: z.string(),
+  input: z.record(z.string(), z.unknown()),
+  /** The Step Functions task token of the waiting RequestApproval Task (the latest attempt's). */
+  taskToken: z.string(),
+  status: approvalStatusSchema,
+  requestedAt: z.string(),
+  /** Epoch ms after which a decision is refused (the Task's TimeoutSeconds ends it then too). */
+  deadline: z.number(),
+  decidedBy: z.string().optional(),
+  reason: z.string().optional(),
+  decidedAt: z.string().optional(),
+  /** Set once by RunTool when it took the outcome (the session's pendingApprovals counted down). */
+  closedAt: z.string().optional(),
+  /** TTL (epoch seconds): the session's. */
+  expiresAt: z.number(),
+});
+export type ApprovalItem = z.infer<typeof approvalItemSchema>;

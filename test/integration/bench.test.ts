@@ -47,6 +47,13 @@ describe('the benchmark', () => {
       expect({ key, type: typeof loop[key] }).toEqual({ key, type: 'number' });
     }
     expect(loop.fits.transitions?.points).toBe(3);
+    // Goals without approvals keep their shape: 2 + 3 per turn + 1 per tool call (docs/benchmarks.md), exactly.
+    expect(
+      [loop.transitionsFixed, loop.transitionsPerTurn, loop.transitionsPerToolCall].map((v) =>
+        Math.round(v ?? Number.NaN),
+      ),
+    ).toEqual([2, 3, 1]);
+    expect(loop.fits.transitions?.rSquared).toBeGreaterThan(0.9999);
     expect(loop.maxPayloadBytes).toBeGreaterThan(0);
     expect(Object.keys(loop.payloadBytesByTurns)).toEqual(['1', '5', '20']);
     expect(loop.payloadBytesByTurns['1']).toBeGreaterThan(0);

@@ -72,6 +72,8 @@ export const startTestStack = (
     retryIntervalOverrides: {
       Plan: 0,
       RunTool: 0,
+      RunApprovedTool: 0,
+      RequestApproval: 0,
       StartSession: 0,
       Finalize: 0,
       RecordFailure: 0,

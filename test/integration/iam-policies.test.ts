@@ -140,6 +140,8 @@ const TRANSACT_ITEM_ACTIONS: Record<string, string> = {
 const OTHER_COMMANDS: Record<string, string[]> = {
   PutEventsCommand: on(BUS, 'events:PutEvents'),
   StartExecutionCommand: [...on(STATE_MACHINE, 'states:StartExecution'), ...KEY_USE],
+  // A callback Task's token is answered on the state machine that issued it (aws-cdk-lib grantTaskResponse).
+  SendTaskSuccessCommand: on(STATE_MACHINE, 'states:SendTaskSuccess'),
   // The only action group today; a new one adds its function here and in serverless.yml.
   InvokeCommand: on(BILLING_FUNCTION, 'lambda:InvokeFunction'),
   // Tier model ids are stage params: a foundation model, an inference profile or an imported model.
@@ -405,7 +407,10 @@ const dependencyCycles = (template: Template): string[] => {
   return cycles;
 };
 
-/** Function keys the ASL names as Task resources ({"Fn::GetAtt": [key, "Arn"]}), anywhere in the definition. */
+/**
+ * Function keys the ASL names as Task resources ({"Fn::GetAtt": [key, "Arn"]}) or, for the lambda:invoke
+ * integrations (the callback pattern), as Parameters.FunctionName, anywhere in the definition.
+ */
 const aslFunctionKeys = (): string[] => {
   const keys = new Set<string>();
   const walk = (value: unknown): void => {
@@ -415,7 +420,12 @@ const aslFunctionKeys = (): string[] => {
     }
     if (typeof value !== 'object' || value === null) return;
     const record = value as Record<string, unknown>;
-    const getAtt = intrinsic.safeParse(record.Resource);
+    const integration =
+      typeof record.Resource === 'string' && record.Resource.startsWith('arn:aws:states:::lambda:invoke');
+    const named = integration
+      ? (record.Parameters as { FunctionName?: unknown } | undefined)?.FunctionName
+      : record.Resource;
+    const getAtt = intrinsic.safeParse(named);
     if (getAtt.success && 'Fn::GetAtt' in getAtt.data) keys.add(getAtt.data['Fn::GetAtt'][0]);
     for (const inner of Object.values(record)) walk(inner);
   };
@@ -547,7 +557,15 @@ describe('the state machine role', () => {
   test('invokes exactly the functions the ASL names (and their versions), and nothing else but X-Ray and log delivery', () => {
     const keys = aslFunctionKeys();
     // Intake starts the machine and runTool invokes the action group: neither is a Task of the ASL.
-    expect(keys).toEqual(['continueSession', 'finalize', 'plan', 'recordFailure', 'runTool', 'startSession']);
+    expect(keys).toEqual([
+      'continueSession',
+      'finalize',
+      'plan',
+      'recordFailure',
+      'requestApproval',
+      'runTool',
+      'startSession',
+    ]);
     const roleId = roleIdOf(template, 'AgentGoalStateMachine');
     const granted = grantsOf(statementsOfRole(template, roleId));
     const expected = [

@@ -144,7 +144,9 @@ describe('acceptEvent: new goals', () => {
       outcome: 'rejected',
       tenantId: 'globex',
       sessionId: 'globex-audit-2026-11',
-      issues: ['agent: unknown agent "payroll-clerk"; known agents: billing-auditor'],
+      issues: [
+        'agent: unknown agent "payroll-clerk"; known agents: billing-auditor, billing-auditor-approval',
+      ],
     });
     expect(ddb).not.toHaveReceivedAnyCommand();
     expect(sfn).not.toHaveReceivedAnyCommand();

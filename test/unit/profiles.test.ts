@@ -46,7 +46,9 @@ describe('getProfile', () => {
 
     // Assess
     expect(act).toThrow(ProfileError);
-    expect(act).toThrow('Unknown agent "payroll-clerk"; known agents: billing-auditor');
+    expect(act).toThrow(
+      'Unknown agent "payroll-clerk"; known agents: billing-auditor, billing-auditor-approval',
+    );
     expect(hasProfile('payroll-clerk')).toBe(false);
     expect(hasProfile('billing-auditor')).toBe(true);
   });

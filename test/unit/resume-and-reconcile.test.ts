@@ -133,7 +133,8 @@ describe('reconcileExecution', () => {
     // Assess
     expect(outcome).toMatchObject({ outcome: 'failed', error: { type: 'ExecutionAborted' } });
     expect(ddb).toHaveReceivedCommandWith(UpdateCommand, {
-      ConditionExpression: 'attribute_exists(pk) AND #status = :running AND executionArn = :arn',
+      ConditionExpression:
+        'attribute_exists(pk) AND #status IN (:running, :awaiting) AND executionArn = :arn',
       ExpressionAttributeValues: expect.objectContaining({ ':arn': ARN }),
     });
     const entry = eventBridge.commandCalls(PutEventsCommand)[0]?.args[0].input.Entries?.[0];

@@ -3,9 +3,13 @@ import { InvokeCommand, type InvokeCommandOutput, LambdaClient } from '@aws-sdk/
 import { GetCommand, PutCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
+import * as profiles from '../../shared/agent/profiles';
+import { parseProfile } from '../../shared/agent/profiles';
+import billingAuditor from '../../shared/agent/profiles/billing-auditor.json';
 import { type ActionGroupEvent, buildActionGroupResponse } from '../../shared/contracts/action-group';
 import * as securityEvents from '../../shared/observability/security-events';
 import { ConfigError, SessionStateError, ToolCallInProgressError } from '../../shared/runtime/errors';
+import { logger } from '../../shared/runtime/powertools';
 import {
   leaseDurationMs,
   MAX_RESULT_PARTS,
@@ -348,6 +352,81 @@ describe('runTool: calls that are not run', () => {
     expect(values[':result']).toBe(
       'Unknown tool "delete_all_resources". Available tools: audit_billing_logs, list_underutilized_resources, get_contract_terms, create_optimization_report.',
     );
+  });
+
+  it('refuses a tool the allow-list does not name, before any invocation, and logs a security event', async () => {
+    // Prepare
+    const { ddb, lambda, deps } = setup([{ toolUseId: 'tu-report', name: 'create_optimization_report' }]);
+    const narrow = parseProfile(
+      { ...billingAuditor, tools: { allow: ['audit_billing_logs', 'get_contract_terms'] } },
+      'narrow.json',
+    );
+    const profileSpy = jest.spyOn(profiles, 'getProfile').mockReturnValue(narrow);
+    const warn = jest.spyOn(logger, 'warn').mockImplementation(() => undefined);
+
+    // Act
+    const result = await runTool(deps, callOf('tu-report', 'create_optimization_report'));
+
+    // Assess
+    profileSpy.mockRestore();
+    expect(result.status).toBe('failed');
+    expect(lambda).not.toHaveReceivedAnyCommand();
+    const values = recorded(ddb);
+    expect(values[':kind']).toBe('not_allowed');
+    expect(values[':result']).toBe(
+      'Refused: create_optimization_report is not allowed for this agent. Allowed tools: audit_billing_logs, get_contract_terms.',
+    );
+    expect(warn).toHaveBeenCalledWith('Security event', {
+      securityEvent: expect.objectContaining({
+        type: 'tool_not_allowed',
+        function: 'create_optimization_report',
+        callId: 'tu-report',
+        tenantId: TENANT,
+        sessionId: SESSION,
+      }),
+    });
+    warn.mockRestore();
+  });
+
+  it('refuses a call that needs approval when none was asked for, and one the table does not show approved', async () => {
+    // Prepare
+    const report = { tenant_id: 'acme', title: 'Savings', findings: ['Idle.'] };
+    const { ddb, lambda, deps } = setup([
+      { toolUseId: 'tu-report', name: 'create_optimization_report', input: report },
+    ]);
+    const profileSpy = jest
+      .spyOn(profiles, 'getProfile')
+      .mockReturnValue(profiles.getProfile('billing-auditor-approval'));
+    const close = jest
+      .fn()
+      .mockResolvedValue({ status: 'denied', decidedBy: 'cli:bo', reason: 'not now', deadline: 0 });
+    const approvals = { close } as unknown as NonNullable<ToolRunnerDeps['approvals']>;
+    const call = callOf('tu-report', 'create_optimization_report');
+
+    // Act
+    const unasked = await runTool(deps, call);
+    const forged = await runTool({ ...deps, approvals }, { ...call, approval: { decision: 'approved' } });
+
+    // Assess
+    profileSpy.mockRestore();
+    expect([unasked.status, forged.status]).toEqual(['failed', 'failed']);
+    expect(lambda).not.toHaveReceivedAnyCommand();
+    // The decision is read from the table (closed once), not taken from the payload.
+    expect(close).toHaveBeenCalledWith(TENANT, SESSION, 'tu-report', false);
+    const outcomes = ddb.commandCalls(TransactWriteCommand).map((c) => {
+      const values = c.args[0].input.TransactItems?.[0]?.Update?.ExpressionAttributeValues ?? {};
+      return [values[':kind'], values[':result']];
+    });
+    expect(outcomes).toEqual([
+      [
+        'denied',
+        "Refused: create_optimization_report needs a person's approval and none was asked for. It was not run.",
+      ],
+      [
+        'denied',
+        'Refused: cli:bo denied create_optimization_report: not now. It was not run; do not call it again in this session. Finish with what you have.',
+      ],
+    ]);
   });
 
   it('does not run calls beyond the per-turn limit (8 for billing-auditor)', async () => {

@@ -25,7 +25,9 @@ type Retrier = {
 };
 type State = {
   Type: string;
-  Resource?: { 'Fn::GetAtt': [string, string] };
+  Resource?: { 'Fn::GetAtt': [string, string] } | string;
+  Parameters?: Record<string, unknown>;
+  TimeoutSecondsPath?: string;
   Retry?: Retrier[];
   Catch?: { ErrorEquals: string[]; Next: string }[];
   TimeoutSeconds?: number;
@@ -55,22 +57,73 @@ const LAMBDA_SERVICE_ERRORS = [
   'Lambda.ClientExecutionTimeoutException',
 ];
 
+const CALLBACK = 'arn:aws:states:::lambda:invoke.waitForTaskToken';
+
 const retrierFor = (state: State, error: string): Retrier | undefined =>
   state.Retry?.find((r) => r.ErrorEquals.includes(error));
 
 describe('agent-goal.asl.json', () => {
-  it.each(tasks)(
+  it.each(tasks.filter(([, s]) => s.Resource !== CALLBACK))(
     '%s has a Retry list, a timeout and a Lambda function from serverless.yml',
     (_name, state) => {
       expect(state.Retry?.length).toBeGreaterThan(0);
       expect(state.TimeoutSeconds).toBeGreaterThan(0);
-      const fn = state.Resource?.['Fn::GetAtt'][0] ?? '';
+      const fn = typeof state.Resource === 'string' ? '' : (state.Resource?.['Fn::GetAtt'][0] ?? '');
       expect(serverless.functions[fn]).toBeDefined();
       // The Lambda must give up before Step Functions does, or a timed-out task keeps running unseen.
       const lambdaTimeout = serverless.functions[fn]?.timeout ?? serverless.provider.timeout;
       expect(lambdaTimeout).toBeLessThanOrEqual(state.TimeoutSeconds ?? 0);
     },
   );
+
+  it('routes a call marked approvalTimeoutSeconds through RequestApproval, which waits for its task token until then', () => {
+    // A turn without approvals keeps its shape (and cost): RunTools runs RunTool directly.
+    expect((asl.States.RunTools as State).ItemProcessor).toMatchObject({ StartAt: 'RunTool' });
+    expect(Object.keys((asl.States.RunTools as State).ItemProcessor?.States ?? {})).toEqual(['RunTool']);
+    expect(asl.States.HasToolCalls).toMatchObject({
+      Choices: [
+        {
+          And: [
+            { Variable: '$.plan.action', StringEquals: 'tools' },
+            { Variable: '$.plan.approvals', IsPresent: true },
+          ],
+          Next: 'RunToolsWithApprovals',
+        },
+        { Variable: '$.plan.action', StringEquals: 'tools', Next: 'RunTools' },
+        expect.anything(),
+      ],
+    });
+    const processor = (asl.States.RunToolsWithApprovals as State).ItemProcessor?.States ?? {};
+    expect(processor.NeedsApproval).toMatchObject({
+      Type: 'Choice',
+      Choices: [{ Variable: '$.call.approvalTimeoutSeconds', IsPresent: true, Next: 'RequestApproval' }],
+      Default: 'RunApprovedTool',
+    });
+    // The same RunTool task as the plain Map's, under another name (state names are unique in a machine).
+    const { Next: _next, ...approvedTool } = processor.RunApprovedTool as State & { Next?: string };
+    expect({ ...approvedTool, End: true }).toEqual(
+      (asl.States.RunTools as State).ItemProcessor?.States.RunTool,
+    );
+    const request = processor.RequestApproval as State;
+    expect(request.Resource).toBe(CALLBACK);
+    expect(request.TimeoutSecondsPath).toBe('$.call.approvalTimeoutSeconds');
+    expect(request.TimeoutSeconds).toBeUndefined();
+    expect(request.Parameters).toMatchObject({
+      FunctionName: { 'Fn::GetAtt': ['requestApproval', 'Arn'] },
+      Payload: { 'taskToken.$': '$$.Task.Token', 'call.$': '$.call' },
+    });
+    expect(serverless.functions.requestApproval).toBeDefined();
+    for (const error of LAMBDA_SERVICE_ERRORS) expect(retrierFor(request, error)).toBeDefined();
+    // Expiry is not a failure of the goal: the call goes on to RunTool, which records it expired.
+    const expiry = request.Catch?.find((c) => c.ErrorEquals.includes('States.Timeout'));
+    expect(processor[expiry?.Next ?? '']).toMatchObject({
+      Type: 'Pass',
+      Result: { decision: 'expired' },
+      ResultPath: '$.approval',
+      Next: 'RunApprovedTool',
+    });
+    expect(request).toMatchObject({ ResultPath: '$.approval', Next: 'RunApprovedTool' });
+  });
 
   it('catches every failure of the top-level steps into RecordFailure, through a Pass naming the step, or the final Fail state', () => {
     const topLevel = Object.entries(asl.States as Record<string, State>).filter(

@@ -4,7 +4,9 @@ import { dataClassificationSchema } from '../../contracts/goal-events';
 import { ProfileError } from '../../runtime/errors';
 import { zodIssues } from '../../runtime/zod-issues';
 import { stepKindSchema } from '../step-kind';
+import { toolPolicyProblems } from '../tool-policy';
 import billingAuditor from './billing-auditor.json';
+import billingAuditorApproval from './billing-auditor-approval.json';
 
 export const tierSchema = z.enum(['planner', 'executor', 'reader', 'private']);
 export type Tier = z.infer<typeof tierSchema>;
@@ -15,6 +17,18 @@ export const agentProfileSchema = z
     description: z.string().min(1),
     instructions: z.string().min(20),
     actionGroups: z.array(z.string().min(1)).min(1),
+    /**
+     * Excessive agency (OWASP LLM06): the operations (OpenAPI operationIds) the model may call, and those of them
+     * that wait for a person's approval (a Step Functions task token) for at most approvalTimeoutSeconds.
+     */
+    tools: z
+      .object({
+        allow: z.array(z.string().min(1)).min(1),
+        requiresApproval: z.array(z.string().min(1)).default([]),
+        /** Step Functions' TimeoutSeconds is at most 99999999; a week is the longest an approval should wait. */
+        approvalTimeoutSeconds: z.number().int().min(1).max(604_800).optional(),
+      })
+      .strict(),
     modelTiers: z
       .object({ planning: tierSchema, execution: tierSchema, restricted: z.literal('private') })
       .strict(),
@@ -64,11 +78,17 @@ export const parseProfile = (data: unknown, source: string): AgentProfile => {
   if (!parsed.success) {
     throw new ProfileError(`Agent profile ${source} is invalid: ${zodIssues(parsed.error).join('; ')}`);
   }
+  const problems = toolPolicyProblems(parsed.data);
+  if (problems.length > 0)
+    throw new ProfileError(`Agent profile ${source} is invalid: ${problems.join('; ')}`);
   return parsed.data;
 };
 
 const profiles = new Map<string, AgentProfile>(
-  [parseProfile(billingAuditor, 'billing-auditor.json')].map((profile) => [profile.name, profile]),
+  [
+    parseProfile(billingAuditor, 'billing-auditor.json'),
+    parseProfile(billingAuditorApproval, 'billing-auditor-approval.json'),
+  ].map((profile) => [profile.name, profile]),
 );
 
 export const agentNames = (): string[] => [...profiles.keys()];

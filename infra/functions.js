@@ -101,4 +101,35 @@ const logGroupKeyExtensions = async (resolver) =>
     ]),
   );
 
-module.exports = { logGroupIds, logGroupKeyExtensions, logGroupNames, throttleAlarms };
+/** The logical id serverless-iam-roles-per-function gives a function's role. */
+const roleIdOf = (key) => `${normalized(key)}IamRoleLambdaExecution`;
+
+/** A Ref to every function's role (the stage key's IAM grant, AgentKeyUse in infra/security.yml). */
+const functionRoleRefs = async (resolver) =>
+  (await functionKeysOf(resolver)).map((key) => ({ Ref: roleIdOf(key) }));
+
+/**
+ * The ARN patterns of the roles the stage key's policy names: every function's role as
+ * serverless-iam-roles-per-function names it (`<service>-<stage>-<function>-<region>-lambdaRole`), the state
+ * machine's role and the optional tenant roles. By name, not by Ref: the key would depend on the roles, whose
+ * policies name the key.
+ */
+const keyUserRoleArns = async (resolver) => {
+  const prefix = `arn:\${AWS::Partition}:iam::\${AWS::AccountId}:role/${await resolver.resolveVariable('self:service')}-${await resolver.resolveVariable('sls:stage')}`;
+  return [
+    ...(await functionKeysOf(resolver)).map((key) => ({
+      'Fn::Sub': `${prefix}-${key}-\${AWS::Region}-lambdaRole`,
+    })),
+    { 'Fn::Sub': `${prefix}-AgentGoalStateMachineRole-*` },
+    { 'Fn::Sub': `${prefix}-TenantRole*` },
+  ];
+};
+
+module.exports = {
+  functionRoleRefs,
+  keyUserRoleArns,
+  logGroupIds,
+  logGroupKeyExtensions,
+  logGroupNames,
+  throttleAlarms,
+};

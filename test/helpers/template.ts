@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
+import { parse } from 'yaml';
 
 export const repoRoot = resolve(__dirname, '..', '..');
 const root = repoRoot;
@@ -157,6 +158,12 @@ export const packageTemplate = async (
   resolveConditions(await packageRawTemplate(stage, params, whileRunning));
 
 export type Template = CloudFormationTemplate;
+
+/** How many functions serverless.yml declares (its `functions:` keys): what every per-function check must cover. */
+export const declaredFunctionCount = (): number => {
+  const config = parse(readFileSync(join(repoRoot, 'serverless.yml'), 'utf8')) as { functions: object };
+  return Object.keys(config.functions).length;
+};
 
 /** The resources of one CloudFormation type, by logical id. */
 export const resourcesOfType = (template: Template, type: string): [string, TemplateResource][] =>

@@ -8,7 +8,13 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { z } from 'zod';
-import { packageTemplate, repoRoot, resourcesOfType, type Template } from '../helpers/template';
+import {
+  declaredFunctionCount,
+  packageTemplate,
+  repoRoot,
+  resourcesOfType,
+  type Template,
+} from '../helpers/template';
 
 const STAGE = 'prod';
 const SERVICE = 'sovereign-agent';
@@ -96,7 +102,7 @@ describe('log groups', () => {
       ...z.looseObject({ LogGroupName: z.string(), RetentionInDays: z.number() }).parse(r.Properties),
     }));
     const functions = functionsOf(prod);
-    expect(functions.length).toBe(10);
+    expect(functions.length).toBe(declaredFunctionCount());
     for (const fn of functions) {
       const group = groups.find((g) => g.LogGroupName === `/aws/lambda/${fn.FunctionName}`);
       expect({ fn: fn.id, group: group?.id }).toEqual({

@@ -16,6 +16,7 @@ import { localClients, runGoal } from '../../local/cli/run-goal';
 import type { LocalStack } from '../../local/stack/start';
 import { agentNames, getProfile } from '../../shared/agent/profiles';
 import { TENANT_PARAMETER } from '../../shared/agent/tool-guards';
+import { isAllowed } from '../../shared/agent/tool-policy';
 import {
   actionGroupFunctions,
   actionGroupNames,
@@ -177,10 +178,14 @@ describe('the tenant-isolation contract', () => {
       const agent = agentNames().find((a) => getProfile(a).actionGroups.includes(groupName));
       if (agent === undefined) return; // no agent can call it through RunTool: only the direct half applies
       const perTurn = getProfile(agent).limits.maxToolCallsPerTurn;
-      const calls = group.tools.map((tool) => ({
-        name: tool.name,
-        input: { [TENANT_PARAMETER]: OTHER_TENANT },
-      }));
+      // The operations the agent may call (tools.allow); the rest (e.g. a fallback-only replica) never reach the
+      // tenant check through RunTool (refused not_allowed first) and are covered by the direct half above.
+      const calls = group.tools
+        .filter((tool) => isAllowed(getProfile(agent), tool.name))
+        .map((tool) => ({
+          name: tool.name,
+          input: { [TENANT_PARAMETER]: OTHER_TENANT },
+        }));
       const turns: ModelScript['turns'] = [];
       for (let at = 0; at < calls.length; at += perTurn)
         turns.push({ toolUse: calls.slice(at, at + perTurn) });

@@ -1,8 +1,12 @@
-/** Cost alerts that act: each cost event goes to the alert topic; a daily cap reached, or a request, pauses or resumes a tenant. */
+/**
+ * Alerts that reach a person and act: each cost event and each approval request goes to the alert topic; a daily cap
+ * reached, or a request, pauses or resumes a tenant.
+ */
 import { createHash } from 'node:crypto';
 import * as z from 'zod';
 import type { Alert, AlertSink } from '../contracts/alerts';
 import {
+  APPROVAL_REQUESTED,
   BUDGET_EXCEEDED,
   COST_THRESHOLD_CROSSED,
   type EventPublisher,
@@ -44,6 +48,16 @@ export type ThresholdDetail = z.infer<typeof thresholdSchema>;
 const budgetExceededSchema = z.looseObject({ tenantId, sessionId: z.string().optional() });
 const pauseRequestSchema = z.looseObject({ tenantId, reason: z.string().min(1).optional() });
 const resumeRequestSchema = z.looseObject({ tenantId });
+// Agent Action Approval Requested (contracts/approval-events.ts ApprovalRequestedDetail): what a person decides on.
+const approvalRequestSchema = z.looseObject({
+  tenantId,
+  sessionId: z.string().min(1),
+  callId: z.string().min(1),
+  tool: z.string().min(1),
+  input: z.record(z.string(), z.unknown()),
+  expiresAt: z.string(),
+  eventId: z.string().optional(),
+});
 
 const envelopeSchema = z.looseObject({
   id: z.string().min(1),
@@ -52,6 +66,7 @@ const envelopeSchema = z.looseObject({
     BUDGET_EXCEEDED,
     TENANT_PAUSE_REQUESTED,
     TENANT_RESUME_REQUESTED,
+    APPROVAL_REQUESTED,
   ]),
   time: z.string().optional(),
   detail: z.unknown(),
@@ -72,6 +87,12 @@ export type CostEvent =
       id: string;
       time: string;
       detail: z.infer<typeof resumeRequestSchema>;
+    }
+  | {
+      type: typeof APPROVAL_REQUESTED;
+      id: string;
+      time: string;
+      detail: z.infer<typeof approvalRequestSchema>;
     };
 
 const parse = <S extends z.ZodType>(schema: S, value: unknown, what: string): z.infer<S> => {
@@ -86,6 +107,7 @@ const DETAIL_SCHEMAS = {
   [BUDGET_EXCEEDED]: budgetExceededSchema,
   [TENANT_PAUSE_REQUESTED]: pauseRequestSchema,
   [TENANT_RESUME_REQUESTED]: resumeRequestSchema,
+  [APPROVAL_REQUESTED]: approvalRequestSchema,
 } as const;
 
 export const parseCostEvent = (raw: unknown): CostEvent => {
@@ -108,8 +130,27 @@ export const pauseReasonOf = (event: CostEvent): string | undefined => {
     : undefined;
 };
 
-/** The alert a cost event sends (pause and resume requests send theirs once they took effect). */
+/** The alert asking a person to approve or deny one tool call, with the call and how to answer. */
+const approvalAlertOf = (event: Extract<CostEvent, { type: typeof APPROVAL_REQUESTED }>): Alert => {
+  const d = event.detail;
+  const decision = { tenantId: d.tenantId, sessionId: d.sessionId, callId: d.callId, decidedBy: '<you>' };
+  return {
+    alertId: d.eventId ?? event.id,
+    eventType: event.type,
+    tenantId: d.tenantId,
+    subject: `[sovereign-agent] ${d.tenantId}: approve ${d.tool}?`,
+    message: [
+      `Session ${d.sessionId} of tenant ${d.tenantId} waits for a decision on tool call ${d.callId}:`,
+      `${d.tool} ${JSON.stringify(d.input)}`,
+      `Answer before ${d.expiresAt} (then it expires and is not run) with an "Agent Action Approved" or "Agent Action Denied" event on the agent's bus, detail ${JSON.stringify(decision)} (add "reason" on a denial),`,
+      `or locally: sovereign-agent approve|deny ${d.sessionId} ${d.callId}`,
+    ].join('\n'),
+  };
+};
+
+/** The alert an event sends (pause and resume requests send theirs once they took effect). */
 export const alertOf = (event: CostEvent): Alert | undefined => {
+  if (event.type === APPROVAL_REQUESTED) return approvalAlertOf(event);
   const base = { alertId: event.id, eventType: event.type, tenantId: event.detail.tenantId };
   if (event.type === COST_THRESHOLD_CROSSED) {
     const d = event.detail;

@@ -133,6 +133,12 @@ describe('a tool call that requires approval', () => {
       expiresAt: new Date(pending.deadline).toISOString(),
     });
     expect(requested?.detail).not.toHaveProperty('taskToken');
+    // It reaches a person: costAlert publishes it to the alert topic with the call and how to answer.
+    const alert = await until('the approval alert on the topic', async () =>
+      stack.sns.messages().find((m) => m.message.includes(`approve|deny ${sessionId} ${pending.callId}`)),
+    );
+    expect(alert.subject).toBe(`[sovereign-agent] acme: approve ${REPORT.name}?`);
+    expect(alert.topicArn).toMatch(/:sovereign-agent-local-cost-alerts$/);
     expect(await reportsOf(stack, 'acme')).not.toContainEqual(expect.objectContaining({ sessionId }));
 
     // Act

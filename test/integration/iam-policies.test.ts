@@ -712,7 +712,7 @@ describe('intake dead letters', () => {
 describe('cost alerts', () => {
   const COST_ALERT = 'CostAlertLambdaFunction';
 
-  test('the cost and tenant events of the stage bus, and only they, go to costAlert', () => {
+  test('the cost, tenant and approval-request events of the stage bus, and only they, go to costAlert', () => {
     const rule = onlyResource('AWS::Events::Rule', (p) =>
       JSON.stringify(p.Targets).includes(`"${COST_ALERT}"`),
     );
@@ -723,6 +723,7 @@ describe('cost alerts', () => {
         'Agent Budget Exceeded',
         'Agent Tenant Pause Requested',
         'Agent Tenant Resume Requested',
+        'Agent Action Approval Requested',
       ],
     });
   });

@@ -3,6 +3,7 @@ import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import type { Alert, AlertSink } from '../../shared/contracts/alerts';
 import { snsSubject } from '../../shared/contracts/alerts';
 import {
+  APPROVAL_REQUESTED,
   BUDGET_EXCEEDED,
   COST_THRESHOLD_CROSSED,
   TENANT_PAUSE_REQUESTED,
@@ -227,5 +228,44 @@ describe('handleCostEvent', () => {
     expect(budget).toEqual({ type: BUDGET_EXCEEDED, tenantId: 'acme', alerted: true });
     expect(sent[0]?.subject).toBe('[sovereign-agent] acme: session s1 stopped at its budget');
     expect(pause.tenant).toBe('no_policy');
+  });
+});
+
+describe('approval requests', () => {
+  it('reach a person: the call, its input, its expiry and how to answer, and act on no tenant', async () => {
+    // Arrange
+    const { deps, sent } = setup(null);
+    const detail = {
+      eventId: 'approval-1',
+      tenantId: 'acme',
+      sessionId: 's1',
+      turn: 2,
+      callId: 'tooluse_1',
+      tool: 'create_optimization_report',
+      actionGroup: 'billing',
+      input: { tenant_id: 'acme', title: 'Q4' },
+      expiresAt: '2026-11-27T22:14:00Z',
+    };
+
+    // Act
+    const outcome = await handleCostEvent(deps, envelope(APPROVAL_REQUESTED, detail));
+
+    // Assess
+    expect(outcome).toEqual({ type: APPROVAL_REQUESTED, tenantId: 'acme', alerted: true });
+    expect(sent).toHaveLength(1);
+    expect(sent[0]).toMatchObject({
+      alertId: 'approval-1',
+      subject: '[sovereign-agent] acme: approve create_optimization_report?',
+    });
+    expect(sent[0]?.message).toContain('create_optimization_report {"tenant_id":"acme","title":"Q4"}');
+    expect(sent[0]?.message).toContain('Answer before 2026-11-27T22:14:00Z');
+    expect(sent[0]?.message).toContain('"callId":"tooluse_1"');
+    expect(sent[0]?.message).toContain('sovereign-agent approve|deny s1 tooluse_1');
+  });
+
+  it('refuses a request without the call it is about', () => {
+    expect(() => parseCostEvent(envelope(APPROVAL_REQUESTED, { tenantId: 'acme', sessionId: 's1' }))).toThrow(
+      /callId/,
+    );
   });
 });

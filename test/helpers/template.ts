@@ -159,6 +159,28 @@ export const packageTemplate = async (
 
 export type Template = CloudFormationTemplate;
 
+/**
+ * The actions a role may hold on `Resource: "*"` because AWS offers no narrower resource: X-Ray's, and the log
+ * delivery actions serverless-step-functions grants the state machine's role for its loggingConfig
+ * (https://docs.aws.amazon.com/step-functions/latest/dg/cw-logs.html).
+ */
+export const XRAY_ACTIONS = new Set([
+  'xray:PutTraceSegments',
+  'xray:PutTelemetryRecords',
+  'xray:GetSamplingRules',
+  'xray:GetSamplingTargets',
+]);
+export const LOG_DELIVERY_ACTIONS = new Set([
+  'logs:CreateLogDelivery',
+  'logs:GetLogDelivery',
+  'logs:UpdateLogDelivery',
+  'logs:DeleteLogDelivery',
+  'logs:ListLogDeliveries',
+  'logs:PutResourcePolicy',
+  'logs:DescribeResourcePolicies',
+  'logs:DescribeLogGroups',
+]);
+
 /** How many functions serverless.yml declares (its `functions:` keys): what every per-function check must cover. */
 export const declaredFunctionCount = (): number => {
   const config = parse(readFileSync(join(repoRoot, 'serverless.yml'), 'utf8')) as { functions: object };

@@ -51,9 +51,11 @@ import { z } from 'zod';
 import { commandsReachedFrom, projectProgram, type SdkCommand } from '../helpers/sdk-calls';
 import {
   type CloudFormationTemplate,
+  LOG_DELIVERY_ACTIONS,
   packageRawTemplate,
   resolveConditions,
   repoRoot as root,
+  XRAY_ACTIONS,
 } from '../helpers/template';
 
 const SERVICE = 'sovereign-agent';
@@ -208,28 +210,6 @@ const runtimeGrants = (functionKey: string): string[] => [
   ),
   ...on('*', 'xray:PutTraceSegments', 'xray:PutTelemetryRecords'),
 ];
-
-/**
- * What the state machine's role needs to deliver its logs to CloudWatch Logs (loggingConfig; serverless-step-functions
- * grants it): these delivery actions support no resource-level permissions, so `*` is required, as for X-Ray
- * (https://docs.aws.amazon.com/step-functions/latest/dg/cw-logs.html).
- */
-const LOG_DELIVERY_ACTIONS = new Set([
-  'logs:CreateLogDelivery',
-  'logs:GetLogDelivery',
-  'logs:UpdateLogDelivery',
-  'logs:DeleteLogDelivery',
-  'logs:ListLogDeliveries',
-  'logs:PutResourcePolicy',
-  'logs:DescribeResourcePolicies',
-  'logs:DescribeLogGroups',
-]);
-const XRAY_ACTIONS = new Set([
-  'xray:PutTraceSegments',
-  'xray:PutTelemetryRecords',
-  'xray:GetSamplingRules',
-  'xray:GetSamplingTargets',
-]);
 
 // ---------------------------------------------------------------------------------------------------------
 // The parts of the template read here. Statements are strict: a Deny, NotAction, NotResource or Condition fails the

@@ -11,8 +11,10 @@ import { keys } from '../../shared/store/table';
 import {
   type CloudFormationTemplate,
   declaredFunctionCount,
+  LOG_DELIVERY_ACTIONS,
   packageTemplate,
   type TemplateResource,
+  XRAY_ACTIONS,
 } from '../helpers/template';
 
 const SERVICE = 'sovereign-agent';
@@ -25,23 +27,6 @@ const VPC_PARAMS = {
   tenantRoleTenants: 'acme,globex',
 };
 const AGENT_KEY = { 'Fn::GetAtt': ['AgentKey', 'Arn'] };
-// Step Functions' log delivery actions take no resource: "*" on the state machine's role (serverless.yml).
-const LOG_DELIVERY_ACTIONS = new Set([
-  'logs:CreateLogDelivery',
-  'logs:GetLogDelivery',
-  'logs:UpdateLogDelivery',
-  'logs:DeleteLogDelivery',
-  'logs:ListLogDeliveries',
-  'logs:PutResourcePolicy',
-  'logs:DescribeResourcePolicies',
-  'logs:DescribeLogGroups',
-]);
-const XRAY_ACTIONS = new Set([
-  'xray:PutTraceSegments',
-  'xray:PutTelemetryRecords',
-  'xray:GetSamplingRules',
-  'xray:GetSamplingTargets',
-]);
 // AWSLambdaVPCAccessExecutionRole: the ENI actions Lambda needs in a VPC, which support only Resource "*"
 // (https://docs.aws.amazon.com/lambda/latest/dg/configuration-vpc.html,
 // https://docs.aws.amazon.com/aws-managed-policy/latest/reference/AWSLambdaVPCAccessExecutionRole.html).

@@ -4,14 +4,13 @@
  * the decision is recorded. An unknown, already decided or expired call is refused here, with the reason.
  */
 import { userInfo } from 'node:os';
-import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import type { ApprovalDecision } from '../../shared/contracts/approval-events';
 import { ACTION_APPROVED, ACTION_DENIED, APPROVAL_REQUESTED } from '../../shared/contracts/lifecycle-events';
 import { ApprovalStore } from '../../shared/store/approval-store';
 import type { ApprovalItem, SessionItem } from '../../shared/store/table';
 import { LocalError } from '../aws/errors';
 import type { BusEventRecord } from '../eventbridge/bus-events';
-import { CLI_SOURCE } from './resume';
+import { putCliRequest } from './put-request';
 import type { LocalClients } from './run-goal';
 
 export class ApprovalCommandError extends LocalError {}
@@ -78,31 +77,18 @@ export const decideCall = async (
     Date.now(),
   );
   if (refusal) throw new ApprovalCommandError(refusal);
-  const bus = new EventBridgeClient({ endpoint: env.AWS_ENDPOINT_URL_EVENTBRIDGE });
-  try {
-    const put = await bus.send(
-      new PutEventsCommand({
-        Entries: [
-          {
-            EventBusName: env.EVENT_BUS_NAME,
-            Source: CLI_SOURCE,
-            DetailType: decision === 'approved' ? ACTION_APPROVED : ACTION_DENIED,
-            Detail: JSON.stringify({
-              tenantId,
-              sessionId,
-              callId,
-              decidedBy: `cli:${userInfo().username}`,
-              ...(request.reason ? { reason: request.reason } : {}),
-            }),
-          },
-        ],
-      }),
-    );
-    if ((put.FailedEntryCount ?? 0) > 0)
-      throw new ApprovalCommandError(`The bus refused the decision: ${JSON.stringify(put.Entries)}`);
-  } finally {
-    bus.destroy();
-  }
+  await putCliRequest(
+    env,
+    decision === 'approved' ? ACTION_APPROVED : ACTION_DENIED,
+    {
+      tenantId,
+      sessionId,
+      callId,
+      decidedBy: `cli:${userInfo().username}`,
+      ...(request.reason ? { reason: request.reason } : {}),
+    },
+    (entries) => new ApprovalCommandError(`The bus refused the decision: ${entries}`),
+  );
   return waitForDecision(approvals, session, callId, request.timeoutMs);
 };
 

@@ -297,6 +297,18 @@ const resume = async (positionals: string[], values: Flags): Promise<number> => 
   }
 };
 
+/** The session `--tenant` (or any tenant) has under that id; when none, says so on stderr and gives undefined. */
+const sessionNamed = async (
+  clients: ReturnType<typeof localClients>,
+  sessionId: string,
+  tenantFlag: string | boolean | undefined,
+) => {
+  const tenant = typeof tenantFlag === 'string' ? tenantFlag : undefined;
+  const session = await findSession(clients, sessionId, tenant);
+  if (!session) err(`No session ${sessionId}${tenant ? ` for tenant ${tenant}` : ''} in ${dataDir()}`);
+  return session;
+};
+
 const inspectSession = async (
   command: 'status' | 'trace',
   positionals: string[],
@@ -307,12 +319,8 @@ const inspectSession = async (
   const stack = await acquireStack({ quiet: true });
   try {
     const clients = localClients(stack.env);
-    const tenant = typeof values.tenant === 'string' ? values.tenant : undefined;
-    const session = await findSession(clients, sessionId, tenant);
-    if (!session) {
-      err(`No session ${sessionId}${tenant ? ` for tenant ${tenant}` : ''} in ${dataDir()}`);
-      return EXIT.noSession;
-    }
+    const session = await sessionNamed(clients, sessionId, values.tenant);
+    if (!session) return EXIT.noSession;
     const trace = buildTrace(await clients.store.loadConversation(session.tenantId, session.sessionId));
     const pending =
       command === 'status'
@@ -414,12 +422,8 @@ const decide = async (command: 'approve' | 'deny', positionals: string[], values
   const stack = await acquireStack({ quiet: true });
   try {
     const clients = localClients(stack.env);
-    const tenant = typeof values.tenant === 'string' ? values.tenant : undefined;
-    const session = await findSession(clients, sessionId, tenant);
-    if (!session) {
-      err(`No session ${sessionId}${tenant ? ` for tenant ${tenant}` : ''} in ${dataDir()}`);
-      return EXIT.noSession;
-    }
+    const session = await sessionNamed(clients, sessionId, values.tenant);
+    if (!session) return EXIT.noSession;
     const item = await decideCall(stack.env, clients, {
       session,
       callId,

@@ -1,5 +1,4 @@
 /** `sovereign-agent tenant show|set|pause|resume` and `costs`: tenant policies and daily spend on the local stack. */
-import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { TENANT_PAUSE_REQUESTED, TENANT_RESUME_REQUESTED } from '../../shared/contracts/lifecycle-events';
 import { InvalidGoalError } from '../../shared/runtime/errors';
@@ -18,7 +17,7 @@ import {
   utcDay,
 } from '../../shared/store/tenant-store';
 import { LocalError } from '../aws/errors';
-import { CLI_SOURCE } from './resume';
+import { putCliRequest } from './put-request';
 import type { LocalClients } from './run-goal';
 
 /** A tenant command that cannot be done as asked (bad flags, no such tenant, the function did not act in time). */
@@ -112,30 +111,15 @@ export const requestPause = async (
   const { tenantId, pause } = request;
   const before = await requirePolicy(store, tenantId);
   if ((before.paused ?? false) === pause) return before;
-  const bus = new EventBridgeClient({ endpoint: env.AWS_ENDPOINT_URL_EVENTBRIDGE });
-  try {
-    const put = await bus.send(
-      new PutEventsCommand({
-        Entries: [
-          {
-            EventBusName: env.EVENT_BUS_NAME,
-            Source: CLI_SOURCE,
-            DetailType: pause ? TENANT_PAUSE_REQUESTED : TENANT_RESUME_REQUESTED,
-            Detail: JSON.stringify({
-              tenantId,
-              ...(pause
-                ? { reason: request.reason ?? 'paused by an operator (sovereign-agent tenant pause)' }
-                : {}),
-            }),
-          },
-        ],
-      }),
-    );
-    if ((put.FailedEntryCount ?? 0) > 0)
-      throw new TenantCommandError(`The bus refused the request: ${JSON.stringify(put.Entries)}`);
-  } finally {
-    bus.destroy();
-  }
+  await putCliRequest(
+    env,
+    pause ? TENANT_PAUSE_REQUESTED : TENANT_RESUME_REQUESTED,
+    {
+      tenantId,
+      ...(pause ? { reason: request.reason ?? 'paused by an operator (sovereign-agent tenant pause)' } : {}),
+    },
+    (entries) => new TenantCommandError(`The bus refused the request: ${entries}`),
+  );
   const deadline = Date.now() + request.timeoutMs;
   while (Date.now() < deadline) {
     const now = await requirePolicy(store, tenantId);
